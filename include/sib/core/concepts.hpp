@@ -1,0 +1,144 @@
+// The interfaces of sib, one concept per idea. Each is split into named requirements so that a type
+// missing one fails with a line that names what is missing (see check_layer in layers/layer.hpp).
+#pragma once
+#include <sib/core/config.hpp>
+#include <sib/core/shape.hpp>
+#include <sib/core/tensor.hpp>
+#include <concepts>
+#include <string_view>
+#include <type_traits>
+
+SIB_BEGIN_NAMESPACE
+
+// ---- tensor and backend ---------------------------------------------------------------------
+template <class X>
+concept tensor_like = requires(X& t, const X& ct, const sib::shape& s) {
+    typename X::value_type;
+    typename X::backend;
+    { ct.shape() } -> std::convertible_to<sib::shape>;
+    { ct.size() } -> std::convertible_to<index_t>;
+    { t.data() } -> std::same_as<typename X::value_type*>;
+    t.resize(s);
+};
+
+namespace detail {
+struct index_functor {
+    void operator()(index_t) const {}
+};
+}  // namespace detail
+
+template <class B>
+concept backend = requires(index_t n, float* p, const float* cp, index_t* perm) {
+    typename B::template buffer<float>;
+    { B::host_accessible } -> std::convertible_to<bool>;
+    B::parallel_for(n, detail::index_functor{});
+    B::gemm(false, false, n, n, n, 1.0f, cp, n, cp, n, 0.0f, p, n);
+    B::segmented_sort(cp, p, perm, n, n);
+    B::copy(n, cp, p);
+    B::fill(n, p, 0.0f);
+    B::to_host(n, cp, p);
+    B::from_host(n, cp, p);
+};
+
+// ---- layers ---------------------------------------------------------------------------------
+// Rules of layer l, a_l = f(a_{l-1}; theta), in the notation of DESIGN.md. x = a_{l-1}, y = a_l.
+namespace detail {
+struct parameter_visitor {
+    template <class Tn>
+    void operator()(std::string_view, Tn&, Tn*) const {}
+};
+}  // namespace detail
+
+template <class L>
+concept layer_types = requires {
+    typename L::value_type;
+    typename L::backend;
+    typename L::tensor_type;
+};
+
+template <class L>
+concept has_shape_rule = requires(const L& l, const sib::shape& s) {
+    { l.output_shape(s) } -> std::same_as<sib::shape>;
+};
+
+// y = f(x); may cache what later rules need (argmax, batch statistics, dropout mask).
+template <class L>
+concept has_forward_rule = requires(L& l, const typename L::tensor_type& x, typename L::tensor_type& y) {
+    l.forward(x, y);
+};
+
+// gx = J^T gy (overwrites gx).
+template <class L>
+concept has_vjp_rule = requires(L& l, const typename L::tensor_type& x,
+                                const typename L::tensor_type& y, const typename L::tensor_type& gy,
+                                typename L::tensor_type& gx) {
+    l.vjp(x, y, gy, gx);
+};
+
+// dtheta += (df/dtheta)^T gy.
+template <class L>
+concept has_param_vjp_rule = requires(L& l, const typename L::tensor_type& x,
+                                      const typename L::tensor_type& y,
+                                      const typename L::tensor_type& gy) {
+    l.param_vjp(x, y, gy);
+};
+
+// ty = J tx (overwrites ty).
+template <class L>
+concept has_jvp_rule = requires(L& l, const typename L::tensor_type& x,
+                                const typename L::tensor_type& y, const typename L::tensor_type& tx,
+                                typename L::tensor_type& ty) {
+    l.jvp(x, y, tx, ty);
+};
+
+// dtheta += d/dtheta <tx, J^T gy>.
+template <class L>
+concept has_mixed_rule = requires(L& l, const typename L::tensor_type& x,
+                                  const typename L::tensor_type& y,
+                                  const typename L::tensor_type& tx,
+                                  const typename L::tensor_type& gy) {
+    l.mixed(x, y, tx, gy);
+    { L::has_mixed } -> std::convertible_to<bool>;
+};
+
+// ax += d/dx <tx, J^T gy>.
+template <class L>
+concept has_curvature_rule = requires(L& l, const typename L::tensor_type& x,
+                                      const typename L::tensor_type& y,
+                                      const typename L::tensor_type& tx,
+                                      const typename L::tensor_type& gy,
+                                      typename L::tensor_type& ax) {
+    l.curvature(x, y, tx, gy, ax);
+    { L::has_curvature } -> std::convertible_to<bool>;
+};
+
+// f(name, value, grad-or-null) for every parameter and buffer, in PyTorch state-dict order.
+template <class L>
+concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };
+
+template <class L>
+concept layer = layer_types<L> && has_shape_rule<L> && has_forward_rule<L> && has_vjp_rule<L> &&
+                has_param_vjp_rule<L> && has_jvp_rule<L> && has_mixed_rule<L> &&
+                has_curvature_rule<L> && has_parameters<L>;
+
+// ---- models ---------------------------------------------------------------------------------
+namespace detail {
+struct layer_visitor {
+    template <class L>
+    void operator()(L&, int) const {}
+};
+}  // namespace detail
+
+template <class M>
+concept model = requires(M& m, const M& cm, const sib::shape& s) {
+    typename M::value_type;
+    typename M::backend;
+    { cm.num_layers() } -> std::convertible_to<int>;
+    m.for_each_layer(detail::layer_visitor{});
+    m.for_each_layer_reverse(detail::layer_visitor{});
+    m.for_each_parameter(detail::parameter_visitor{});
+    { cm.output_shape(s) } -> std::same_as<sib::shape>;
+    m.set_training(true);
+};
+
+SIB_END_NAMESPACE

@@ -1,0 +1,23 @@
+// sib: versioned inline namespace and host/device annotations shared by every header.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#define SIB_VERSION_MAJOR 0
+#define SIB_VERSION_MINOR 1
+#define SIB_VERSION_PATCH 0
+
+// The inline namespace lets two sib versions live in one program without ODR clashes (as {fmt}).
+#define SIB_BEGIN_NAMESPACE namespace sib { inline namespace v0 {
+#define SIB_END_NAMESPACE } }
+
+// Kernels are written once as functors over an index; under nvcc they run on the device too.
+#if defined(__CUDACC__)
+#define SIB_HD __host__ __device__
+#else
+#define SIB_HD
+#endif
+
+SIB_BEGIN_NAMESPACE
+using index_t = std::int64_t;
+SIB_END_NAMESPACE
