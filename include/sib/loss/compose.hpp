@@ -1,0 +1,121 @@
+// Compile-time composition of loss terms: ce() + 1000.0 * exp(background()) + 0.01 * exp(-foreground())
+// builds one expression type whose forward and backward are plain inlined calls.
+#pragma once
+#include <sib/loss/context.hpp>
+#include <sib/loss/cross_entropy.hpp>
+#include <cmath>
+#include <string_view>
+
+SIB_BEGIN_NAMESPACE
+namespace loss {
+
+struct cross_entropy_term {
+    static constexpr bool needs_explanation = false;
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        c.ce = cross_entropy(*c.z, *c.y);
+        return c.ce;
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double w) {
+        cross_entropy(*c.z, *c.y, &c.zbar, static_cast<typename Ctx::value_type>(w));
+    }
+};
+inline cross_entropy_term ce() { return {}; }
+
+template <loss_term E>
+struct scaled_term {
+    static constexpr bool needs_explanation = E::needs_explanation;
+    double weight;
+    E term;
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        return static_cast<typename Ctx::value_type>(weight) * term.forward(c);
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double w) {
+        term.backward(c, w * weight);
+    }
+};
+
+template <loss_term A, loss_term Bt>
+struct sum_term {
+    static constexpr bool needs_explanation = A::needs_explanation || Bt::needs_explanation;
+    A a;
+    Bt b;
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        return a.forward(c) + b.forward(c);
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double w) {
+        a.backward(c, w);
+        b.backward(c, w);
+    }
+};
+
+// psi of DESIGN.md: exp (the paper's code) or identity, chosen at compile time or at run time.
+struct exp_shaping {
+    static double value(double v) { return std::exp(v); }
+    static double derivative(double v) { return std::exp(v); }
+};
+struct linear_shaping {
+    static double value(double v) { return v; }
+    static double derivative(double) { return 1; }
+};
+enum class shaping { exp, linear };
+inline shaping parse_shaping(std::string_view s) {
+    if (s == "exp") return shaping::exp;
+    if (s == "linear") return shaping::linear;
+    fail("unknown shaping '", s, "' (expected exp or linear)");
+}
+struct runtime_shaping {
+    shaping kind = shaping::exp;
+    double value(double v) const { return kind == shaping::exp ? std::exp(v) : v; }
+    double derivative(double v) const { return kind == shaping::exp ? std::exp(v) : 1.0; }
+};
+
+template <class Psi, loss_term E>
+struct shaped_term {
+    static constexpr bool needs_explanation = E::needs_explanation;
+    Psi psi;
+    E term;
+    double inner = 0;  // the term's value at the last forward, for the chain rule
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        inner = static_cast<double>(term.forward(c));
+        return static_cast<typename Ctx::value_type>(psi.value(inner));
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double w) {
+        term.backward(c, w * psi.derivative(inner));
+    }
+};
+
+template <loss_term E>
+auto operator*(double w, E e) {
+    return scaled_term<E>{w, std::move(e)};
+}
+template <loss_term E>
+auto operator-(E e) {
+    return scaled_term<E>{-1.0, std::move(e)};
+}
+template <loss_term A, loss_term Bt>
+auto operator+(A a, Bt b) {
+    return sum_term<A, Bt>{std::move(a), std::move(b)};
+}
+template <loss_term E>
+auto exp(E e) {
+    return shaped_term<exp_shaping, E>{{}, std::move(e)};
+}
+template <loss_term E>
+auto linear(E e) {
+    return shaped_term<linear_shaping, E>{{}, std::move(e)};
+}
+template <loss_term E>
+auto psi(shaping s, E e) {
+    return shaped_term<runtime_shaping, E>{{s}, std::move(e)};
+}
+
+}  // namespace loss
+SIB_END_NAMESPACE

@@ -1,0 +1,49 @@
+// Mean cross entropy over the batch, as torch.nn.functional.cross_entropy with reduction='mean'.
+#pragma once
+#include <sib/decoders/decoder.hpp>
+#include <sib/core/error.hpp>
+
+SIB_BEGIN_NAMESPACE
+
+// Returns mean_b -log softmax(z_b)_{y_b}; when dz is given, dz += scale * dCE/dz.
+template <class T, class B>
+T cross_entropy(const tensor<T, B>& z, const labels_tensor<T, B>& y, tensor<T, B>* dz = nullptr,
+                T scale = T(1)) {
+    const index_t n = z.dim(0), k = z.dim(1);
+    require(y.size() == n, "cross entropy: ", y.size(), " labels for ", n, " logits rows");
+    const T* pz = z.data();
+    const std::int64_t* py = y.data();
+    const double total = B::reduce_sum(n, [=] SIB_HD(index_t r) {
+        const T* zr = pz + r * k;
+        T m = zr[0];
+        for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
+        T s = 0;
+        for (index_t j = 0; j < k; ++j) s += std::exp(zr[j] - m);
+        return static_cast<T>(std::log(s) + m - zr[py[r]]);
+    });
+    if (dz) {
+        T* pd = dz->data();
+        const T w = scale / static_cast<T>(n);
+        B::parallel_for(n, [=] SIB_HD(index_t r) {
+            const T* zr = pz + r * k;
+            T m = zr[0];
+            for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
+            T s = 0;
+            for (index_t j = 0; j < k; ++j) s += std::exp(zr[j] - m);
+            for (index_t j = 0; j < k; ++j)
+                pd[r * k + j] += w * (std::exp(zr[j] - m) / s - (j == py[r] ? T(1) : T(0)));
+        }, 4 * k);
+    }
+    return static_cast<T>(total / static_cast<double>(n));
+}
+
+// Labels must name a class of the logits; checked on the host before a step.
+template <class B>
+void check_labels(const tensor<std::int64_t, B>& y, index_t classes) {
+    const auto v = y.to_vector();
+    for (std::size_t i = 0; i < v.size(); ++i)
+        require(v[i] >= 0 && v[i] < classes, "label ", v[i], " at index ", i, " is out of range for ",
+                classes, " classes");
+}
+
+SIB_END_NAMESPACE

@@ -1,0 +1,64 @@
+// One objective step: the value of the loss and the gradient of every parameter, accumulated into
+// the layers' gradient tensors (call the optimizer's zero_grad between steps, as in PyTorch).
+#pragma once
+#include <sib/decoders/softmax_energy.hpp>
+#include <sib/loss/context.hpp>
+#include <sib/loss/cross_entropy.hpp>
+#include <sib/train/sweeps.hpp>
+
+SIB_BEGIN_NAMESPACE
+
+template <class T>
+struct step_values {
+    T total, ce, fg, bg;
+};
+
+template <class T, class B = cpu>
+struct step_workspace {
+    sweep_workspace<T, B> sweeps;
+    loss_context<T, B> context;
+    tensor<T, B> mask;
+};
+
+// Runs forward, and when the expression reads the explanation, the decoder, the mask, the term
+// VJPs, the tangent sweep and the decoder's Hessian-vector product; then the backward sweep.
+template <model M, loss_term E, class Mask, class D = softmax_energy>
+step_values<typename M::value_type> objective_step(
+    M& m, step_workspace<typename M::value_type, typename M::backend>& ws,
+    const tensor<typename M::value_type, typename M::backend>& x,
+    const labels_tensor<typename M::value_type, typename M::backend>& y, E& expression,
+    Mask& mask, const D& decoder = {}) {
+    using T = typename M::value_type;
+    auto& sw = ws.sweeps;
+    auto& ctx = ws.context;
+    const auto& z = forward_sweep(m, sw, x);
+    require(z.rank() == 2, "objective: the model must output logits [N,K], got ", z.shape().str());
+    require(y.size() == z.dim(0), "objective: ", y.size(), " labels for a batch of ", z.dim(0));
+
+    ctx.begin(sw.input(), z, y);
+    ctx.zbar.resize(z.shape());
+    ctx.zbar.zero();
+    if constexpr (E::needs_explanation) {
+        sw.seed().resize(z.shape());
+        decoder.seed(z, y, sw.seed());
+        const auto& R = decoder_sweep(m, sw);
+        mask.forward(R, ws.mask);
+        ctx.R = &R;
+        ctx.M = &ws.mask;
+        ctx.Rbar.resize(R.shape());
+        ctx.Rbar.zero();
+        ctx.Mbar.resize(ws.mask.shape());
+        ctx.Mbar.zero();
+    }
+    const T total = static_cast<T>(expression.forward(ctx));
+    expression.backward(ctx, 1.0);
+    if constexpr (E::needs_explanation) {
+        mask.vjp(ctx.Mbar, ctx.Rbar);
+        const auto& tz = tangent_sweep(m, sw, ctx.Rbar);
+        decoder.hvp(z, y, tz, ctx.zbar);
+    }
+    backward_sweep(m, sw, ctx.zbar);
+    return {total, ctx.ce, ctx.fg, ctx.bg};
+}
+
+SIB_END_NAMESPACE

@@ -1,0 +1,122 @@
+// The four sweeps of an S-IB step over any model (DESIGN.md, "Differentiating through the
+// decoder"): forward, decoder (R = J^T s), tangent (jvp + mixed + curvature from t_0 = dL/dR) and
+// backward (parameter gradients from zbar). They keep no graph: each layer's rules read the stored
+// activations, so a step costs about six forward passes and the buffers are reused every step.
+#pragma once
+#include <sib/core/concepts.hpp>
+#include <sib/core/tensor.hpp>
+#include <type_traits>
+#include <vector>
+
+SIB_BEGIN_NAMESPACE
+
+template <class T, class B = cpu>
+struct sweep_workspace {
+    std::vector<tensor<T, B>> activations;  // a_0 = x, ..., a_L = z
+    std::vector<tensor<T, B>> decoded;      // g_0 = R, ..., g_L = s
+    std::vector<tensor<T, B>> curvature;    // curvature[l]: d/da_l of layer l+1's <t, J^T g>
+    std::vector<char> has_curvature;        // which curvature[l] hold a contribution this step
+    tensor<T, B> tangent, tangent_next;     // t_{l-1}, t_l
+    tensor<T, B> adjoint, adjoint_next;     // abar_l, abar_{l-1}
+
+    void prepare(int layers) {
+        activations.resize(static_cast<std::size_t>(layers) + 1);
+        decoded.resize(static_cast<std::size_t>(layers) + 1);
+        curvature.resize(static_cast<std::size_t>(layers));
+        has_curvature.assign(static_cast<std::size_t>(layers), 0);
+    }
+    const tensor<T, B>& input() const { return activations.front(); }
+    const tensor<T, B>& logits() const { return activations.back(); }
+    tensor<T, B>& seed() { return decoded.back(); }
+    const tensor<T, B>& explanation() const { return decoded.front(); }
+};
+
+// a_l = f_l(a_{l-1}); returns the logits.
+template <model M>
+const tensor<typename M::value_type, typename M::backend>& forward_sweep(
+    M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
+    const tensor<typename M::value_type, typename M::backend>& x) {
+    using B = typename M::backend;
+    ws.prepare(m.num_layers());
+    ws.activations[0].resize(x.shape());
+    B::copy(x.size(), x.data(), ws.activations[0].data());
+    m.for_each_layer([&](auto& layer, int i) {
+        auto& in = ws.activations[static_cast<std::size_t>(i)];
+        auto& out = ws.activations[static_cast<std::size_t>(i) + 1];
+        out.resize(layer.output_shape(in.shape()));
+        layer.forward(in, out);
+    });
+    return ws.logits();
+}
+
+// g_{l-1} = J_l^T g_l from the seed in ws.seed(); returns R = g_0.
+template <model M>
+const tensor<typename M::value_type, typename M::backend>& decoder_sweep(
+    M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws) {
+    m.for_each_layer_reverse([&](auto& layer, int i) {
+        const auto k = static_cast<std::size_t>(i);
+        ws.decoded[k].resize(ws.activations[k].shape());
+        layer.vjp(ws.activations[k], ws.activations[k + 1], ws.decoded[k + 1], ws.decoded[k]);
+    });
+    return ws.explanation();
+}
+
+// From t_0 = rbar: accumulates every layer's mixed term into its parameter gradients, stores its
+// curvature term for the backward sweep, and returns t_L (the tangent at the logits).
+template <model M>
+const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
+    M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
+    const tensor<typename M::value_type, typename M::backend>& rbar) {
+    using B = typename M::backend;
+    ws.tangent.resize(rbar.shape());
+    B::copy(rbar.size(), rbar.data(), ws.tangent.data());
+    m.for_each_layer([&](auto& layer, int i) {
+        using L = std::decay_t<decltype(layer)>;
+        const auto k = static_cast<std::size_t>(i);
+        const auto& x = ws.activations[k];
+        const auto& y = ws.activations[k + 1];
+        const auto& gy = ws.decoded[k + 1];
+        if constexpr (L::has_mixed) layer.mixed(x, y, ws.tangent, gy);
+        // Layer 0's curvature would flow into the input, which has no parameters.
+        if constexpr (L::has_curvature) {
+            if (i > 0) {
+                ws.curvature[k].resize(x.shape());
+                ws.curvature[k].zero();
+                layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);
+                ws.has_curvature[k] = 1;
+            }
+        }
+        ws.tangent_next.resize(y.shape());
+        layer.jvp(x, y, ws.tangent, ws.tangent_next);
+        std::swap(ws.tangent, ws.tangent_next);
+    });
+    return ws.tangent;
+}
+
+// From abar_L = zbar: accumulates param_vjp of every layer, adding the stored curvature terms.
+template <model M>
+void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
+                    const tensor<typename M::value_type, typename M::backend>& zbar) {
+    using T = typename M::value_type;
+    using B = typename M::backend;
+    ws.adjoint.resize(zbar.shape());
+    B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
+    m.for_each_layer_reverse([&](auto& layer, int i) {
+        const auto k = static_cast<std::size_t>(i);
+        const auto& x = ws.activations[k];
+        const auto& y = ws.activations[k + 1];
+        layer.param_vjp(x, y, ws.adjoint);
+        if (i == 0) return;
+        ws.adjoint_next.resize(x.shape());
+        layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+        if (ws.has_curvature[k]) {
+            T* pa = ws.adjoint_next.data();
+            const T* pc = ws.curvature[k].data();
+            B::parallel_for(x.size(), [=] SIB_HD(index_t j) { pa[j] += pc[j]; });
+            ws.has_curvature[k] = 0;
+        }
+        std::swap(ws.adjoint, ws.adjoint_next);
+    });
+}
+
+SIB_END_NAMESPACE
