@@ -1,5 +1,6 @@
 // Compile-time composition of loss terms: ce() + 1000.0 * exp(background()) + 0.01 * exp(-foreground())
-// builds one expression type whose forward and backward are plain inlined calls.
+// builds one expression type whose forward and backward are plain inlined calls. Terms defined
+// outside sib::loss find the operators with `using namespace sib::loss;`.
 #pragma once
 #include <sib/loss/context.hpp>
 #include <sib/loss/cross_entropy.hpp>
@@ -109,7 +110,7 @@ auto exp(E e) {
     return shaped_term<exp_shaping, E>{{}, std::move(e)};
 }
 template <loss_term E>
-auto linear(E e) {
+auto identity(E e) {
     return shaped_term<linear_shaping, E>{{}, std::move(e)};
 }
 template <loss_term E>

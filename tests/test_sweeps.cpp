@@ -1,0 +1,117 @@
+// The sweeps and the objective step against central differences of the whole loss in float64,
+// with a test term that reads R directly, so the machinery is checked apart from the mask.
+#include "support/gradcheck.hpp"
+#include <sib/decoders/softmax_energy.hpp>
+#include <sib/decoders/target_log_prob.hpp>
+#include <sib/decoders/target_logit.hpp>
+#include <sib/layers/flatten.hpp>
+#include <sib/layers/linear.hpp>
+#include <sib/layers/relu.hpp>
+#include <sib/layers/sequential.hpp>
+#include <sib/loss/compose.hpp>
+#include <sib/train/step.hpp>
+
+using namespace sibtest;
+using namespace sib::loss;  // the term operators, for the test term defined here
+
+namespace {
+// 0.5 * sum w_i R_i^2 + sum v_i R_i x_i: depends on R (first and second order) and on x.
+struct r_probe_term {
+    static constexpr bool needs_explanation = true;
+    std::vector<double> w, v;
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        using T = typename Ctx::value_type;
+        const auto& R = *c.R;
+        const auto& x = *c.x;
+        if (w.empty()) {
+            sib::rng r(77);
+            for (sib::index_t i = 0; i < R.size(); ++i) {
+                w.push_back(r.uniform(0.5, 1.5));
+                v.push_back(r.normal());
+            }
+        }
+        double s = 0;
+        for (sib::index_t i = 0; i < R.size(); ++i) s += 0.5 * w[i] * R[i] * R[i] + v[i] * R[i] * x[i];
+        return static_cast<T>(s);
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double scale) {
+        for (sib::index_t i = 0; i < c.R->size(); ++i)
+            c.Rbar[i] += scale * (w[i] * (*c.R)[i] + v[i] * (*c.x)[i]);
+    }
+};
+static_assert(sib::loss_term<r_probe_term>);
+
+struct no_mask {
+    template <class Tn>
+    void forward(const Tn& R, Tn& M) {
+        M.resize({R.dim(0), 1});
+        M.zero();
+    }
+    template <class Tn>
+    void vjp(const Tn&, Tn&) {}
+};
+
+template <class Model, class Expr, class Decoder>
+void check_step_gradient(Model& m, const sib::shape& in, Expr expr, Decoder decoder, double rtol = 1e-6) {
+    sib::rng r(5);
+    const dtensor x = random_tensor(in, r);
+    const sib::index_t classes = m.output_shape(in)[1];
+    sib::tensor<std::int64_t> y({in[0]});
+    for (sib::index_t i = 0; i < in[0]; ++i) y[i] = static_cast<std::int64_t>(r.below(classes));
+    sib::step_workspace<double> ws;
+    no_mask mask;
+    m.for_each_parameter([](std::string_view, dtensor&, dtensor* g) { if (g) g->zero(); });
+    sib::objective_step(m, ws, x, y, expr, mask, decoder);
+    std::vector<dtensor*> params, grads;
+    m.for_each_parameter([&](std::string_view, dtensor& v, dtensor* g) {
+        if (g) { params.push_back(&v); grads.push_back(g); }
+    });
+    std::vector<dtensor> analytic;
+    for (auto* g : grads) analytic.push_back(*g);
+    auto loss = [&] {
+        sib::step_workspace<double> w2;
+        for (auto* g : grads) g->zero();
+        return static_cast<double>(sib::objective_step(m, w2, x, y, expr, mask, decoder).total);
+    };
+    for (std::size_t p = 0; p < params.size(); ++p) {
+        auto num = numeric_gradient(*params[p], loss, 1e-6);
+        expect_close(analytic[p].to_vector(), num, rtol, 1e-9, "d total / d param #" + std::to_string(p));
+    }
+}
+}  // namespace
+
+TEST_CASE("objective step: CE + R terms, every decoder, by central differences") {
+    using namespace sib::nn;
+    auto make = [] {
+        sequential m(flatten<double>{}, linear<double>(12, 7), relu<double>{}, linear<double>(7, 4));
+        sib::rng r(11);
+        m.for_each_parameter([&](std::string_view, dtensor& v, dtensor* g) {
+            if (g) for (auto& e : v) e = r.normal() * 0.7;
+        });
+        return m;
+    };
+    using sib::loss::ce;
+    SUBCASE("softmax energy") {
+        auto m = make();
+        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::softmax_energy{});
+    }
+    SUBCASE("target log-probability") {
+        auto m = make();
+        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::target_log_prob{});
+    }
+    SUBCASE("target logit") {
+        auto m = make();
+        check_step_gradient(m, {1, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::target_logit{});
+    }
+    SUBCASE("shaped and negated terms") {
+        auto m = make();
+        check_step_gradient(m, {2, 1, 3, 4}, ce() + 0.5 * sib::loss::exp(-r_probe_term{}),
+                            sib::softmax_energy{});
+    }
+    SUBCASE("cross entropy alone") {
+        auto m = make();
+        check_step_gradient(m, {5, 1, 3, 4}, ce(), sib::softmax_energy{});
+    }
+}
