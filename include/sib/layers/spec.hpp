@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
@@ -46,6 +47,36 @@ struct layer_spec {
         require(ec == std::errc() && p == e, "spec: '", text, "': argument '", key,
                 "' must be an integer, got '", *v, "'");
         return out;
+    }
+
+    // An int or a pair "(a,b)", as PyTorch's _pair arguments.
+    std::pair<long long, long long> pair(std::size_t position, const std::string& key,
+                                         std::optional<long long> fallback = std::nullopt) const {
+        auto v = find(position, key);
+        if (!v || *v == "None") {
+            require(fallback.has_value(), "spec: '", text, "': missing argument '", key, "'");
+            return {*fallback, *fallback};
+        }
+        auto parse = [&](std::string_view t) {
+            long long out = 0;
+            const std::string s(t.empty() ? "" : t);
+            std::size_t b = 0, e = s.size();
+            while (b < e && s[b] == ' ') ++b;
+            while (e > b && s[e - 1] == ' ') --e;
+            auto [p, ec] = std::from_chars(s.data() + b, s.data() + e, out);
+            require(b < e && ec == std::errc() && p == s.data() + e, "spec: '", text, "': argument '",
+                    key, "' must be an integer or a pair of integers, got '", *v, "'");
+            return out;
+        };
+        if (v->size() >= 2 && v->front() == '(' && v->back() == ')') {
+            const std::string_view in = std::string_view(*v).substr(1, v->size() - 2);
+            const auto comma = in.find(',');
+            require(comma != std::string_view::npos, "spec: '", text, "': argument '", key,
+                    "' must be an integer or a pair of integers, got '", *v, "'");
+            return {parse(in.substr(0, comma)), parse(in.substr(comma + 1))};
+        }
+        const long long a = parse(*v);
+        return {a, a};
     }
 
     double real(std::size_t position, const std::string& key, double fallback) const {
@@ -88,6 +119,17 @@ inline std::string trim(std::string_view s) {
     while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
     return std::string(s.substr(b, e - b));
 }
+
+// The next ',' at nesting depth 0 from `start` (tuples such as kernel_size=(3,5) stay whole).
+inline std::size_t top_level_comma(std::string_view s, std::size_t start) {
+    int depth = 0;
+    for (std::size_t i = start; i < s.size(); ++i) {
+        if (s[i] == '(') ++depth;
+        if (s[i] == ')') --depth;
+        if (s[i] == ',' && depth == 0) return i;
+    }
+    return s.size();
+}
 }  // namespace detail
 
 inline layer_spec parse_layer_spec(std::string_view item) {
@@ -103,8 +145,7 @@ inline layer_spec parse_layer_spec(std::string_view item) {
         if (!detail::trim(inner).empty()) {
             std::size_t start = 0;
             while (start <= inner.size()) {
-                auto comma = inner.find(',', start);
-                if (comma == std::string_view::npos) comma = inner.size();
+                const std::size_t comma = detail::top_level_comma(inner, start);
                 const std::string arg = detail::trim(inner.substr(start, comma - start));
                 require(!arg.empty(), "spec: '", out.text, "': empty argument");
                 const auto eq = arg.find('=');
