@@ -27,6 +27,7 @@ inline cross_entropy_term ce() { return {}; }
 template <loss_term E>
 struct scaled_term {
     static constexpr bool needs_explanation = E::needs_explanation;
+    using context_type = typename common_context<E>::type;
     double weight;
     E term;
     template <class Ctx>
@@ -42,6 +43,7 @@ struct scaled_term {
 template <loss_term A, loss_term Bt>
 struct sum_term {
     static constexpr bool needs_explanation = A::needs_explanation || Bt::needs_explanation;
+    using context_type = typename common_context<A, Bt>::type;
     A a;
     Bt b;
     template <class Ctx>
@@ -79,6 +81,7 @@ struct runtime_shaping {
 template <class Psi, loss_term E>
 struct shaped_term {
     static constexpr bool needs_explanation = E::needs_explanation;
+    using context_type = typename common_context<E>::type;
     Psi psi;
     E term;
     double inner = 0;  // the term's value at the last forward, for the chain rule

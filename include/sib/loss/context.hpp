@@ -3,6 +3,7 @@
 #pragma once
 #include <sib/decoders/decoder.hpp>
 #include <limits>
+#include <type_traits>
 
 SIB_BEGIN_NAMESPACE
 
@@ -36,10 +37,48 @@ struct loss_context {
     T bg = std::numeric_limits<T>::quiet_NaN();
 };
 
+// The context a term works on: its context_type when it is tied to one element type and backend,
+// otherwise (void or absent: terms such as cross entropy that work on any) loss_context<double>.
+template <class E>
+struct term_context {
+    using type = loss_context<double>;
+};
+template <class E>
+    requires requires { typename E::context_type; } && (!std::is_void_v<typename E::context_type>)
+struct term_context<E> {
+    using type = typename E::context_type;
+};
+template <class E>
+using term_context_t = typename term_context<E>::type;
+
+template <class E>
+struct own_context {
+    using type = void;
+};
+template <class E>
+    requires requires { typename E::context_type; }
+struct own_context<E> {
+    using type = typename E::context_type;
+};
+
+// The context_type of a composite: void when all parts work on any context, else the one they share.
+template <class... Es>
+struct common_context {
+    using type = void;
+};
+template <class E, class... Es>
+struct common_context<E, Es...> {
+    using own = typename own_context<E>::type;
+    using rest = typename common_context<Es...>::type;
+    static_assert(std::is_void_v<own> || std::is_void_v<rest> || std::is_same_v<own, rest>,
+                  "sib loss: terms of one expression must share the element type and backend");
+    using type = std::conditional_t<std::is_void_v<own>, rest, own>;
+};
+
 // A loss term computes its value from the context, then sends w * d(value) into the adjoints.
 // needs_explanation says whether it reads R and M (and so whether the step runs the decoder).
 template <class E>
-concept loss_term = requires(E& e, loss_context<double>& c) {
+concept loss_term = requires(E& e, term_context_t<E>& c) {
     { e.forward(c) } -> std::convertible_to<double>;
     e.backward(c, 1.0);
     { E::needs_explanation } -> std::convertible_to<bool>;
