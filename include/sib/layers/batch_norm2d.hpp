@@ -1,0 +1,310 @@
+// BatchNorm2d(num_features, eps, momentum, affine) with PyTorch's semantics on [N,C,H,W].
+//
+// Per channel c over its m = N*H*W values: mu = mean(x), var = mean((x-mu)^2) (biased),
+// istd = 1/sqrt(var+eps), xhat = (x-mu) istd, y = gamma xhat + beta. In training the statistics
+// are the batch's, so the batch couples samples and every rule below is the full batch-norm
+// Jacobian, which is symmetric:
+//   J^T g = J g = gamma istd (g - mean(g) - xhat mean(g xhat)).
+// Its second-order terms (DESIGN.md table), with a_v = mean(v xhat):
+//   mixed      d/dgamma <t, J^T g> = istd (sum(t g) - m mean(t) mean(g) - m a_t a_g)
+//   curvature  d/dx <t, J^T g> = gamma istd^2 (3 xhat a_t a_g - xhat (mean(t g) - mean(t) mean(g))
+//                                               - (t - mean(t)) a_g - (g - mean(g)) a_t)
+// (beta does not enter J). In evaluation the running statistics make the layer affine per channel:
+// J = gamma istd, no curvature (has_curvature stays true, a compile-time constant, and the rule
+// adds zero).
+//
+// The rules differentiate the last forward call: they use the statistics and the mode it cached
+// (mean, istd) and rebuild xhat from x, which every rule receives, instead of keeping an
+// activation-sized copy of it. So call forward(x) before the rules on x, as the S-IB sweep does.
+// Running statistics change only in a training forward: running_mean, running_var (unbiased) move
+// by `momentum`, or by the cumulative average 1/num_batches_tracked when momentum is nullopt
+// (PyTorch's momentum=None).
+#pragma once
+#include <sib/layers/layer.hpp>
+#include <cmath>
+#include <optional>
+#include <string_view>
+
+SIB_BEGIN_NAMESPACE
+namespace nn {
+
+template <class T, class B = cpu>
+class batch_norm2d : public layer_base<T, B> {
+public:
+    using tensor_type = tensor<T, B>;
+    static constexpr bool has_mixed = true;
+    static constexpr bool has_curvature = true;
+
+    tensor_type weight, bias, weight_grad, bias_grad;
+    tensor_type running_mean, running_var;
+    index_t num_batches_tracked = 0;
+    bool training = true;
+
+    explicit batch_norm2d(index_t num_features, double eps = 1e-5,
+                          std::optional<double> momentum = 0.1, bool affine = true)
+        : c_(num_features), eps_(eps), momentum_(momentum), affine_(affine) {
+        require(num_features > 0, "BatchNorm2d: num_features must be positive, got ", num_features);
+        require(eps > 0, "BatchNorm2d: eps must be positive, got ", eps);
+        if (affine_) {
+            weight.resize({c_});
+            bias.resize({c_});
+            weight_grad.resize({c_});
+            bias_grad.resize({c_});
+            weight_grad.zero();
+            bias_grad.zero();
+        }
+        running_mean.resize({c_});
+        running_var.resize({c_});
+        mean_.resize({c_});
+        istd_.resize({c_});
+        sums_.resize({num_sums * c_});
+        reset_parameters();
+    }
+
+    index_t num_features() const { return c_; }
+    double eps() const { return eps_; }
+    std::optional<double> momentum() const { return momentum_; }
+    bool affine() const { return affine_; }
+
+    // PyTorch's initialisation: gamma 1, beta 0, running mean 0, running variance 1, count 0.
+    void reset_running_stats() {
+        running_mean.zero();
+        running_var.fill(T(1));
+        num_batches_tracked = 0;
+    }
+    void reset_parameters() {
+        reset_running_stats();
+        if (affine_) {
+            weight.fill(T(1));
+            bias.zero();
+        }
+    }
+
+    sib::shape output_shape(const sib::shape& in) const {
+        require(in.rank() == 4 && in[1] == c_, "BatchNorm2d(", c_, "): expects input [N,", c_,
+                ",H,W], got ", in.str());
+        return in;
+    }
+
+    void forward(const tensor_type& x, tensor_type& y) {
+        const sib::shape& s = x.shape();
+        output_shape(s);
+        const index_t c = c_, hw = s[2] * s[3], n = s[0], m = n * hw;
+        T* mean = mean_.data();
+        T* istd = istd_.data();
+        const double eps = eps_;
+        trained_ = training;
+        if (training) {
+            require(m > 1, "BatchNorm2d: expected more than 1 value per channel when training, got input ",
+                    s.str());
+            ++num_batches_tracked;
+            const double factor = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked);
+            const T* px = x.data();
+            T* rm = running_mean.data();
+            T* rv = running_var.data();
+            // Two passes in double: the variance of data far from zero keeps its digits.
+            B::parallel_for(
+                c,
+                [=] SIB_HD(index_t ch) {
+                    double sum = 0;
+                    for (index_t b = 0; b < n; ++b) {
+                        const T* row = px + (b * c + ch) * hw;
+                        for (index_t j = 0; j < hw; ++j) sum += static_cast<double>(row[j]);
+                    }
+                    const double mu = sum / static_cast<double>(m);
+                    double sq = 0;
+                    for (index_t b = 0; b < n; ++b) {
+                        const T* row = px + (b * c + ch) * hw;
+                        for (index_t j = 0; j < hw; ++j) {
+                            const double d = static_cast<double>(row[j]) - mu;
+                            sq += d * d;
+                        }
+                    }
+                    const double var = sq / static_cast<double>(m);
+                    mean[ch] = static_cast<T>(mu);
+                    istd[ch] = static_cast<T>(1.0 / std::sqrt(var + eps));
+                    const double unbiased = sq / static_cast<double>(m - 1);
+                    rm[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rm[ch]) + factor * mu);
+                    rv[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rv[ch]) + factor * unbiased);
+                },
+                2 * m);
+        } else {
+            const T* rm = running_mean.data();
+            const T* rv = running_var.data();
+            B::parallel_for(c, [=] SIB_HD(index_t ch) {
+                mean[ch] = rm[ch];
+                istd[ch] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[ch]) + eps));
+            });
+        }
+        const T* px = x.data();
+        const T* pw = affine_ ? weight.data() : nullptr;
+        const T* pb = affine_ ? bias.data() : nullptr;
+        T* py = y.data();
+        B::parallel_for(x.size(), [=] SIB_HD(index_t i) {
+            const index_t ch = (i / hw) % c;
+            const T xhat = (px[i] - mean[ch]) * istd[ch];
+            py[i] = pw ? pw[ch] * xhat + pb[ch] : xhat;
+        });
+    }
+
+    void vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+        apply_jacobian(x, gy, gx);
+    }
+
+    void param_vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy) {
+        if (!affine_) return;
+        channel_sums(x, gy, gy);
+        const T* sums = sums_.data();
+        T* gw = weight_grad.data();
+        T* gb = bias_grad.data();
+        const index_t c = c_;
+        B::parallel_for(c, [=] SIB_HD(index_t ch) {
+            gw[ch] += sums[sum_a_xhat * c + ch];
+            gb[ch] += sums[sum_a * c + ch];
+        });
+    }
+
+    // J is symmetric, so J tx is the vjp's formula applied to tx.
+    void jvp(const tensor_type& x, const tensor_type&, const tensor_type& tx, tensor_type& ty) {
+        apply_jacobian(x, tx, ty);
+    }
+
+    void mixed(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
+        if (!affine_) return;
+        channel_sums(x, tx, gy);
+        const T* sums = sums_.data();
+        const T* istd = istd_.data();
+        T* gw = weight_grad.data();
+        const index_t c = c_;
+        const T m = static_cast<T>(x.size() / c);
+        const bool batch_stats = trained_;
+        B::parallel_for(c, [=] SIB_HD(index_t ch) {
+            const T st = sums[sum_a * c + ch], sg = sums[sum_b * c + ch];
+            const T stg = sums[sum_ab * c + ch];
+            const T stx = sums[sum_a_xhat * c + ch], sgx = sums[sum_b_xhat * c + ch];
+            gw[ch] += batch_stats ? istd[ch] * (stg - (st * sg + stx * sgx) / m) : istd[ch] * stg;
+        });
+    }
+
+    void curvature(const tensor_type& x, const tensor_type&, const tensor_type& tx,
+                   const tensor_type& gy, tensor_type& ax) {
+        if (!trained_) return;
+        channel_sums(x, tx, gy);
+        const T* sums = sums_.data();
+        const T* mean = mean_.data();
+        const T* istd = istd_.data();
+        const T* pw = affine_ ? weight.data() : nullptr;
+        const T* px = x.data();
+        const T* pt = tx.data();
+        const T* pg = gy.data();
+        T* pa = ax.data();
+        const index_t c = c_, hw = x.dim(2) * x.dim(3);
+        const T inv_m = T(1) / static_cast<T>(x.size() / c);
+        B::parallel_for(x.size(), [=] SIB_HD(index_t i) {
+            const index_t ch = (i / hw) % c;
+            const T mt = sums[sum_a * c + ch] * inv_m, mg = sums[sum_b * c + ch] * inv_m;
+            const T cov_tg = sums[sum_ab * c + ch] * inv_m - mt * mg;
+            const T at = sums[sum_a_xhat * c + ch] * inv_m, ag = sums[sum_b_xhat * c + ch] * inv_m;
+            const T is = istd[ch];
+            const T xhat = (px[i] - mean[ch]) * is;
+            const T gamma = pw ? pw[ch] : T(1);
+            pa[i] += gamma * is * is *
+                     (xhat * (T(3) * at * ag - cov_tg) - (pt[i] - mt) * ag - (pg[i] - mg) * at);
+        });
+    }
+
+    template <class F>
+    void for_each_parameter(F&& f) {
+        if (affine_) {
+            f("weight", weight, &weight_grad);
+            f("bias", bias, &bias_grad);
+        }
+        f("running_mean", running_mean, static_cast<tensor_type*>(nullptr));
+        f("running_var", running_var, static_cast<tensor_type*>(nullptr));
+    }
+
+    // PyTorch keeps this buffer as int64, so it travels apart from the T-valued ones.
+    template <class F>
+    void for_each_counter(F&& f) {
+        f(std::string_view("num_batches_tracked"), num_batches_tracked);
+    }
+
+private:
+    // Rows of sums_, each [C]: sum(a), sum(b), sum(a b), sum(a xhat), sum(b xhat).
+    static constexpr index_t sum_a = 0, sum_b = 1, sum_ab = 2, sum_a_xhat = 3, sum_b_xhat = 4,
+                             num_sums = 5;
+
+    // Per-channel sums over (N,H,W), accumulated in double; xhat from the last forward's mean/istd.
+    void channel_sums(const tensor_type& x, const tensor_type& a, const tensor_type& b) {
+        const index_t c = c_, hw = x.dim(2) * x.dim(3), n = x.dim(0);
+        const T* px = x.data();
+        const T* pa = a.data();
+        const T* pb = b.data();
+        const T* mean = mean_.data();
+        const T* istd = istd_.data();
+        T* sums = sums_.data();
+        B::parallel_for(
+            c,
+            [=] SIB_HD(index_t ch) {
+                double s_a = 0, s_b = 0, s_ab = 0, s_ax = 0, s_bx = 0;
+                const double mu = static_cast<double>(mean[ch]), is = static_cast<double>(istd[ch]);
+                for (index_t bi = 0; bi < n; ++bi) {
+                    const index_t base = (bi * c + ch) * hw;
+                    for (index_t j = 0; j < hw; ++j) {
+                        const double va = static_cast<double>(pa[base + j]);
+                        const double vb = static_cast<double>(pb[base + j]);
+                        const double xhat = (static_cast<double>(px[base + j]) - mu) * is;
+                        s_a += va;
+                        s_b += vb;
+                        s_ab += va * vb;
+                        s_ax += va * xhat;
+                        s_bx += vb * xhat;
+                    }
+                }
+                sums[sum_a * c + ch] = static_cast<T>(s_a);
+                sums[sum_b * c + ch] = static_cast<T>(s_b);
+                sums[sum_ab * c + ch] = static_cast<T>(s_ab);
+                sums[sum_a_xhat * c + ch] = static_cast<T>(s_ax);
+                sums[sum_b_xhat * c + ch] = static_cast<T>(s_bx);
+            },
+            8 * n * hw);
+    }
+
+    // out = J v: gamma istd (v - mean(v) - xhat mean(v xhat)) with batch statistics, gamma istd v
+    // with running ones.
+    void apply_jacobian(const tensor_type& x, const tensor_type& v, tensor_type& out) {
+        const index_t c = c_, hw = x.dim(2) * x.dim(3);
+        const T* mean = mean_.data();
+        const T* istd = istd_.data();
+        const T* pw = affine_ ? weight.data() : nullptr;
+        const T* px = x.data();
+        const T* pv = v.data();
+        T* po = out.data();
+        if (!trained_) {
+            B::parallel_for(x.size(), [=] SIB_HD(index_t i) {
+                const index_t ch = (i / hw) % c;
+                po[i] = (pw ? pw[ch] : T(1)) * istd[ch] * pv[i];
+            });
+            return;
+        }
+        channel_sums(x, v, v);
+        const T* sums = sums_.data();
+        const T inv_m = T(1) / static_cast<T>(x.size() / c);
+        B::parallel_for(x.size(), [=] SIB_HD(index_t i) {
+            const index_t ch = (i / hw) % c;
+            const T xhat = (px[i] - mean[ch]) * istd[ch];
+            const T mv = sums[sum_a * c + ch] * inv_m, av = sums[sum_a_xhat * c + ch] * inv_m;
+            po[i] = (pw ? pw[ch] : T(1)) * istd[ch] * (pv[i] - mv - xhat * av);
+        });
+    }
+
+    index_t c_;
+    double eps_;
+    std::optional<double> momentum_;
+    bool affine_;
+    bool trained_ = true;  // mode of the last forward, which the rules differentiate
+    tensor_type mean_, istd_, sums_;
+};
+
+}  // namespace nn
+SIB_END_NAMESPACE
