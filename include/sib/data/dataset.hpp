@@ -1,0 +1,144 @@
+// What a dataset is to sib: indexed images with labels and, for localisation benchmarks, binary
+// foreground masks. Images live on the host as float (loaders decode files there); the batch
+// loader moves them to the backend.
+#pragma once
+#include <sib/core/config.hpp>
+#include <sib/core/error.hpp>
+#include <sib/core/shape.hpp>
+#include <sib/core/tensor.hpp>
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+SIB_BEGIN_NAMESPACE
+namespace data {
+
+// image(i, out) writes C*H*W floats in [C,H,W] order, values as stored (e.g. [0,1]); mask(i, out)
+// writes H*W floats, 1 on the foreground and 0 elsewhere, and may only be called when has_masks().
+// The const accessors must be safe to call from several threads at once: the batch loader fills a
+// batch in parallel.
+template <class D>
+concept dataset = requires(const D& d, index_t i, float* out) {
+    { d.size() } -> std::convertible_to<index_t>;
+    { d.image_shape() } -> std::same_as<sib::shape>;
+    { d.num_classes() } -> std::convertible_to<int>;
+    { d.has_masks() } -> std::convertible_to<bool>;
+    d.image(i, out);
+    { d.label(i) } -> std::convertible_to<std::int64_t>;
+    d.mask(i, out);
+};
+
+// Everything in host memory: images [N,C,H,W], labels [N] in [0, num_classes), masks [N,1,H,W] or
+// a default-constructed tensor. Most loaders and every benchmark generator produce one.
+class in_memory_dataset {
+public:
+    using image_tensor = tensor<float, cpu>;
+    using label_tensor = tensor<std::int64_t, cpu>;
+
+    in_memory_dataset() = default;
+    in_memory_dataset(image_tensor images, label_tensor labels, int num_classes,
+                      image_tensor masks = {}, std::vector<std::string> class_names = {})
+        : images_(std::move(images)),
+          labels_(std::move(labels)),
+          masks_(std::move(masks)),
+          class_names_(std::move(class_names)),
+          num_classes_(num_classes) {
+        validate();
+    }
+
+    index_t size() const { return images_.rank() == 4 ? images_.dim(0) : 0; }
+    sib::shape image_shape() const {
+        return images_.rank() == 4 ? sib::shape{images_.dim(1), images_.dim(2), images_.dim(3)}
+                                   : sib::shape{};
+    }
+    int num_classes() const { return num_classes_; }
+    // A default tensor has rank 0 (and one element), so rank, not size, says "no masks".
+    bool has_masks() const { return masks_.rank() != 0; }
+
+    void image(index_t i, float* out) const {
+        check_index(i);
+        cpu::copy(sample_numel(), image_data(i), out);
+    }
+    std::int64_t label(index_t i) const {
+        check_index(i);
+        return labels_.data()[i];
+    }
+    void mask(index_t i, float* out) const {
+        check_index(i);
+        require(has_masks(), "in_memory_dataset: mask(", i, ") asked of a dataset without masks");
+        cpu::copy(pixels(), mask_data(i), out);
+    }
+
+    // Zero-copy views, for generators and tests that read many images.
+    const float* image_data(index_t i) const { return images_.data() + i * sample_numel(); }
+    const float* mask_data(index_t i) const { return masks_.data() + i * pixels(); }
+
+    const image_tensor& images() const { return images_; }
+    const label_tensor& labels() const { return labels_; }
+    const image_tensor& masks() const { return masks_; }
+    // Empty, or one name per class (e.g. the folder names of an image folder).
+    const std::vector<std::string>& class_names() const { return class_names_; }
+
+private:
+    index_t sample_numel() const { return images_.dim(1) * images_.dim(2) * images_.dim(3); }
+    index_t pixels() const { return images_.dim(2) * images_.dim(3); }
+
+    void check_index(index_t i) const {
+        require(i >= 0 && i < size(), "in_memory_dataset: index ", i, " out of range for ", size(),
+                " images");
+    }
+
+    void validate() const {
+        require(images_.rank() == 4, "in_memory_dataset: images must be [N,C,H,W], got ",
+                images_.shape().str());
+        const index_t n = images_.dim(0);
+        require(labels_.rank() == 1 && labels_.dim(0) == n, "in_memory_dataset: labels ",
+                labels_.shape().str(), " do not match images ", images_.shape().str());
+        require(num_classes_ > 0, "in_memory_dataset: num_classes must be positive, got ",
+                num_classes_);
+        const std::int64_t* pl = labels_.data();
+        for (index_t i = 0; i < n; ++i)
+            require(pl[i] >= 0 && pl[i] < num_classes_, "in_memory_dataset: label ", pl[i],
+                    " of image ", i, " is out of range for ", num_classes_, " classes");
+        if (has_masks()) {
+            const sib::shape want{n, 1, images_.dim(2), images_.dim(3)};
+            require(masks_.shape() == want, "in_memory_dataset: masks ", masks_.shape().str(),
+                    " do not match images ", images_.shape().str(), " (want ", want.str(), ")");
+        }
+        require(class_names_.empty() || static_cast<index_t>(class_names_.size()) == num_classes_,
+                "in_memory_dataset: ", class_names_.size(), " class names for ", num_classes_,
+                " classes");
+    }
+
+    image_tensor images_;
+    label_tensor labels_;
+    image_tensor masks_;
+    std::vector<std::string> class_names_;
+    int num_classes_ = 0;
+};
+
+static_assert(dataset<in_memory_dataset>);
+
+// Copies any dataset into memory (e.g. to generate a benchmark from a folder once).
+template <dataset D>
+in_memory_dataset to_in_memory(const D& d, std::vector<std::string> class_names = {}) {
+    const sib::shape s = d.image_shape();
+    require(s.rank() == 3, "to_in_memory: image_shape must be [C,H,W], got ", s.str());
+    const index_t n = d.size(), numel = s.numel(), pixels = s[1] * s[2];
+    in_memory_dataset::image_tensor images({n, s[0], s[1], s[2]});
+    in_memory_dataset::label_tensor labels({n});
+    in_memory_dataset::image_tensor masks;
+    if (d.has_masks()) masks.resize({n, 1, s[1], s[2]});
+    for (index_t i = 0; i < n; ++i) {
+        d.image(i, images.data() + i * numel);
+        labels.data()[i] = d.label(i);
+        if (d.has_masks()) d.mask(i, masks.data() + i * pixels);
+    }
+    return in_memory_dataset(std::move(images), std::move(labels), d.num_classes(),
+                             std::move(masks), std::move(class_names));
+}
+
+}  // namespace data
+SIB_END_NAMESPACE

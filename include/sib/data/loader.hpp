@@ -1,0 +1,243 @@
+// Batches from any dataset: shuffled per epoch, augmented (random crop with zero padding,
+// horizontal flip; the mask moves with its image) and normalised per channel, as torchvision's
+// DataLoader with RandomCrop, RandomHorizontalFlip, ToTensor and Normalize would give them.
+// Everything random is a function of (seed, epoch), so a run can be repeated or resumed exactly.
+#pragma once
+#include <sib/core/config.hpp>
+#include <sib/core/error.hpp>
+#include <sib/core/rng.hpp>
+#include <sib/core/tensor.hpp>
+#include <sib/data/dataset.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <numeric>
+#include <vector>
+
+SIB_BEGIN_NAMESPACE
+namespace data {
+
+struct loader_options {
+    index_t batch_size = 64;
+    bool shuffle = true;
+    // Without it the last batch of an epoch may be smaller than batch_size.
+    bool drop_last = false;
+    std::uint64_t seed = 0;
+    // Per channel, or one value for every channel; empty means mean 0 and std 1.
+    std::vector<double> mean, std_dev;
+    // > 0: pad by this many zero pixels on every side, then crop the image size at a random place.
+    index_t crop_padding = 0;
+    // Mirror left-right with probability 0.5.
+    bool horizontal_flip = false;
+};
+
+template <class T, class B = cpu>
+struct batch {
+    tensor<T, B> images;               // [b,C,H,W], normalised
+    tensor<std::int64_t, B> labels;    // [b]
+    tensor<T, B> masks;                // [b,1,H,W], 0/1; empty when the dataset has none
+    std::vector<index_t> indices;      // dataset index of each sample
+    index_t size() const { return static_cast<index_t>(indices.size()); }
+};
+
+// Holds a reference to the dataset, which must outlive the loader.
+template <class T, class B = cpu>
+class batch_loader {
+public:
+    using batch_type = batch<T, B>;
+
+    template <dataset D>
+    explicit batch_loader(const D& d, loader_options opt = {}) : ds_(&d), opt_(std::move(opt)) {
+        image_fn_ = [](const void* p, index_t i, float* out) { static_cast<const D*>(p)->image(i, out); };
+        label_fn_ = [](const void* p, index_t i) { return static_cast<std::int64_t>(static_cast<const D*>(p)->label(i)); };
+        mask_fn_ = [](const void* p, index_t i, float* out) { static_cast<const D*>(p)->mask(i, out); };
+        n_ = d.size();
+        has_masks_ = d.has_masks();
+        const sib::shape s = d.image_shape();
+        require(s.rank() == 3, "batch_loader: dataset image_shape must be [C,H,W], got ", s.str());
+        c_ = s[0];
+        h_ = s[1];
+        w_ = s[2];
+        require(opt_.batch_size > 0, "batch_loader: batch_size must be positive, got ", opt_.batch_size);
+        require(opt_.crop_padding >= 0, "batch_loader: crop_padding must be >= 0, got ", opt_.crop_padding);
+        scale_.assign(static_cast<std::size_t>(c_), T(1));
+        shift_.assign(static_cast<std::size_t>(c_), T(0));
+        auto per_channel = [&](const std::vector<double>& v, const char* name) {
+            require(v.empty() || v.size() == 1 || static_cast<index_t>(v.size()) == c_,
+                    "batch_loader: ", name, " has ", v.size(), " values, images have ", c_,
+                    " channels");
+        };
+        per_channel(opt_.mean, "mean");
+        per_channel(opt_.std_dev, "std_dev");
+        for (index_t c = 0; c < c_; ++c) {
+            const auto at = [c](const std::vector<double>& v) { return v.size() == 1 ? v[0] : v[c]; };
+            const double sd = opt_.std_dev.empty() ? 1.0 : at(opt_.std_dev);
+            const double mu = opt_.mean.empty() ? 0.0 : at(opt_.mean);
+            require(sd > 0, "batch_loader: std_dev of channel ", c, " must be positive, got ", sd);
+            // (v - mu) / sd as one fused multiply-add per element.
+            scale_[c] = static_cast<T>(1.0 / sd);
+            shift_[c] = static_cast<T>(-mu / sd);
+        }
+        set_epoch(0);
+    }
+    template <dataset D>
+    batch_loader(const D&&, loader_options = {}) = delete;  // would dangle
+
+    index_t size() const { return n_; }
+    index_t batch_size() const { return opt_.batch_size; }
+    index_t num_batches() const {
+        return opt_.drop_last ? n_ / opt_.batch_size : (n_ + opt_.batch_size - 1) / opt_.batch_size;
+    }
+    index_t epoch() const { return epoch_; }
+    // Dataset index at each position of the current epoch.
+    const std::vector<index_t>& order() const { return order_; }
+
+    // Draws the order and the augmentation of every position for `epoch`.
+    void set_epoch(index_t epoch) {
+        epoch_ = epoch;
+        next_ = 0;
+        rng r(mix(opt_.seed, static_cast<std::uint64_t>(epoch)));
+        order_.resize(static_cast<std::size_t>(n_));
+        std::iota(order_.begin(), order_.end(), index_t{0});
+        if (opt_.shuffle) r.shuffle(order_.begin(), order_.end());
+        const index_t span = 2 * opt_.crop_padding + 1;
+        crop_y_.resize(order_.size());
+        crop_x_.resize(order_.size());
+        flip_.resize(order_.size());
+        for (std::size_t i = 0; i < order_.size(); ++i) {
+            crop_y_[i] = opt_.crop_padding > 0 ? static_cast<index_t>(r.below(span)) : opt_.crop_padding;
+            crop_x_[i] = opt_.crop_padding > 0 ? static_cast<index_t>(r.below(span)) : opt_.crop_padding;
+            flip_[i] = opt_.horizontal_flip && r.below(2) == 1;
+        }
+    }
+
+    // Batch k of the current epoch; reuses out's storage.
+    void load(index_t k, batch_type& out) {
+        require(k >= 0 && k < num_batches(), "batch_loader: batch ", k, " out of range for ",
+                num_batches(), " batches");
+        const index_t first = k * opt_.batch_size;
+        const index_t b = std::min(opt_.batch_size, n_ - first);
+        const index_t chw = c_ * h_ * w_, hw = h_ * w_;
+        out.indices.resize(static_cast<std::size_t>(b));
+        for (index_t s = 0; s < b; ++s) out.indices[s] = order_[first + s];
+        raw_.resize(static_cast<std::size_t>(b * chw));
+        if (has_masks_) raw_mask_.resize(static_cast<std::size_t>(b * hw));
+        out.images.resize({b, c_, h_, w_});
+        out.labels.resize({b});
+        if (has_masks_)
+            out.masks.resize({b, 1, h_, w_});
+        else
+            out.masks.resize({0});
+
+        T* img;
+        T* msk;
+        std::int64_t* lab;
+        if constexpr (B::host_accessible) {
+            img = out.images.data();
+            msk = out.masks.data();
+            lab = out.labels.data();
+        } else {
+            host_images_.resize(static_cast<std::size_t>(b * chw));
+            host_masks_.resize(has_masks_ ? static_cast<std::size_t>(b * hw) : 0);
+            host_labels_.resize(static_cast<std::size_t>(b));
+            img = host_images_.data();
+            msk = host_masks_.data();
+            lab = host_labels_.data();
+        }
+        // Host work per sample (decoding may call into the dataset), so the CPU backend's loop. An
+        // exception must not leave an OpenMP region: the first one is carried out and rethrown.
+        std::atomic<bool> failed{false};
+        std::exception_ptr error;
+        cpu::parallel_for(
+            b,
+            [&](index_t s) {
+                if (failed.load()) return;
+                try {
+                    fill_sample(first + s, s, img, msk, lab);
+                } catch (...) {
+                    if (!failed.exchange(true)) error = std::current_exception();
+                }
+            },
+            chw * 4);
+        if (error) std::rethrow_exception(error);
+        if constexpr (!B::host_accessible) {
+            B::from_host(b * chw, img, out.images.data());
+            B::from_host(b, lab, out.labels.data());
+            if (has_masks_) B::from_host(b * hw, msk, out.masks.data());
+        }
+    }
+
+    // The next batch of the current epoch; false when the epoch is over, after which the next
+    // call starts the following epoch (so `while (loader.next(b))` is one epoch).
+    bool next(batch_type& out) {
+        if (next_ >= num_batches()) {
+            set_epoch(epoch_ + 1);
+            return false;
+        }
+        load(next_++, out);
+        return true;
+    }
+
+private:
+    static std::uint64_t mix(std::uint64_t seed, std::uint64_t epoch) {
+        std::uint64_t z = seed ^ (0x9e3779b97f4a7c15ULL * (epoch + 1));
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+
+    void fill_sample(index_t pos, index_t s, T* img, T* msk, std::int64_t* lab) const {
+        const index_t idx = order_[pos];
+        const index_t chw = c_ * h_ * w_, hw = h_ * w_;
+        float* raw = raw_.data() + s * chw;
+        image_fn_(ds_, idx, raw);
+        lab[s] = label_fn_(ds_, idx);
+        // out(y,x) = padded(y + oy, x' + ox) with x' = x or W-1-x (crop, then flip, as torchvision).
+        const index_t oy = crop_y_[pos] - opt_.crop_padding, ox = crop_x_[pos] - opt_.crop_padding;
+        const bool flip = flip_[pos];
+        auto source = [&](index_t y, index_t x) -> index_t {
+            const index_t sy = y + oy, sx = (flip ? w_ - 1 - x : x) + ox;
+            return sy >= 0 && sy < h_ && sx >= 0 && sx < w_ ? sy * w_ + sx : -1;
+        };
+        for (index_t c = 0; c < c_; ++c) {
+            const float* src = raw + c * hw;
+            T* dst = img + s * chw + c * hw;
+            const T a = scale_[c], b = shift_[c];
+            for (index_t y = 0; y < h_; ++y)
+                for (index_t x = 0; x < w_; ++x) {
+                    const index_t k = source(y, x);
+                    dst[y * w_ + x] = a * (k >= 0 ? static_cast<T>(src[k]) : T(0)) + b;
+                }
+        }
+        if (has_masks_) {
+            float* rm = raw_mask_.data() + s * hw;
+            mask_fn_(ds_, idx, rm);
+            T* dst = msk + s * hw;
+            for (index_t y = 0; y < h_; ++y)
+                for (index_t x = 0; x < w_; ++x) {
+                    const index_t k = source(y, x);
+                    dst[y * w_ + x] = k >= 0 ? static_cast<T>(rm[k]) : T(0);
+                }
+        }
+    }
+
+    const void* ds_;
+    void (*image_fn_)(const void*, index_t, float*) = nullptr;
+    std::int64_t (*label_fn_)(const void*, index_t) = nullptr;
+    void (*mask_fn_)(const void*, index_t, float*) = nullptr;
+    loader_options opt_;
+    index_t n_ = 0, c_ = 0, h_ = 0, w_ = 0;
+    bool has_masks_ = false;
+    index_t epoch_ = 0, next_ = 0;
+    std::vector<T> scale_, shift_;
+    std::vector<index_t> order_, crop_y_, crop_x_;
+    std::vector<bool> flip_;
+    // Per-batch staging, resized (never shrunk) so steady-state batches allocate nothing.
+    mutable std::vector<float> raw_, raw_mask_;
+    std::vector<T> host_images_, host_masks_;
+    std::vector<std::int64_t> host_labels_;
+};
+
+}  // namespace data
+SIB_END_NAMESPACE
