@@ -1,0 +1,40 @@
+// A JSON Lines log: one JSON object per line, appended and flushed line by line, so a run that
+// dies mid-way leaves every completed record readable (and `tail -f` / pandas.read_json(lines=True)
+// work while it runs).
+#pragma once
+#include <sib/core/config.hpp>
+#include <sib/core/error.hpp>
+#include <nlohmann/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+SIB_BEGIN_NAMESPACE
+namespace train {
+
+class jsonl_log {
+public:
+    // append = false starts the file afresh.
+    explicit jsonl_log(const std::filesystem::path& path, bool append = true) : path_(path) {
+        out_.open(path, append ? std::ios::out | std::ios::app : std::ios::out | std::ios::trunc);
+        require(out_.is_open(), "jsonl_log: cannot open '", path.string(), "' for writing");
+    }
+
+    const std::filesystem::path& path() const { return path_; }
+
+    // NaN and infinities become null (JSON has no such numbers); invalid UTF-8 in strings is
+    // replaced rather than thrown on, so a log line never ends a training run.
+    void write(const nlohmann::json& record) {
+        require(record.is_object(), "jsonl_log: a record must be a JSON object, got ", record.type_name());
+        out_ << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        out_.flush();
+        require(out_.good(), "jsonl_log: writing to '", path_.string(), "' failed");
+    }
+
+private:
+    std::filesystem::path path_;
+    std::ofstream out_;
+};
+
+}  // namespace train
+SIB_END_NAMESPACE
