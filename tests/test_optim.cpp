@@ -313,6 +313,11 @@ TEST_CASE("optim: bad options and a changed model are reported") {
     s2.step(m2);
     CHECK_THROWS_WITH_AS(s2.step(one), "SGD: the model has 1 trainable parameters, its optimizer state was made for 2",
                          sib::error);
+    sib::optim::sgd<double> s3({.lr = 0.1});
+    s3.step(one);
+    CHECK_THROWS_WITH_AS(s3.step(m2),
+                         "SGD: the model has more trainable parameters than the 1 its optimizer state was made for (first new: 'bias')",
+                         sib::error);
 }
 
 // ---- schedules ------------------------------------------------------------------------------

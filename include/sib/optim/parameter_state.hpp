@@ -41,14 +41,18 @@ public:
         std::size_t k = 0;
         model.for_each_parameter([&](std::string_view name, tensor_type& value, tensor_type* grad) {
             if (!grad) return;
-            require(k < entries_.size(), who_, ": the model has more trainable parameters than the ",
-                    entries_.size(), " its optimizer state was made for (first new: '", name, "')");
+            if (k >= entries_.size())
+                fail(who_, ": the model has more trainable parameters than the ", entries_.size(),
+                     " its optimizer state was made for (first new: '", name, "')");
             const entry& e = entries_[k];
-            require(name == e.name && value.shape() == e.shape, who_, ": parameter #", k, " is '", name,
-                    "' ", value.shape().str(), ", but the optimizer state was made for '", e.name, "' ",
-                    e.shape.str());
-            require(grad->shape() == value.shape(), who_, ": gradient of '", name, "' has shape ",
-                    grad->shape().str(), ", the parameter ", value.shape().str());
+            // Checked with `if` rather than require: the message's strings are built only on failure,
+            // so a step allocates nothing.
+            if (name != e.name || value.shape() != e.shape)
+                fail(who_, ": parameter #", k, " is '", name, "' ", value.shape().str(),
+                     ", but the optimizer state was made for '", e.name, "' ", e.shape.str());
+            if (grad->shape() != value.shape())
+                fail(who_, ": gradient of '", name, "' has shape ", grad->shape().str(), ", the parameter ",
+                     value.shape().str());
             ++k;
         });
         require(k == entries_.size(), who_, ": the model has ", k,
