@@ -2,13 +2,26 @@
 // (tests/fixtures/gen_io.py), every refusal with its one-line message, atomic writes, xtensor
 // interop, PNG round trips, colormaps, and every golden file.
 #include <doctest/doctest.h>
+#include <sib/core/rng.hpp>
 #include <sib/io/atomic_write.hpp>
 #include <sib/io/npy.hpp>
-#include <sib/core/rng.hpp>
+#include <sib/io/png.hpp>
+#include <sib/io/safetensors.hpp>
+#include <sib/io/xtensor.hpp>
+#include <nlohmann/json.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xview.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <numeric>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <unistd.h>
@@ -288,4 +301,369 @@ TEST_CASE("atomic write: replaces the target whole, or leaves it untouched") {
     CHECK(error_of([&] { io::save_npy(nowhere, sib::tensor<double>({2}, 1.0)); }) ==
           nowhere + ": cannot create temporary file " + nowhere + ".tmp." + std::to_string(::getpid()) +
               " (No such file or directory)");
+}
+
+// ---- safetensors --------------------------------------------------------------------------------
+
+namespace {
+io::safetensors_file::named_arrays model_arrays() {
+    return {{"0.weight", io::raw_array::from_tensor(formula_tensor<float>({2, 3, 2, 2}))},
+            {"0.bias", io::raw_array::from_tensor(formula_tensor<double>({4}))},
+            {"steps", io::raw_array::from_tensor(formula_tensor<std::int64_t>({}))},
+            {"counts", io::raw_array::from_tensor(formula_tensor<std::int32_t>({2, 3}))},
+            {"pixels", io::raw_array::from_tensor(formula_tensor<std::uint8_t>({3, 1, 2}))},
+            {"empty", io::raw_array::from_tensor(formula_tensor<float>({0, 4}))}};
+}
+const std::map<std::string, std::string> model_metadata{{"format", "pt"}, {"epoch", "7"}};
+
+void check_model_file(const io::safetensors_file& f) {
+    CHECK(f.metadata() == model_metadata);
+    for (const auto& [name, array] : model_arrays()) {
+        CAPTURE(name);
+        REQUIRE(f.contains(name));
+        const io::raw_array got = f.array(name);
+        CHECK(got.dtype == array.dtype);
+        CHECK(got.shape == array.shape);
+        CHECK(got.bytes == array.bytes);
+    }
+    CHECK(f.get<float>("0.weight").to_vector() == formula_tensor<float>({2, 3, 2, 2}).to_vector());
+    CHECK(f.get<double>("0.bias").to_vector() == formula_tensor<double>({4}).to_vector());
+    const auto steps = f.get<std::int64_t>("steps");
+    CHECK(steps.shape() == sib::shape{});
+    CHECK(steps.to_vector() == std::vector<std::int64_t>{-7});
+    CHECK(f.get<std::int32_t>("counts").to_vector() == formula_tensor<std::int32_t>({2, 3}).to_vector());
+    CHECK(f.get<std::uint8_t>("pixels").to_vector() == formula_tensor<std::uint8_t>({3, 1, 2}).to_vector());
+    CHECK(f.get<float>("empty").shape() == sib::shape{0, 4});
+}
+}  // namespace
+
+TEST_CASE("safetensors: reads the reference writer's file, every dtype and rank 0 to 4") {
+    const auto f = io::safetensors_file::load(data_file("model.safetensors"));
+    check_model_file(f);
+    // names() follows the data order of the file.
+    CHECK(f.names() == std::vector<std::string>{"0.weight", "0.bias", "steps", "counts", "pixels", "empty"});
+    CHECK(f.info("0.weight").dtype == "F32");
+    CHECK(f.info("0.weight").begin == 0);
+    CHECK(f.info("0.weight").end == 96);
+    CHECK(f.raw("counts").size() == 24);
+    CHECK(f.info("pixels").dtype == "U8");
+    // Conversions as load_npy's.
+    CHECK(f.get<double>("0.weight").to_vector() == formula_tensor<double>({2, 3, 2, 2}).to_vector());
+    CHECK(f.get<float>("0.bias").to_vector() == formula_tensor<float>({4}).to_vector());
+    CHECK(f.get<double>("counts").to_vector() == sib::tensor_cast<double>(formula_tensor<std::int32_t>({2, 3})).to_vector());
+    const std::string p = data_file("model.safetensors");
+    CHECK(error_of([&] { f.get<std::int64_t>("0.weight"); }) == p + ": tensor '0.weight': cannot read float32 data as int64");
+    CHECK(error_of([&] { f.get<float>("1.weight"); }) == p + ": no tensor named '1.weight'");
+    CHECK(error_of([&] { f.raw("1.weight"); }) == p + ": no tensor named '1.weight'");
+
+    const auto plain = io::safetensors_file::load(data_file("nometa.safetensors"));
+    CHECK(plain.metadata().empty());
+    CHECK(plain.get<double>("w").to_vector() == formula_tensor<double>({2, 3}).to_vector());
+}
+
+TEST_CASE("safetensors: writes the reference layout byte for byte, and reads it back") {
+    temp_folder dir;
+    io::safetensors_file::save(dir / "m.safetensors", model_arrays(), model_metadata);
+    CHECK(file_bytes(dir / "m.safetensors") == file_bytes(data_file("model_sorted.safetensors")));
+    check_model_file(io::safetensors_file::load(dir / "m.safetensors"));
+    // Without metadata the key is left out, as the reference writer does.
+    io::safetensors_file::save(dir / "n.safetensors", {{"w", io::raw_array::from_tensor(formula_tensor<double>({2, 3}))}});
+    CHECK(file_bytes(dir / "n.safetensors") == file_bytes(data_file("nometa.safetensors")));
+    for (const auto& e : dir.entries()) CHECK_MESSAGE(e.find(".tmp.") == std::string::npos, e);
+}
+
+TEST_CASE("safetensors: tensors round trip exactly through save and load") {
+    temp_folder dir;
+    sib::rng r(11);
+    sib::tensor<double> a({3, 4, 1, 2});
+    for (auto& v : a) v = r.normal();
+    sib::tensor<float> b({5});
+    for (auto& v : b) v = static_cast<float>(r.normal());
+    sib::tensor<double> c(sib::shape{});
+    c[0] = 0.125;
+    io::safetensors_file::save(dir / "t.safetensors",
+                               std::vector<std::pair<std::string, const sib::tensor<double>*>>{{"a", &a}, {"c", &c}},
+                               {{"note", "x"}});
+    io::safetensors_file::save(dir / "u.safetensors", std::vector<std::pair<std::string, const sib::tensor<float>*>>{{"b", &b}});
+    const auto t = io::safetensors_file::load(dir / "t.safetensors");
+    CHECK(t.get<double>("a").to_vector() == a.to_vector());
+    CHECK(t.get<double>("a").shape() == a.shape());
+    CHECK(t.get<double>("c").to_vector() == c.to_vector());
+    CHECK(t.get<double>("c").shape() == sib::shape{});
+    CHECK(t.metadata() == std::map<std::string, std::string>{{"note", "x"}});
+    CHECK(io::safetensors_file::load(dir / "u.safetensors").get<float>("b").to_vector() == b.to_vector());
+
+    // The data section starts at a multiple of 8 bytes, so every tensor is aligned for its dtype.
+    const auto bytes = file_bytes(dir / "t.safetensors");
+    std::uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)])) << (8 * i);
+    CHECK(n % 8 == 0);
+}
+
+TEST_CASE("safetensors: save refuses reserved and repeated names") {
+    temp_folder dir;
+    const std::string p = dir / "bad.safetensors";
+    const auto one = io::raw_array::from_tensor(formula_tensor<double>({2}));
+    CHECK(error_of([&] { io::safetensors_file::save(p, {{"__metadata__", one}}); }) ==
+          p + ": '__metadata__' is reserved, not a tensor name");
+    CHECK(error_of([&] { io::safetensors_file::save(p, {{"w", one}, {"w", one}}); }) == p + ": tensor name 'w' given twice");
+    io::raw_array broken = one;
+    broken.bytes.pop_back();
+    CHECK(error_of([&] { io::safetensors_file::save(p, {{"w", broken}}); }) ==
+          p + ": tensor 'w': 15 bytes do not hold float64 data of shape [2]");
+    CHECK(dir.entries().empty());
+}
+
+TEST_CASE("safetensors: each corrupt file fails at load with one line naming the problem") {
+    auto msg = [](const std::string& name) {
+        return error_of([&] { io::safetensors_file::load(data_file(name)); });
+    };
+    auto f = [](const std::string& name) { return data_file(name); };
+    const auto after_length = fs::file_size(f("st_header_past_end.safetensors")) - 8;
+    CHECK(msg("st_header_past_end.safetensors") ==
+          f("st_header_past_end.safetensors") + ": header length 4096 runs past the end of the file (" +
+              std::to_string(after_length) + " bytes after the length)");
+    CHECK(msg("st_too_short.safetensors") ==
+          f("st_too_short.safetensors") + ": truncated: 3 bytes, too short for the 8-byte header length");
+    CHECK(msg("st_bad_json.safetensors").rfind(f("st_bad_json.safetensors") + ": header is not valid JSON ([json.exception.parse_error", 0) == 0);
+    CHECK(msg("st_not_object.safetensors") == f("st_not_object.safetensors") + ": header is not a JSON object");
+    CHECK(msg("st_offsets_out_of_range.safetensors") ==
+          f("st_offsets_out_of_range.safetensors") + ": tensor 'w': data_offsets [0,48] out of range (data section has 24 bytes)");
+    CHECK(msg("st_offsets_reversed.safetensors") ==
+          f("st_offsets_reversed.safetensors") + ": tensor 'w': data_offsets [24,0] end before they begin");
+    CHECK(msg("st_shape_mismatch.safetensors") ==
+          f("st_shape_mismatch.safetensors") + ": tensor 'w': shape [2,2] of F32 needs 16 bytes but data_offsets span 24");
+    CHECK(msg("st_dtype_mismatch.safetensors") ==
+          f("st_dtype_mismatch.safetensors") + ": tensor 'w': shape [2,3] of F64 needs 48 bytes but data_offsets span 24");
+    CHECK(msg("st_missing_key.safetensors") == f("st_missing_key.safetensors") + ": tensor 'w': missing 'data_offsets'");
+    CHECK(msg("st_overlap.safetensors") ==
+          f("st_overlap.safetensors") + ": tensors 'a' and 'b' overlap (data_offsets [0,16] and [8,24])");
+    CHECK(msg("st_bad_metadata.safetensors") ==
+          f("st_bad_metadata.safetensors") + ": __metadata__ must map strings to strings ('epoch' is not a string)");
+    CHECK(msg("st_negative_dim.safetensors") ==
+          f("st_negative_dim.safetensors") + ": tensor 'w': shape must be a list of non-negative integers, got [-2,3]");
+    CHECK(msg("missing.safetensors") == f("missing.safetensors") + ": cannot open (No such file or directory)");
+    for (const char* name : {"st_bad_json.safetensors", "st_overlap.safetensors", "st_header_past_end.safetensors"})
+        CHECK(msg(name).find('\n') == std::string::npos);
+}
+
+TEST_CASE("safetensors: a dtype sib does not compute in loads, reads raw, and is refused on get") {
+    const std::string p = data_file("st_unsupported_dtype.safetensors");
+    const auto f = io::safetensors_file::load(p);
+    CHECK(f.info("w").dtype == "F16");
+    CHECK(f.info("w").shape == sib::shape{3, 4});
+    CHECK(f.raw("w").size() == 24);
+    CHECK(error_of([&] { f.get<float>("w"); }) ==
+          p + ": tensor 'w' has dtype F16, which sib does not read (F32, F64, I64, I32, U8)");
+}
+
+// ---- xtensor ------------------------------------------------------------------------------------
+
+TEST_CASE("xtensor: as_xtensor is a view of the tensor's storage with its shape") {
+    auto t = formula_tensor<double>({2, 3, 4});
+    auto v = sib::as_xtensor(t);
+    CHECK(v.dimension() == 3);
+    CHECK(v.shape()[0] == 2);
+    CHECK(v.shape()[1] == 3);
+    CHECK(v.shape()[2] == 4);
+    CHECK(v.data() == t.data());
+    for (std::size_t i = 0; i < 2; ++i)
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t k = 0; k < 4; ++k) CHECK(v(i, j, k) == t[static_cast<sib::index_t>(12 * i + 4 * j + k)]);
+    v(1, 2, 3) = 42.0;
+    CHECK(t[23] == 42.0);
+    xt::view(v, 0, xt::all(), xt::all()) *= 2.0;
+    CHECK(t[5] == 2 * formula<double>(5));
+    CHECK(t[12] == formula<double>(12));
+    const auto& ct = t;
+    const auto cv = sib::as_xtensor(ct);
+    CHECK(cv(1, 0, 0) == formula<double>(12));
+    CHECK(xt::sum(cv)() == doctest::Approx(std::accumulate(t.begin(), t.end(), 0.0)));
+    // Rank 0.
+    sib::tensor<float> s({}, 2.5f);
+    CHECK(sib::as_xtensor(s)() == 2.5f);
+}
+
+TEST_CASE("xtensor: from_xexpression copies any expression in row-major order") {
+    const xt::xarray<double> a = {{1, 2, 3}, {4, 5, 6}};
+    const auto t = sib::from_xexpression(a * 2.0 + 1.0);
+    static_assert(std::is_same_v<std::decay_t<decltype(t)>, sib::tensor<double>>);
+    CHECK(t.shape() == sib::shape{2, 3});
+    CHECK(t.to_vector() == std::vector<double>{3, 5, 7, 9, 11, 13});
+    // A transposed (strided) view and a column-major array both come out in row-major order.
+    const auto tt = sib::from_xexpression<float>(xt::transpose(a));
+    static_assert(std::is_same_v<std::decay_t<decltype(tt)>, sib::tensor<float>>);
+    CHECK(tt.shape() == sib::shape{3, 2});
+    CHECK(tt.to_vector() == std::vector<float>{1, 4, 2, 5, 3, 6});
+    xt::xarray<double, xt::layout_type::column_major> cm = a;
+    CHECK(sib::from_xexpression(cm).to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    // Broadcasting and generators.
+    const xt::xarray<double> row = {10, 20, 30};
+    CHECK(sib::from_xexpression(a + row).to_vector() == std::vector<double>{11, 22, 33, 14, 25, 36});
+    const auto r = sib::from_xexpression<std::int64_t>(xt::arange<std::int64_t>(5));
+    CHECK(r.shape() == sib::shape{5});
+    CHECK(r.to_vector() == std::vector<std::int64_t>{0, 1, 2, 3, 4});
+    // Through a view and back.
+    auto x = formula_tensor<double>({2, 1, 3, 2});
+    const auto back = sib::from_xexpression(sib::as_xtensor(x));
+    CHECK(back.shape() == x.shape());
+    CHECK(back.to_vector() == x.to_vector());
+}
+
+// ---- images -------------------------------------------------------------------------------------
+
+TEST_CASE("png: write then read returns the bytes, for 1 to 4 channels") {
+    temp_folder dir;
+    for (int c = 1; c <= 4; ++c) {
+        CAPTURE(c);
+        const int w = 5, h = 3;
+        std::vector<std::uint8_t> pixels(static_cast<std::size_t>(w * h * c));
+        for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>((37 * i + 11) % 256);
+        const std::string p = dir / ("img" + std::to_string(c) + ".png");
+        io::write_png(p, pixels.data(), w, h, c);
+        const auto t = io::read_image(p);
+        REQUIRE(t.shape() == sib::shape{c, h, w});
+        for (int ch = 0; ch < c; ++ch)
+            for (int q = 0; q < w * h; ++q)
+                CHECK(t[ch * w * h + q] == static_cast<float>(pixels[static_cast<std::size_t>(q * c + ch)] / 255.0));
+        const auto d = io::read_image<double>(p);
+        CHECK(d[w * h * c - 1] == pixels[static_cast<std::size_t>(w * h * c - 1)] / 255.0);
+    }
+    for (const auto& e : dir.entries()) CHECK_MESSAGE(e.find(".tmp.") == std::string::npos, e);
+}
+
+TEST_CASE("png: write_image clips to [0,1] and rounds to 8 bits") {
+    temp_folder dir;
+    sib::rng r(2);
+    sib::tensor<double> img({3, 4, 6});
+    for (auto& v : img) v = r.uniform(-0.2, 1.2);
+    io::write_image(dir / "i.png", img);
+    const auto back = io::read_image<double>(dir / "i.png");
+    REQUIRE(back.shape() == img.shape());
+    for (sib::index_t i = 0; i < img.size(); ++i) {
+        const double want = std::round(std::clamp(img[i], 0.0, 1.0) * 255.0) / 255.0;
+        CHECK(back[i] == want);
+    }
+    CHECK(error_of([&] { io::write_image(dir / "j.png", sib::tensor<float>({4, 4})); }) ==
+          (dir / "j.png") + ": image must be [C,H,W], got [4,4]");
+}
+
+TEST_CASE("png: reads files from an independent encoder, 8 and 16 bits, with channel conversion") {
+    const auto rgb = io::read_image(data_file("rgb_4x3.png"));
+    REQUIRE(rgb.shape() == sib::shape{3, 3, 4});
+    for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 4; ++x) {
+            const int want[3] = {20 * x + 1, 60 * y + 2, 255 - 20 * (x + y)};
+            for (int c = 0; c < 3; ++c) CHECK(rgb[c * 12 + y * 4 + x] == static_cast<float>(want[c] / 255.0));
+        }
+    // Gray from RGB by stb's integer luminance, (77 r + 150 g + 29 b) >> 8; RGBA adds opaque alpha.
+    const auto gray = io::read_image(data_file("rgb_4x3.png"), 1);
+    REQUIRE(gray.shape() == sib::shape{1, 3, 4});
+    const int r0 = 20 * 3 + 1, g0 = 60 * 2 + 2, b0 = 255 - 20 * 5;
+    CHECK(gray[2 * 4 + 3] == static_cast<float>(((77 * r0 + 150 * g0 + 29 * b0) >> 8) / 255.0));
+    const auto rgba = io::read_image(data_file("rgb_4x3.png"), 4);
+    REQUIRE(rgba.shape() == sib::shape{4, 3, 4});
+    for (int q = 0; q < 12; ++q) CHECK(rgba[3 * 12 + q] == 1.0f);
+
+    const auto g16 = io::read_image<double>(data_file("gray16_3x2.png"));
+    REQUIRE(g16.shape() == sib::shape{1, 2, 3});
+    for (int i = 0; i < 6; ++i) CHECK(g16[i] == (10000.0 * i + 7) / 65535.0);
+}
+
+TEST_CASE("png: refusals name the file and the problem") {
+    temp_folder dir;
+    const std::uint8_t px[4] = {0, 1, 2, 3};
+    CHECK(error_of([&] { io::write_png(dir / "a.png", px, 2, 2, 5); }) == (dir / "a.png") + ": PNG channels must be 1 to 4, got 5");
+    CHECK(error_of([&] { io::write_png(dir / "a.png", px, 0, 2, 1); }) == (dir / "a.png") + ": PNG size must be positive, got 0x2");
+    CHECK(error_of([&] { io::read_image(data_file("missing.png")); }) ==
+          data_file("missing.png") + ": cannot open (No such file or directory)");
+    CHECK(error_of([&] { io::read_image(data_file("not_an_image.png")); }).rfind(
+              data_file("not_an_image.png") + ": cannot decode image (", 0) == 0);
+    CHECK(error_of([&] { io::read_image(data_file("rgb_4x3.png"), 7); }) ==
+          data_file("rgb_4x3.png") + ": channels must be 0 (as stored) or 1 to 4, got 7");
+    CHECK(dir.entries().empty());
+}
+
+// ---- golden fixtures ----------------------------------------------------------------------------
+
+namespace {
+// Parameter shapes of the layers in a spec, as PyTorch lays them out, for the layers the golden
+// cases use.
+std::map<std::string, sib::shape> expected_parameter_shapes(const std::string& spec) {
+    std::map<std::string, sib::shape> out;
+    std::stringstream layers(spec);
+    std::string layer;
+    for (int index = 0; std::getline(layers, layer, ';'); ++index) {
+        layer.erase(0, layer.find_first_not_of(' '));
+        const auto open = layer.find('('), close = layer.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) continue;
+        const std::string kind = layer.substr(0, open);
+        std::vector<sib::index_t> positional;
+        std::stringstream args(layer.substr(open + 1, close - open - 1));
+        std::string a;
+        while (std::getline(args, a, ','))
+            if (a.find('=') == std::string::npos) positional.push_back(std::stoll(a));
+        const std::string i = std::to_string(index);
+        if (kind == "Conv2d" && positional.size() >= 3) {
+            out[i + ".weight"] = {positional[1], positional[0], positional[2], positional[2]};
+            out[i + ".bias"] = {positional[1]};
+        } else if (kind == "Linear" && positional.size() == 2) {
+            out[i + ".weight"] = {positional[1], positional[0]};
+            out[i + ".bias"] = {positional[1]};
+        }
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
+    const fs::path root = SIB_GOLDEN_DIR;
+    REQUIRE(fs::is_directory(root));
+    int cases = 0;
+    for (const auto& entry : fs::directory_iterator(root)) {
+        if (!entry.is_directory()) continue;
+        const fs::path dir = entry.path();
+        CAPTURE(dir.string());
+        std::ifstream mf(dir / "meta.json");
+        REQUIRE(mf.good());
+        const auto meta = nlohmann::json::parse(mf);
+        const sib::index_t b = meta.at("batch"), c = meta.at("channels"), h = meta.at("height"),
+                           w = meta.at("width"), k = meta.at("classes");
+        const auto x = io::load_npy<double>(dir / "x.npy");
+        CHECK(io::read_npy(dir / "x.npy").dtype == io::dtype::float64);
+        CHECK(x.shape() == sib::shape{b, c, h, w});
+        CHECK(io::load_npy<float>(dir / "x.npy").to_vector() == sib::tensor_cast<float>(x).to_vector());
+        const auto y = io::load_labels(dir / "y.npy");
+        CHECK(io::read_npy(dir / "y.npy").dtype == io::dtype::int64);
+        CHECK(static_cast<sib::index_t>(y.size()) == b);
+        for (auto label : y) CHECK((label >= 0 && label < k));
+        CHECK(io::load_npy<double>(dir / "logits.npy").shape() == sib::shape{b, k});
+        CHECK(io::load_npy<double>(dir / "R.npy").shape() == sib::shape{b, c, h, w});
+        const auto m = io::load_npy<double>(dir / "M.npy");
+        CHECK(m.shape() == sib::shape{b, 1, h, w});
+        for (double v : m) CHECK((v >= 0.0 && v <= 1.0));
+
+        const auto shapes = expected_parameter_shapes(meta.at("spec").get<std::string>());
+        for (const auto& name : meta.at("params")) {
+            const std::string n = name.get<std::string>();
+            CAPTURE(n);
+            const auto param = io::load_npy<double>(dir / ("param." + n + ".npy"));
+            const auto grad = io::load_npy<double>(dir / ("grad." + n + ".npy"));
+            CHECK(grad.shape() == param.shape());
+            // Layers this parser knows (Conv2d, Linear) are checked against the spec.
+            if (shapes.count(n)) CHECK(param.shape() == shapes.at(n));
+            for (double v : grad) CHECK(std::isfinite(v));
+        }
+        // Every .npy in the folder reads.
+        for (const auto& file : fs::directory_iterator(dir))
+            if (file.path().extension() == ".npy") {
+                CAPTURE(file.path().string());
+                const io::npy_array a = io::read_npy(file.path());
+                CHECK(a.bytes.size() == a.byte_size());
+            }
+        const double ce = meta.at("ce"), fg = meta.at("fg"), bg = meta.at("bg"), total = meta.at("total");
+        CHECK(std::isfinite(ce + fg + bg + total));
+        ++cases;
+    }
+    CHECK(cases >= 4);
 }

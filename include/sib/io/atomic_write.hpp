@@ -5,12 +5,12 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/io/file_read.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <filesystem>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,10 +18,6 @@
 
 SIB_BEGIN_NAMESPACE
 namespace io {
-
-namespace detail {
-inline std::string errno_text(int e) { return std::generic_category().message(e); }
-}  // namespace detail
 
 // Usage: atomic_file_writer w(path); w.write(...); ...; w.commit();
 // Without commit (an exception on the way), the destructor removes the temporary file and the

@@ -7,6 +7,7 @@
 #include <sib/core/tensor.hpp>
 #include <sib/io/atomic_write.hpp>
 #include <sib/io/dtype.hpp>
+#include <sib/io/file_read.hpp>
 #include <sib/io/raw_array.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -15,7 +16,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -210,29 +210,6 @@ private:
     std::string path_;
     std::size_t i_ = 0;
 };
-
-struct file_closer {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-};
-using file_handle = std::unique_ptr<std::FILE, file_closer>;
-
-inline file_handle open_for_reading(const std::filesystem::path& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) fail(path.string(), ": cannot open (", errno_text(errno), ")");
-    return file_handle(f);
-}
-
-inline std::size_t file_size_of(const std::filesystem::path& path) {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(path, ec);
-    if (ec) fail(path.string(), ": cannot read (", ec.message(), ")");
-    return static_cast<std::size_t>(n);
-}
-
-inline void read_exactly(std::FILE* f, void* dst, std::size_t n, const std::string& path) {
-    if (n && std::fread(dst, 1, n, f) != n)
-        fail(path, ": read failed (", std::ferror(f) ? "I/O error" : "unexpected end of file", ")");
-}
 
 // Reads and checks everything up to the data; leaves f at the first data byte.
 inline npy_header read_npy_header(std::FILE* f, std::size_t file_size, const std::string& path) {

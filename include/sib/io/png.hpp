@@ -1,0 +1,110 @@
+// PNG out (stb_image_write) and PNG/JPEG/BMP/TGA in (stb_image), as tensors [C,H,W] in [0,1].
+//
+// stb's implementation must exist exactly once in a program. By default it comes from the
+// system's stb library (Debian: libstb-dev, pkg-config name `stb`), which the sib CMake target
+// links. Where no such library exists, define SIB_STB_IMPLEMENTATION in exactly one .cpp file
+// before including this header; it then compiles stb's implementation into that file.
+#pragma once
+#include <sib/backend/cpu/cpu.hpp>
+#include <sib/core/config.hpp>
+#include <sib/core/error.hpp>
+#include <sib/core/shape.hpp>
+#include <sib/core/tensor.hpp>
+#include <sib/io/atomic_write.hpp>
+#include <sib/io/file_read.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#if defined(SIB_STB_IMPLEMENTATION)
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#endif
+#if __has_include(<stb/stb_image.h>)
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#else
+#include <stb_image.h>
+#include <stb_image_write.h>
+#endif
+
+SIB_BEGIN_NAMESPACE
+namespace io {
+
+// Writes width x height pixels, rows top to bottom, `channels` interleaved bytes per pixel
+// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA). Atomic, as every sib writer.
+inline void write_png(const std::filesystem::path& path, const std::uint8_t* pixels, int width,
+                      int height, int channels) {
+    const std::string where = path.string();
+    require(channels >= 1 && channels <= 4, where, ": PNG channels must be 1 to 4, got ", channels);
+    require(width > 0 && height > 0, where, ": PNG size must be positive, got ", width, "x", height);
+    require(pixels != nullptr, where, ": no pixels");
+    std::vector<unsigned char> png;
+    const auto append = [](void* context, void* data, int size) {
+        auto* out = static_cast<std::vector<unsigned char>*>(context);
+        const auto* p = static_cast<const unsigned char*>(data);
+        out->insert(out->end(), p, p + size);
+    };
+    const int ok = stbi_write_png_to_func(append, &png, width, height, channels, pixels,
+                                          width * channels);
+    require(ok != 0 && !png.empty(), where, ": PNG encoding failed");
+    write_file_atomically(path, png.data(), png.size());
+}
+
+// An image tensor [C,H,W] (C of 1 to 4) with values in [0,1]: clipped, then rounded to 8 bits.
+template <class T, class B>
+void write_image(const std::filesystem::path& path, const tensor<T, B>& chw) {
+    require(chw.rank() == 3, path.string(), ": image must be [C,H,W], got ", chw.shape().str());
+    const index_t c = chw.dim(0), h = chw.dim(1), w = chw.dim(2);
+    require(c >= 1 && c <= 4, path.string(), ": PNG channels must be 1 to 4, got ", c);
+    const std::vector<T> v = chw.to_vector();
+    std::vector<std::uint8_t> hwc(static_cast<std::size_t>(c * h * w));
+    for (index_t ch = 0; ch < c; ++ch)
+        for (index_t p = 0; p < h * w; ++p) {
+            const double x = std::clamp(static_cast<double>(v[static_cast<std::size_t>(ch * h * w + p)]), 0.0, 1.0);
+            hwc[static_cast<std::size_t>(p * c + ch)] = static_cast<std::uint8_t>(std::lround(x * 255.0));
+        }
+    write_png(path, hwc.data(), static_cast<int>(w), static_cast<int>(h), static_cast<int>(c));
+}
+
+// Any format stb_image reads (PNG, JPEG, BMP, TGA, GIF's first frame, PSD, PNM) as [C,H,W] floats:
+// 8-bit values / 255, 16-bit PNG values / 65535. `channels` 0 keeps the stored count; 1 to 4
+// converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped).
+template <class T = float, class B = cpu>
+tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
+    const std::string where = path.string();
+    require(channels >= 0 && channels <= 4, where, ": channels must be 0 (as stored) or 1 to 4, got ",
+            channels);
+    const std::vector<std::byte> file = detail::read_file_bytes(path);
+    const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
+    require(file.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
+    const int n = static_cast<int>(file.size());
+    int w = 0, h = 0, stored = 0;
+    const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
+    std::unique_ptr<void, void (*)(void*)> pixels(
+        wide ? static_cast<void*>(stbi_load_16_from_memory(bytes, n, &w, &h, &stored, channels))
+             : static_cast<void*>(stbi_load_from_memory(bytes, n, &w, &h, &stored, channels)),
+        [](void* p) { stbi_image_free(p); });
+    if (!pixels) fail(where, ": cannot decode image (", stbi_failure_reason(), ")");
+    const int c = channels ? channels : stored;
+    const std::size_t plane = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+    std::vector<T> chw(plane * static_cast<std::size_t>(c));
+    const double full = wide ? 65535.0 : 255.0;
+    for (std::size_t p = 0; p < plane; ++p)
+        for (int ch = 0; ch < c; ++ch) {
+            const std::size_t src = p * static_cast<std::size_t>(c) + static_cast<std::size_t>(ch);
+            const double v = wide ? static_cast<const std::uint16_t*>(pixels.get())[src]
+                                  : static_cast<const std::uint8_t*>(pixels.get())[src];
+            chw[static_cast<std::size_t>(ch) * plane + p] = static_cast<T>(v / full);
+        }
+    return tensor<T, B>(sib::shape{c, h, w}, chw);
+}
+
+}  // namespace io
+SIB_END_NAMESPACE

@@ -1,0 +1,311 @@
+// The safetensors format (github.com/huggingface/safetensors): an 8-byte little-endian header
+// length N, N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__":
+// {string: string}}, then the data, offsets counted from its start. Loading validates every entry,
+// so a corrupt file fails at load with a message that names the tensor, not later with garbage.
+// Entries of dtypes sib does not compute in (F16, BF16, ...) are validated and reachable as raw
+// bytes; only converting them fails.
+#pragma once
+#include <sib/core/config.hpp>
+#include <sib/core/error.hpp>
+#include <sib/core/shape.hpp>
+#include <sib/core/tensor.hpp>
+#include <sib/io/atomic_write.hpp>
+#include <sib/io/dtype.hpp>
+#include <sib/io/file_read.hpp>
+#include <sib/io/raw_array.hpp>
+#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+SIB_BEGIN_NAMESPACE
+namespace io {
+
+namespace detail {
+
+// Every dtype of the format, with its element size: all can be validated, five converted.
+inline std::size_t safetensors_element_size(std::string_view d) {
+    if (d == "BOOL" || d == "U8" || d == "I8" || d == "F8_E5M2" || d == "F8_E4M3") return 1;
+    if (d == "I16" || d == "U16" || d == "F16" || d == "BF16") return 2;
+    if (d == "I32" || d == "U32" || d == "F32") return 4;
+    if (d == "I64" || d == "U64" || d == "F64") return 8;
+    return 0;
+}
+
+inline std::optional<io::dtype> safetensors_to_dtype(std::string_view d) {
+    if (d == "F32") return dtype::float32;
+    if (d == "F64") return dtype::float64;
+    if (d == "I64") return dtype::int64;
+    if (d == "I32") return dtype::int32;
+    if (d == "U8") return dtype::uint8;
+    return std::nullopt;
+}
+
+inline const char* safetensors_dtype_name(io::dtype d) {
+    switch (d) {
+        case dtype::float32: return "F32";
+        case dtype::float64: return "F64";
+        case dtype::int64: return "I64";
+        case dtype::int32: return "I32";
+        case dtype::uint8: return "U8";
+    }
+    return "?";
+}
+
+// The reference writer's data order (dtype descending in its enum, then name): it places every
+// tensor at a multiple of its element size without padding between tensors.
+inline int safetensors_write_rank(io::dtype d) {
+    switch (d) {
+        case dtype::int64: return 0;
+        case dtype::float64: return 1;
+        case dtype::float32: return 2;
+        case dtype::int32: return 3;
+        case dtype::uint8: return 4;
+    }
+    return 5;
+}
+
+}  // namespace detail
+
+class safetensors_file {
+public:
+    struct entry {
+        std::string dtype;  // as in the file: "F32", "BF16", ...
+        std::size_t element_size = 0;
+        sib::shape shape;
+        std::size_t begin = 0, end = 0;  // offsets into the data section
+    };
+    using named_arrays = std::vector<std::pair<std::string, raw_array>>;
+
+    static safetensors_file load(const std::filesystem::path& path) {
+        safetensors_file f;
+        f.path_ = path.string();
+        f.bytes_ = detail::read_file_bytes(path);
+        f.parse();
+        return f;
+    }
+
+    const std::string& path() const { return path_; }
+    // In the order of their data in the file.
+    const std::vector<std::string>& names() const { return order_; }
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+    bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+
+    const entry& info(const std::string& name) const {
+        const auto it = entries_.find(name);
+        if (it == entries_.end()) fail(path_, ": no tensor named '", name, "'");
+        return it->second;
+    }
+
+    // The stored bytes, whatever the dtype.
+    std::span<const std::byte> raw(const std::string& name) const {
+        const entry& e = info(name);
+        return {bytes_.data() + data_start_ + e.begin, e.end - e.begin};
+    }
+
+    io::dtype dtype_of_entry(const std::string& name) const {
+        const entry& e = info(name);
+        const auto d = detail::safetensors_to_dtype(e.dtype);
+        if (!d)
+            fail(path_, ": tensor '", name, "' has dtype ", e.dtype,
+                 ", which sib does not read (F32, F64, I64, I32, U8)");
+        return *d;
+    }
+
+    raw_array array(const std::string& name) const {
+        raw_array a;
+        a.dtype = dtype_of_entry(name);
+        a.shape = info(name).shape;
+        const auto r = raw(name);
+        a.bytes.assign(r.begin(), r.end());
+        return a;
+    }
+
+    // Converted as load_npy converts: float64 <-> float32, integers into floats; floats into
+    // integers are refused.
+    template <class T, class B = cpu>
+    tensor<T, B> get(const std::string& name) const {
+        const io::dtype d = dtype_of_entry(name);
+        const std::string context = path_ + ": tensor '" + name + "'";
+        const auto r = raw(name);
+        tensor<T, B> t(info(name).shape);
+        if constexpr (B::host_accessible) {
+            convert_elements(d, r.data(), static_cast<std::size_t>(t.size()), t.data(), context);
+        } else {
+            std::vector<T> v(static_cast<std::size_t>(t.size()));
+            convert_elements(d, r.data(), v.size(), v.data(), context);
+            B::from_host(t.size(), v.data(), t.data());
+        }
+        return t;
+    }
+
+    // Written as the reference implementation writes: header padded with spaces to a multiple of
+    // 8 bytes, "__metadata__" first (omitted when empty), data contiguous in the reference order.
+    static void save(const std::filesystem::path& path, const named_arrays& arrays,
+                     const std::map<std::string, std::string>& metadata = {}) {
+        const std::string where = path.string();
+        std::vector<const std::pair<std::string, raw_array>*> order;
+        for (const auto& a : arrays) {
+            require(a.first != "__metadata__", where, ": '__metadata__' is reserved, not a tensor name");
+            a.second.check_consistent(where + ": tensor '" + a.first + "'");
+            order.push_back(&a);
+        }
+        std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+            const int ra = detail::safetensors_write_rank(a->second.dtype);
+            const int rb = detail::safetensors_write_rank(b->second.dtype);
+            return ra != rb ? ra < rb : a->first < b->first;
+        });
+        for (std::size_t i = 1; i < order.size(); ++i)
+            require(order[i - 1]->first != order[i]->first, where, ": tensor name '", order[i]->first,
+                    "' given twice");
+
+        nlohmann::ordered_json header = nlohmann::ordered_json::object();
+        if (!metadata.empty()) header["__metadata__"] = metadata;
+        std::size_t offset = 0;
+        for (const auto* a : order) {
+            const raw_array& arr = a->second;
+            std::vector<index_t> dims(arr.shape.begin(), arr.shape.end());
+            header[a->first] = {{"dtype", detail::safetensors_dtype_name(arr.dtype)},
+                                {"shape", dims},
+                                {"data_offsets", {offset, offset + arr.bytes.size()}}};
+            offset += arr.bytes.size();
+        }
+        std::string text = header.dump();
+        text.append((8 - text.size() % 8) % 8, ' ');
+        unsigned char len[8];
+        for (int b = 0; b < 8; ++b) len[b] = static_cast<unsigned char>((text.size() >> (8 * b)) & 0xFF);
+
+        atomic_file_writer w(path);
+        w.write(len, 8);
+        w.write(text.data(), text.size());
+        for (const auto* a : order) w.write(a->second.bytes.data(), a->second.bytes.size());
+        w.commit();
+    }
+
+    // Convenience for tensors: save(path, {{"0.weight", w}, ...}).
+    template <class T, class B>
+    static void save(const std::filesystem::path& path,
+                     const std::vector<std::pair<std::string, const tensor<T, B>*>>& tensors,
+                     const std::map<std::string, std::string>& metadata = {}) {
+        named_arrays arrays;
+        for (const auto& [name, t] : tensors) arrays.emplace_back(name, raw_array::from_tensor(*t));
+        save(path, arrays, metadata);
+    }
+
+private:
+    [[noreturn]] void bad_entry(const std::string& name, const std::string& what) const {
+        fail(path_, ": tensor '", name, "': ", what);
+    }
+
+    static bool is_count(const nlohmann::json& v) { return v.is_number_unsigned(); }
+
+    void parse() {
+        require(bytes_.size() >= 8, path_, ": truncated: ", bytes_.size(),
+                " bytes, too short for the 8-byte header length");
+        std::uint64_t n = 0;
+        for (int b = 0; b < 8; ++b) n |= static_cast<std::uint64_t>(bytes_[static_cast<std::size_t>(b)]) << (8 * b);
+        require(n <= bytes_.size() - 8, path_, ": header length ", n,
+                " runs past the end of the file (", bytes_.size() - 8, " bytes after the length)");
+        data_start_ = 8 + static_cast<std::size_t>(n);
+        const std::size_t data_size = bytes_.size() - data_start_;
+
+        nlohmann::json h;
+        try {
+            const char* text = reinterpret_cast<const char*>(bytes_.data() + 8);
+            h = nlohmann::json::parse(text, text + n);
+        } catch (const nlohmann::json::exception& e) {
+            fail(path_, ": header is not valid JSON (", e.what(), ")");
+        }
+        require(h.is_object(), path_, ": header is not a JSON object");
+
+        for (const auto& [name, v] : h.items()) {
+            if (name == "__metadata__") {
+                require(v.is_object(), path_, ": __metadata__ must map strings to strings");
+                for (const auto& [k, s] : v.items()) {
+                    require(s.is_string(), path_, ": __metadata__ must map strings to strings ('", k,
+                            "' is not a string)");
+                    metadata_[k] = s.get<std::string>();
+                }
+                continue;
+            }
+            if (!v.is_object()) bad_entry(name, "entry is not a JSON object");
+            for (const char* key : {"dtype", "shape", "data_offsets"})
+                if (!v.contains(key)) bad_entry(name, std::string("missing '") + key + "'");
+            entry e;
+            const auto& dt = v.at("dtype");
+            if (!dt.is_string()) bad_entry(name, "dtype is not a string");
+            e.dtype = dt.get<std::string>();
+            e.element_size = detail::safetensors_element_size(e.dtype);
+            if (e.element_size == 0) bad_entry(name, "unknown dtype '" + e.dtype + "'");
+
+            const auto& sh = v.at("shape");
+            if (!sh.is_array() || !std::all_of(sh.begin(), sh.end(), is_count))
+                bad_entry(name, "shape must be a list of non-negative integers, got " + sh.dump());
+            if (sh.size() > static_cast<std::size_t>(sib::shape::max_rank))
+                bad_entry(name, "rank " + std::to_string(sh.size()) + " exceeds " +
+                                    std::to_string(sib::shape::max_rank));
+            std::size_t count = 1;
+            for (const auto& d : sh) {
+                const auto dim = d.get<std::uint64_t>();
+                if (dim != 0 && count > (std::size_t{1} << 62) / e.element_size / dim)
+                    bad_entry(name, "shape " + sh.dump() + " is too large");
+                count *= static_cast<std::size_t>(dim);
+                e.shape.push_back(static_cast<index_t>(dim));
+            }
+
+            const auto& off = v.at("data_offsets");
+            if (!off.is_array() || off.size() != 2 || !is_count(off[0]) || !is_count(off[1]))
+                bad_entry(name, "data_offsets must be two non-negative integers [begin, end], got " + off.dump());
+            const auto begin = off[0].get<std::uint64_t>(), end = off[1].get<std::uint64_t>();
+            const std::string range = "[" + std::to_string(begin) + "," + std::to_string(end) + "]";
+            if (end < begin) bad_entry(name, "data_offsets " + range + " end before they begin");
+            if (end > data_size)
+                bad_entry(name, "data_offsets " + range + " out of range (data section has " +
+                                    std::to_string(data_size) + " bytes)");
+            e.begin = static_cast<std::size_t>(begin);
+            e.end = static_cast<std::size_t>(end);
+            if (count * e.element_size != e.end - e.begin)
+                bad_entry(name, "shape " + e.shape.str() + " of " + e.dtype + " needs " +
+                                    std::to_string(count * e.element_size) +
+                                    " bytes but data_offsets span " + std::to_string(e.end - e.begin));
+            order_.push_back(name);
+            entries_.emplace(name, std::move(e));
+        }
+
+        std::sort(order_.begin(), order_.end(), [&](const std::string& a, const std::string& b) {
+            const entry &ea = entries_.at(a), &eb = entries_.at(b);
+            return ea.begin != eb.begin ? ea.begin < eb.begin : (ea.end != eb.end ? ea.end < eb.end : a < b);
+        });
+        // Empty tensors occupy no bytes and cannot overlap anything.
+        const std::string* previous = nullptr;
+        for (const std::string& name : order_) {
+            const entry& e = entries_.at(name);
+            if (e.begin == e.end) continue;
+            if (previous) {
+                const entry& p = entries_.at(*previous);
+                if (e.begin < p.end)
+                    fail(path_, ": tensors '", *previous, "' and '", name, "' overlap (data_offsets [",
+                         p.begin, ",", p.end, "] and [", e.begin, ",", e.end, "])");
+            }
+            previous = &name;
+        }
+    }
+
+    std::string path_;
+    std::vector<std::byte> bytes_;
+    std::size_t data_start_ = 0;
+    std::map<std::string, entry> entries_;
+    std::vector<std::string> order_;
+    std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace io
+SIB_END_NAMESPACE
