@@ -25,6 +25,7 @@ struct cpu {
     // f(i) for every i in [0, n). f must not depend on the order.
     template <class F>
     static void parallel_for(index_t n, F f, index_t cost_per_item = 1) {
+        (void)cost_per_item;  // only read when OpenMP is on
         if (n <= 0) return;
 #if defined(_OPENMP)
         if (n * cost_per_item >= parallel_grain && n > 1) {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what sib needs to build and test, from Debian's packages only (Debian 12, as root).
+# Quiet and quick when everything is already there.
+set -euo pipefail
+packages=(cmake make g++ pkg-config ccache libeigen3-dev xtensor-dev libxtl-dev doctest-dev
+          nlohmann-json3-dev zlib1g-dev libstb-dev libbenchmark-dev dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

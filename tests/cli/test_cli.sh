@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The sib command line end to end: a golden case through `sib loss`, and every kind of bad input
+# giving one line on stderr and a non-zero exit (never a crash: exit codes >= 128 fail the test).
+set -uo pipefail
+sib=$1 golden=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+pass() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+# expect_error NAME PATTERN CMD...: non-zero (not a signal) exit, one stderr line matching PATTERN.
+expect_error() {
+    local name=$1 pattern=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    local lines; lines=$(wc -l <"$tmp/err")
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
+    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr"; cat "$tmp/err"; return; fi
+    if ! grep -q -- "$pattern" "$tmp/err"; then bad "$name: stderr was: $(cat "$tmp/err")"; return; fi
+    pass "$name"
+}
+
+case_dir=$golden/cnn_1x12x12
+spec=$(sed -n 's/.*"spec": "\(.*\)",/\1/p' "$case_dir/meta.json")
+
+# Golden case through the CLI: the JSON line carries the fixture's total.
+if "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --labels "$case_dir/y.npy" \
+    --window 5 --out "$tmp/loss" >"$tmp/json" 2>"$tmp/err"; then
+    total=$(sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p' "$tmp/json")
+    want=$(sed -n 's/.*"total": \([-0-9.e+]*\).*/\1/p' "$case_dir/meta.json")
+    if awk -v a="$total" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-8 * b) }'; then
+        pass "loss golden total $total"
+    else
+        bad "loss golden total $total != $want"
+    fi
+    for f in logits R M grad.0.weight grad.7.bias; do
+        [ -s "$tmp/loss/$f.npy" ] && pass "wrote $f.npy" || bad "missing $f.npy"
+    done
+else
+    bad "loss on golden case: $(cat "$tmp/err")"
+fi
+
+"$sib" loss --help >/dev/null && pass "loss --help" || bad "loss --help"
+"$sib" bench --help >/dev/null && pass "bench --help" || bad "bench --help"
+"$sib" --help >/dev/null && pass "--help" || bad "--help"
+
+# loss_with KEY VALUE ...: the golden case's loss flags with some replaced.
+loss_with() {
+    local -A f=([--model]="$spec" [--weights]="$case_dir" [--input]="$case_dir/x.npy"
+                [--labels]="$case_dir/y.npy" [--out]="$tmp/o")
+    local extra=()
+    while [ $# -gt 0 ]; do
+        if [ -n "${f[$1]+x}" ]; then f[$1]=$2; else extra+=("$1" "$2"); fi
+        shift 2
+    done
+    "$sib" loss --model "${f[--model]}" --weights "${f[--weights]}" --input "${f[--input]}" \
+        --labels "${f[--labels]}" --out "${f[--out]}" "${extra[@]}"
+}
+
+expect_error "unknown subcommand" "unknown command 'frobnicate'" "$sib" frobnicate
+expect_error "unknown flag" "unknown flag '--bogus'" loss_with --bogus 1
+expect_error "missing flag" "missing required flag --labels" "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --out "$tmp/o"
+expect_error "even window" "window must be odd" loss_with --window 4
+expect_error "unknown layer" "unknown layer 'Conv3d'" loss_with --model "Conv3d(1,4,3); Flatten"
+expect_error "missing input" "nope.npy" loss_with --input "$tmp/nope.npy"
+
+head -c 100 "$case_dir/x.npy" >"$tmp/trunc.npy"
+expect_error "truncated npy" "truncated" loss_with --input "$tmp/trunc.npy"
+printf 'not an npy file at all' >"$tmp/bad.npy"
+expect_error "not an npy" "bad.npy" loss_with --input "$tmp/bad.npy"
+expect_error "float labels" "y.npy\\|labels\\|float" loss_with --labels "$case_dir/x.npy"
+expect_error "wrong dtype flag" "--dtype must be one of" loss_with --dtype float16
+
+# A weight whose shape disagrees with the spec names the parameter and both shapes.
+mkdir -p "$tmp/w"; cp "$case_dir"/param.*.npy "$tmp/w/"
+cp "$case_dir/param.0.bias.npy" "$tmp/w/param.3.bias.npy"
+expect_error "weight shape" "3.bias has shape \[6\] in the model but \[4\]" loss_with --weights "$tmp/w"
+rm "$tmp/w/param.7.weight.npy"; cp "$case_dir/param.3.bias.npy" "$tmp/w/"
+expect_error "missing weight" "param.7.weight.npy not found" loss_with --weights "$tmp/w"
+printf 'garbage' >"$tmp/w.safetensors"
+expect_error "corrupt safetensors" "w.safetensors" loss_with --weights "$tmp/w.safetensors"
+expect_error "spec does not fit" "Linear(50,5): expects input \[N,50\], got \[5,54\]" loss_with --model "${spec/Linear(54,5)/Linear(50,5)}"
+expect_error "bench bad shape" "input-shape" "$sib" bench --model "Flatten; Linear(4,2)" --input-shape 2x2
+expect_error "bench spec does not fit" "Linear(4,2)" "$sib" bench --model "Flatten; Linear(4,2)" --input-shape 1x3x3 --steps 1
+
+# bench prints JSON with the timing fields on its last line.
+if "$sib" bench --model "Flatten; Linear(16,3)" --input-shape 1x4x4 --batch 4 --steps 2 --warmup 1 >"$tmp/bench" 2>/dev/null &&
+    tail -n 1 "$tmp/bench" | grep -q '"ms_per_step"' && tail -n 1 "$tmp/bench" | grep -q '"images_per_second"'; then
+    pass "bench JSON"
+else
+    bad "bench JSON: $(cat "$tmp/bench")"
+fi
+
+[ $failures -eq 0 ] && echo "all CLI checks passed" || echo "$failures CLI checks failed"
+exit $failures

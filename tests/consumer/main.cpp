@@ -1,0 +1,26 @@
+// A user's program: a compile-time model and the S-IB objective through the installed package.
+#include <sib/layers/linear.hpp>
+#include <sib/layers/flatten.hpp>
+#include <sib/layers/relu.hpp>
+#include <sib/layers/sequential.hpp>
+#include <sib/loss/objective.hpp>
+#include <sib/mask/density_mask.hpp>
+#include <sib/train/step.hpp>
+#include <cmath>
+#include <iostream>
+
+int main() {
+    using namespace sib::nn;
+    sequential model(flatten<double>{}, linear<double>(36, 8), relu<double>{}, linear<double>(8, 3));
+    sib::rng r(1);
+    model.for_each_parameter([&](std::string_view, auto& v, auto*) { for (auto& e : v) e = r.normal() * 0.5; });
+    sib::tensor<double> x({4, 1, 6, 6});
+    for (auto& e : x) e = r.uniform();
+    sib::tensor<std::int64_t> y({4}, {0, 1, 2, 1});
+    sib::density_mask<double> mask({.window = 3});
+    auto objective = sib::sib_objective<double>();
+    sib::step_workspace<double> ws;
+    const auto v = sib::objective_step(model, ws, x, y, objective, mask);
+    std::cout << "total " << v.total << "\n";
+    return std::isfinite(v.total) ? 0 : 1;
+}

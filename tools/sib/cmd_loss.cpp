@@ -1,0 +1,60 @@
+// sib loss: the S-IB objective and its parameter gradient for one batch (DESIGN.md).
+#include "common.hpp"
+#include <sib/io/npy.hpp>
+#include <sib/io/weights.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <sib/train/step.hpp>
+#include <filesystem>
+
+namespace sib_cli {
+
+int cmd_loss(int argc, char** argv) {
+    args a("loss", "Computes the S-IB objective of one batch and writes logits.npy, R.npy, M.npy and\n"
+                   "grad.<name>.npy to --out; prints {ce, fg, bg, total} as JSON.");
+    a.required("--model", "SPEC", "model spec, e.g. \"Conv2d(1,16,3,padding=1); ReLU; Flatten; Linear(12544,10)\"")
+        .required("--weights", "W", ".safetensors file or folder of param.<name>.npy")
+        .required("--input", "X.npy", "input batch [B,C,H,W]")
+        .required("--labels", "Y.npy", "labels [B] (integers)")
+        .required("--out", "DIR", "output folder (created if missing)")
+        .flag("--dtype", "float64|float32", "arithmetic precision", "float64");
+    add_sib_flags(a);
+    add_threads_flag(a);
+    if (!a.parse(argc, argv, std::cout)) return 0;
+    apply_threads(a);
+    const auto mo = mask_options(a);
+    const auto settings = sib_settings_from(a);
+    const std::filesystem::path out = a.str("--out");
+
+    return with_dtype(a, [&]<class T>() {
+        sib::spec_model<T> model(a.str("--model"));
+        const auto x = sib::io::load_npy<T>(a.str("--input"));
+        sib::require(x.rank() == 4, a.str("--input"), ": expected [B,C,H,W], got ", x.shape().str());
+        const auto labels = sib::io::load_labels(a.str("--labels"));
+        sib::require(static_cast<sib::index_t>(labels.size()) == x.dim(0), a.str("--labels"), ": ",
+                     labels.size(), " labels for ", x.dim(0), " images");
+        const sib::shape logits = model.output_shape(x.shape());
+        sib::require(logits.rank() == 2, "--model: must end in logits [B,K], gives ", logits.str());
+        sib::tensor<std::int64_t> y({x.dim(0)}, labels);
+        sib::check_labels(y, logits[1]);
+        sib::io::load_weights(model, a.str("--weights"));
+        sib::density_mask<T> mask(mo);
+        auto objective = sib::sib_objective<T>(settings);
+        sib::step_workspace<T> ws;
+        model.for_each_parameter([](std::string_view, sib::tensor<T>&, sib::tensor<T>* g) {
+            if (g) g->zero();
+        });
+        const auto v = sib::objective_step(model, ws, x, y, objective, mask);
+
+        std::filesystem::create_directories(out);
+        sib::io::save_npy(out / "logits.npy", ws.sweeps.logits());
+        sib::io::save_npy(out / "R.npy", ws.sweeps.explanation());
+        sib::io::save_npy(out / "M.npy", ws.mask);
+        model.for_each_parameter([&](std::string_view name, sib::tensor<T>&, sib::tensor<T>* g) {
+            if (g) sib::io::save_npy(out / ("grad." + std::string(name) + ".npy"), *g);
+        });
+        print_json({{"ce", v.ce}, {"fg", v.fg}, {"bg", v.bg}, {"total", v.total}});
+        return 0;
+    });
+}
+
+}  // namespace sib_cli

@@ -1,0 +1,55 @@
+// Pieces every sib subcommand shares: the S-IB settings flags, dtype dispatch, JSON output.
+#pragma once
+#include "args.hpp"
+#include <sib/core/threading.hpp>
+#include <sib/loss/objective.hpp>
+#include <sib/mask/density_mask.hpp>
+#include <nlohmann/json.hpp>
+#include <iostream>
+
+namespace sib_cli {
+
+inline void add_sib_flags(args& a) {
+    a.flag("--window", "K", "density-mask window, odd; 0 picks 2*floor(15*min(H,W)/224)+1", "0")
+        .flag("--temperature", "T", "soft-quantile temperature", "0.1")
+        .flag("--slope", "S", "mask sigmoid slope", "10")
+        .flag("--lambda-bg", "A", "weight of the background term", "1000")
+        .flag("--lambda-fg", "B", "weight of the foreground term", "0.01")
+        .flag("--shaping", "exp|linear", "psi applied to the terms", "exp");
+}
+
+inline sib::density_mask_options mask_options(const args& a) {
+    sib::density_mask_options o;
+    const long long k = a.integer("--window");
+    sib::require(k == 0 || (k > 0 && k % 2 == 1), "--window must be odd and positive (or 0 for the default), got ", k);
+    o.window = k;
+    o.temperature = a.real("--temperature");
+    sib::require(o.temperature > 0, "--temperature must be positive, got ", o.temperature);
+    o.slope = a.real("--slope");
+    return o;
+}
+
+inline sib::sib_settings sib_settings_from(const args& a) {
+    return {a.real("--lambda-bg"), a.real("--lambda-fg"),
+            sib::loss::parse_shaping(a.choice("--shaping", {"exp", "linear"}))};
+}
+
+inline void add_threads_flag(args& a) { a.flag("--threads", "N", "worker threads (OpenMP and Eigen)", "2"); }
+inline void apply_threads(const args& a) {
+    const long long n = a.integer("--threads");
+    sib::require(n >= 1, "--threads must be at least 1, got ", n);
+    sib::set_num_threads(static_cast<int>(n));
+}
+
+// Runs f.template operator()<T>() with T = float or double as --dtype says.
+template <class F>
+auto with_dtype(const args& a, F&& f) {
+    const std::string d = a.choice("--dtype", {"float32", "float64"});
+    if (d == "float32") return f.template operator()<float>();
+    return f.template operator()<double>();
+}
+
+// The last line of every subcommand: one JSON object.
+inline void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
+
+}  // namespace sib_cli

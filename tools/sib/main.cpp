@@ -1,0 +1,54 @@
+// sib: the command line, a thin layer over the library (every subcommand is a few library calls;
+// examples/ shows the same in C++).
+#include <sib/core/error.hpp>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+
+namespace sib_cli {
+int cmd_loss(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+}  // namespace sib_cli
+
+namespace {
+struct command {
+    const char* name;
+    int (*run)(int, char**);
+    const char* summary;
+};
+const command commands[] = {
+    {"loss", sib_cli::cmd_loss, "S-IB objective and gradients of one batch"},
+    {"bench", sib_cli::cmd_bench, "time training steps of a model"},
+};
+
+void usage(std::ostream& out) {
+    out << "usage: sib <command> [flags]   (sib <command> --help for its flags)\n\ncommands:\n";
+    for (const auto& c : commands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(std::cerr);
+        return 2;
+    }
+    const std::string name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        usage(std::cout);
+        return 0;
+    }
+    for (const auto& c : commands) {
+        if (name != c.name) continue;
+        try {
+            return c.run(argc - 2, argv + 2);
+        } catch (const std::bad_alloc&) {
+            std::cerr << "sib " << name << ": error: out of memory\n";
+        } catch (const std::exception& e) {
+            std::cerr << "sib " << name << ": error: " << e.what() << "\n";
+        }
+        return 1;
+    }
+    std::cerr << "sib: unknown command '" << name << "' (commands: loss, bench; see sib --help)\n";
+    return 2;
+}
