@@ -141,4 +141,28 @@ concept model = requires(M& m, const M& cm, const sib::shape& s) {
     m.set_training(true);
 };
 
+// ---- S-IB building blocks -------------------------------------------------------------------
+// A dependence measure between row sets U [B, ...] and V [B, ...] (one row per sample): its value,
+// and dU, dV = gbar * d value / d(U, V), resized to the shapes of U and V and overwritten.
+template <class E>
+concept mi_estimator = requires(E& e, const typename E::tensor_type& u,
+                                const typename E::tensor_type& v, typename E::value_type gbar,
+                                typename E::tensor_type& du, typename E::tensor_type& dv) {
+    typename E::backend;
+    requires std::same_as<typename E::tensor_type,
+                          tensor<typename E::value_type, typename E::backend>>;
+    { e.value(u, v) } -> std::convertible_to<typename E::value_type>;
+    e.vjp(u, v, gbar, du, dv);
+};
+
+// A differentiable mask M [B,1,H,W] of a decoded map R [B,C,H,W]: forward(R, M) resizes M and keeps
+// what vjp needs; vjp(Mbar, Rbar) ADDS the gradient at the last forward's R into Rbar.
+template <class X>
+concept mask = requires(X& m, const typename X::tensor_type& r, typename X::tensor_type& out) {
+    typename X::value_type;
+    typename X::backend;
+    m.forward(r, out);
+    m.vjp(r, out);
+};
+
 SIB_END_NAMESPACE
