@@ -7,7 +7,11 @@
 #include <sib/data/dataset.hpp>
 #include <sib/data/foreground_mask.hpp>
 #include <sib/data/idx.hpp>
+#include <sib/data/image_folder.hpp>
 #include <sib/data/loader.hpp>
+#include <sib/data/npy_dataset.hpp>
+#include <sib/io/npy.hpp>
+#include <sib/io/png.hpp>
 #include <zlib.h>
 #include <unistd.h>
 #include <algorithm>
@@ -288,7 +292,7 @@ TEST_CASE("fashion-mnist: the installed data set, when there is one") {
     for (int i = 0; i < 3; ++i)
         CHECK(std::accumulate(test.mask_data(i), test.mask_data(i) + 784, 0.0) == test_masks[i]);
 
-    const auto b = sib::data::make_benchmark("fmnist-clutter", 1, 100, 50, dir);
+    const auto b = sib::data::make_benchmark("fmnist-clutter", 1, 100, 50, train, test);
     CHECK(b.train.size() == 100);
     CHECK(b.test.images().shape() == sib::shape{50, 1, 56, 56});
 }
@@ -601,6 +605,11 @@ TEST_CASE("benchmarks: an unknown name lists the known ones") {
         "benchmark: unknown name 'mnist'; known: fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes";
     CHECK(error_of([] { sib::data::make_benchmark("mnist", 1); }) == want);
     CHECK(error_of([] { sib::data::make_benchmark("mnist", 1, 0, 0, {}, {}); }) == want);
+    // Only the Fashion-MNIST benchmarks read the folder.
+    CHECK(error_of([] { sib::data::make_benchmark("fmnist-decoy", 1, 0, 0, "/nonexistent"); }) ==
+          "Fashion-MNIST: /nonexistent/train-images-idx3-ubyte.gz not found; `apt-get install "
+          "dataset-fashion-mnist` provides Fashion-MNIST");
+    CHECK(sib::data::make_benchmark("shapes", 1, 3, 2, "/nonexistent").test.size() == 2);
     CHECK(error_of([] { sib::data::make_fmnist_decoy(in_memory_dataset(), 1, true); }) ==
           "fmnist-decoy: source must be non-empty gray images [N,1,H,W] with H,W >= 8, got []");
 }
@@ -765,4 +774,176 @@ TEST_CASE("shapes: six classes, exact masks of one uniformly coloured shape") {
             CHECK(m[k * 32] == 0.0f);
         }
     }
+}
+
+// ---- .npy folders ---------------------------------------------------------------------------
+
+TEST_CASE("npy dataset: images, labels and masks of both splits; classes inferred from both") {
+    temp_dir dir;
+    sib::tensor<double> images({5, 2, 3, 4});
+    std::iota(images.begin(), images.end(), 0.5);
+    sib::io::save_npy(dir / "train_images.npy", images);  // float64 on disk, float in memory
+    sib::io::save_npy(dir / "train_labels.npy", sib::tensor<std::int64_t>({5}, std::vector<std::int64_t>{0, 2, 1, 2, 0}));
+    sib::tensor<std::uint8_t> masks({5, 1, 3, 4}, 0);
+    masks[0] = 2;
+    masks[13] = 255;
+    sib::io::save_npy(dir / "train_masks.npy", masks);
+    sib::io::save_npy(dir / "test_images.npy", sib::tensor<float>({2, 2, 3, 4}, 0.25f));
+    sib::io::save_npy(dir / "test_labels.npy", sib::tensor<std::int32_t>({2}, std::vector<std::int32_t>{6, 1}));
+
+    const auto train = sib::data::load_npy_dataset(dir.path.string());
+    CHECK(train.size() == 5);
+    CHECK(train.image_shape() == sib::shape{2, 3, 4});
+    CHECK(train.num_classes() == 7);  // test has label 6
+    CHECK(train.label(3) == 2);
+    CHECK(train.image_data(4)[23] == 4 * 24 + 23 + 0.5f);
+    REQUIRE(train.has_masks());
+    CHECK(train.mask_data(0)[0] == 1.0f);
+    CHECK(train.mask_data(1)[1] == 1.0f);
+    CHECK(std::accumulate(train.masks().begin(), train.masks().end(), 0.0f) == 2.0f);
+    const auto test = sib::data::load_npy_dataset(dir.path.string(), false);
+    CHECK(test.num_classes() == 7);
+    CHECK_FALSE(test.has_masks());
+    CHECK(test.label(0) == 6);
+    CHECK(sib::data::load_npy_dataset(dir.path.string(), true, 10).num_classes() == 10);
+
+    // Masks [N,H,W] are taken as [N,1,H,W].
+    sib::io::save_npy(dir / "train_masks.npy", sib::tensor<float>({5, 3, 4}, 1.0f));
+    CHECK(sib::data::load_npy_dataset(dir.path.string()).masks().shape() == sib::shape{5, 1, 3, 4});
+}
+
+TEST_CASE("npy dataset: missing files, count mismatches, bad labels and bad masks fail") {
+    temp_dir dir;
+    const std::string d = dir.path.string();
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) == "npy dataset: " + (dir / "train_images.npy") + " not found");
+    sib::io::save_npy(dir / "train_images.npy", sib::tensor<float>({3, 1, 2, 2}, 0.0f));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) == "npy dataset: " + (dir / "train_labels.npy") + " not found");
+    sib::io::save_npy(dir / "train_labels.npy", sib::tensor<std::int64_t>({4}, 0));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) ==
+          "npy dataset: " + (dir / "train_labels.npy") + " has 4 labels, " + (dir / "train_images.npy") + " has 3 images");
+    sib::io::save_npy(dir / "train_labels.npy", sib::tensor<std::int64_t>({3}, std::vector<std::int64_t>{0, -1, 1}));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) ==
+          "npy dataset: " + (dir / "train_labels.npy") + ": label -1 of image 1 is negative");
+    sib::io::save_npy(dir / "train_labels.npy", sib::tensor<std::int64_t>({3}, std::vector<std::int64_t>{0, 5, 1}));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d, true, 3); }) ==
+          "npy dataset: " + (dir / "train_labels.npy") + ": label 5 of image 1 is out of range for 3 classes");
+    sib::io::save_npy(dir / "train_masks.npy", sib::tensor<float>({3, 1, 2, 3}, 0.0f));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) ==
+          "npy dataset: " + (dir / "train_masks.npy") +
+              " holds [3,1,2,3], which does not match images [3,1,2,2]; masks must be [3,1,2,2]");
+    sib::io::save_npy(dir / "train_masks.npy", sib::tensor<float>({2, 1, 2, 2}, 0.0f));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) ==
+          "npy dataset: " + (dir / "train_masks.npy") +
+              " holds [2,1,2,2], which does not match images [3,1,2,2]; masks must be [3,1,2,2]");
+    sib::io::save_npy(dir / "train_images.npy", sib::tensor<float>({3, 4, 4}, 0.0f));
+    CHECK(error_of([&] { sib::data::load_npy_dataset(d); }) ==
+          "npy dataset: " + (dir / "train_images.npy") + " must hold images [N,C,H,W], found [3,4,4]");
+}
+
+// ---- image folders --------------------------------------------------------------------------
+
+namespace {
+// width x height pixels with `channels` interleaved values: (seed + 11 p + 3 c) mod 256.
+void png(const std::string& path, int w, int h, int channels, int seed) {
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * channels));
+    for (std::size_t i = 0; i < px.size(); ++i)
+        px[i] = static_cast<std::uint8_t>((seed + 11 * (i / channels) + 3 * (i % channels)) % 256);
+    fs::create_directories(fs::path(path).parent_path());
+    sib::io::write_png(path, px.data(), w, h, channels);
+}
+}  // namespace
+
+TEST_CASE("image folder: classes sorted by name, images in path order, masks beside") {
+    temp_dir dir;
+    const std::string root = dir / "images", masks = dir / "masks";
+    png(root + "/dog/c.png", 4, 3, 3, 30);
+    png(root + "/cat/sub/b.png", 4, 3, 3, 20);
+    png(root + "/cat/a.png", 4, 3, 1, 10);  // gray: converted to RGB
+    write_file(root + "/dog/notes.txt", {'h', 'i'});
+    // Masks: gray (value), RGB (blue only counts), RGBA (alpha ignored).
+    std::vector<std::uint8_t> gray(12, 0), rgb(36, 0), rgba(48, 0);
+    gray[5] = 7;
+    rgb[3 * 2 + 2] = 1;
+    for (int p = 0; p < 12; ++p) rgba[static_cast<std::size_t>(4 * p + 3)] = 255;
+    rgba[4 * 11 + 0] = 200;
+    fs::create_directories(masks + "/cat/sub");
+    fs::create_directories(masks + "/dog");
+    sib::io::write_png(masks + "/cat/a.png", gray.data(), 4, 3, 1);
+    sib::io::write_png(masks + "/cat/sub/b.png", rgb.data(), 4, 3, 3);
+    sib::io::write_png(masks + "/dog/c.png", rgba.data(), 4, 3, 4);
+
+    sib::data::image_folder_options opt;
+    opt.mask_root = masks;
+    const sib::data::image_folder f(root, opt);
+    CHECK(f.size() == 3);
+    CHECK(f.num_classes() == 2);
+    CHECK(f.class_names() == std::vector<std::string>{"cat", "dog"});
+    CHECK(f.image_shape() == sib::shape{3, 3, 4});
+    CHECK(f.label(0) == 0);
+    CHECK(f.label(1) == 0);
+    CHECK(f.label(2) == 1);
+    CHECK(f.path(1).filename() == "b.png");
+    float img[36], m[12];
+    f.image(0, img);  // gray replicated on R, G, B
+    for (int p = 0; p < 12; ++p)
+        for (int c = 0; c < 3; ++c) CHECK(img[c * 12 + p] * 255 == doctest::Approx((10 + 11 * p) % 256));
+    f.image(2, img);
+    CHECK(img[1 * 12 + 5] * 255 == doctest::Approx((30 + 55 + 3) % 256));
+    f.mask(0, m);
+    CHECK(std::accumulate(m, m + 12, 0.0f) == 1.0f);
+    CHECK(m[5] == 1.0f);
+    f.mask(1, m);
+    CHECK(std::accumulate(m, m + 12, 0.0f) == 1.0f);
+    CHECK(m[2] == 1.0f);
+    f.mask(2, m);
+    CHECK(std::accumulate(m, m + 12, 0.0f) == 1.0f);
+    CHECK(m[11] == 1.0f);
+
+    const auto mem = sib::data::load_image_folder(root, opt);
+    CHECK(mem.class_names() == f.class_names());
+    for (index_t i = 0; i < 3; ++i) {
+        f.image(i, img);
+        CHECK(std::equal(img, img + 36, mem.image_data(i)));
+        f.mask(i, m);
+        CHECK(std::equal(m, m + 12, mem.mask_data(i)));
+    }
+    // Stored channels, when they agree.
+    opt.mask_root.clear();
+    opt.channels = 0;
+    CHECK(error_of([&] { sib::data::image_folder(root, opt); }) ==
+          "image folder: images of mixed channel counts: cat/a.png has 1, cat/sub/b.png has 3 (set channels to convert them)");
+    opt.channels = 1;
+    CHECK(sib::data::image_folder(root, opt).image_shape() == sib::shape{1, 3, 4});
+}
+
+TEST_CASE("image folder: mixed sizes, missing or wrong masks and unreadable files fail") {
+    temp_dir dir;
+    const std::string root = dir / "images", masks = dir / "masks";
+    CHECK(error_of([&] { sib::data::image_folder f(root); }) == "image folder: " + root + " is not a folder");
+    fs::create_directories(root);
+    CHECK(error_of([&] { sib::data::image_folder f(root); }) == "image folder: " + root + " has no class folders");
+    fs::create_directories(root + "/a");
+    CHECK(error_of([&] { sib::data::image_folder f(root); }) ==
+          "image folder: class folder " + root +
+              "/a has no images (.png, .jpg, .jpeg, .bmp, .tga, .gif, .ppm, .pgm, .pnm)");
+    png(root + "/a/x.png", 28, 28, 1, 0);
+    png(root + "/b/y.png", 32, 32, 1, 0);
+    CHECK(error_of([&] { sib::data::image_folder f(root); }) ==
+          "image folder: images of mixed sizes: a/x.png is 28x28, b/y.png is 32x32");
+    png(root + "/b/y.png", 28, 28, 3, 0);
+    sib::data::image_folder_options opt;
+    opt.mask_root = masks;
+    CHECK(error_of([&] { sib::data::image_folder f(root, opt); }) == "image folder: mask folder " + masks + " is not a folder");
+    png(masks + "/a/x.png", 28, 28, 1, 0);
+    CHECK(error_of([&] { sib::data::image_folder f(root, opt); }) ==
+          "image folder: no mask for b/y.png: " + masks + "/b/y.png not found");
+    png(masks + "/b/y.png", 28, 27, 1, 0);
+    CHECK(error_of([&] { sib::data::image_folder f(root, opt); }) ==
+          "image folder: mask " + masks + "/b/y.png is 27x28, its image b/y.png is 28x28");
+    png(masks + "/b/y.png", 28, 28, 1, 0);
+    const sib::data::image_folder ok(root, opt);
+    CHECK(ok.has_masks());
+    write_file(root + "/b/z.jpg", {'n', 'o', 't'});
+    const std::string why = error_of([&] { sib::data::image_folder f(root); });
+    CHECK(why.rfind("image folder: cannot read " + root + "/b/z.jpg (", 0) == 0);
 }

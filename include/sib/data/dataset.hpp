@@ -6,8 +6,10 @@
 #include <sib/core/error.hpp>
 #include <sib/core/shape.hpp>
 #include <sib/core/tensor.hpp>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,11 +133,28 @@ in_memory_dataset to_in_memory(const D& d, std::vector<std::string> class_names 
     in_memory_dataset::label_tensor labels({n});
     in_memory_dataset::image_tensor masks;
     if (d.has_masks()) masks.resize({n, 1, s[1], s[2]});
-    for (index_t i = 0; i < n; ++i) {
-        d.image(i, images.data() + i * numel);
-        labels.data()[i] = d.label(i);
-        if (d.has_masks()) d.mask(i, masks.data() + i * pixels);
-    }
+    // Decoding (an image folder) dominates, so in parallel; an exception must not leave an
+    // OpenMP region, so the first one is carried out and rethrown.
+    float* pi = images.data();
+    float* pm = masks.data();
+    std::int64_t* pl = labels.data();
+    const bool with_masks = d.has_masks();
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+    cpu::parallel_for(
+        n,
+        [&](index_t i) {
+            if (failed.load()) return;
+            try {
+                d.image(i, pi + i * numel);
+                pl[i] = d.label(i);
+                if (with_masks) d.mask(i, pm + i * pixels);
+            } catch (...) {
+                if (!failed.exchange(true)) error = std::current_exception();
+            }
+        },
+        numel * 16);
+    if (error) std::rethrow_exception(error);
     return in_memory_dataset(std::move(images), std::move(labels), d.num_classes(),
                              std::move(masks), std::move(class_names));
 }

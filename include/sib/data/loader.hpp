@@ -193,32 +193,30 @@ private:
         float* raw = raw_.data() + s * chw;
         image_fn_(ds_, idx, raw);
         lab[s] = label_fn_(ds_, idx);
-        // out(y,x) = padded(y + oy, x' + ox) with x' = x or W-1-x (crop, then flip, as torchvision).
+        // out(y,x) = padded(y + oy, x' + ox) with x' = x or W-1-x (crop, then flip, as torchvision),
+        // row by row so that rows wholly in the padding cost a fill.
         const index_t oy = crop_y_[pos] - opt_.crop_padding, ox = crop_x_[pos] - opt_.crop_padding;
         const bool flip = flip_[pos];
-        auto source = [&](index_t y, index_t x) -> index_t {
-            const index_t sy = y + oy, sx = (flip ? w_ - 1 - x : x) + ox;
-            return sy >= 0 && sy < h_ && sx >= 0 && sx < w_ ? sy * w_ + sx : -1;
+        const index_t h = h_, w = w_;
+        auto warp_row = [=](const float* src, index_t y, T a, T b, T* dst) {
+            const index_t sy = y + oy;
+            if (sy < 0 || sy >= h) {
+                for (index_t x = 0; x < w; ++x) dst[x] = b;
+                return;
+            }
+            const float* row = src + sy * w;
+            for (index_t x = 0; x < w; ++x) {
+                const index_t sx = (flip ? w - 1 - x : x) + ox;
+                dst[x] = sx >= 0 && sx < w ? a * static_cast<T>(row[sx]) + b : b;
+            }
         };
-        for (index_t c = 0; c < c_; ++c) {
-            const float* src = raw + c * hw;
-            T* dst = img + s * chw + c * hw;
-            const T a = scale_[c], b = shift_[c];
-            for (index_t y = 0; y < h_; ++y)
-                for (index_t x = 0; x < w_; ++x) {
-                    const index_t k = source(y, x);
-                    dst[y * w_ + x] = a * (k >= 0 ? static_cast<T>(src[k]) : T(0)) + b;
-                }
-        }
+        for (index_t c = 0; c < c_; ++c)
+            for (index_t y = 0; y < h; ++y)
+                warp_row(raw + c * hw, y, scale_[c], shift_[c], img + s * chw + c * hw + y * w);
         if (has_masks_) {
             float* rm = raw_mask_.data() + s * hw;
             mask_fn_(ds_, idx, rm);
-            T* dst = msk + s * hw;
-            for (index_t y = 0; y < h_; ++y)
-                for (index_t x = 0; x < w_; ++x) {
-                    const index_t k = source(y, x);
-                    dst[y * w_ + x] = k >= 0 ? static_cast<T>(rm[k]) : T(0);
-                }
+            for (index_t y = 0; y < h; ++y) warp_row(rm, y, T(1), T(0), msk + s * hw + y * w);
         }
     }
 
