@@ -15,7 +15,8 @@ public:
     using backend = Backend;
     using shape_type = sib::shape;
 
-    tensor() = default;
+    // Empty ([0]), not a rank-0 scalar: size() is 0 and data() may be null.
+    tensor() : shape_{0} {}
     explicit tensor(const shape_type& s) { resize(s); }
     tensor(const shape_type& s, T value) {
         resize(s);
