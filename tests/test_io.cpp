@@ -1,9 +1,11 @@
 // I/O: .npy and .safetensors against files written by numpy and by a reference writer
 // (tests/fixtures/gen_io.py), every refusal with its one-line message, atomic writes, xtensor
 // interop, PNG round trips, colormaps, and every golden file.
+#include "fixtures/io_fixtures.hpp"
 #include <doctest/doctest.h>
 #include <sib/core/rng.hpp>
 #include <sib/io/atomic_write.hpp>
+#include <sib/io/colormap.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/png.hpp>
 #include <sib/io/safetensors.hpp>
@@ -582,6 +584,41 @@ TEST_CASE("png: refusals name the file and the problem") {
     CHECK(error_of([&] { io::read_image(data_file("rgb_4x3.png"), 7); }) ==
           data_file("rgb_4x3.png") + ": channels must be 0 (as stored) or 1 to 4, got 7");
     CHECK(dir.entries().empty());
+}
+
+// ---- colormaps ---------------------------------------------------------------------------------
+
+TEST_CASE("colormap: jet and viridis equal matplotlib's tables and lookups exactly") {
+    for (const auto c : {io::colormap::jet, io::colormap::viridis}) {
+        const bool jet = c == io::colormap::jet;
+        CAPTURE(io::colormap_name(c));
+        const auto& lut = jet ? io_fixtures::jet_lut : io_fixtures::viridis_lut;
+        const auto& at = jet ? io_fixtures::jet_at_x : io_fixtures::viridis_at_x;
+        const auto& bytes = jet ? io_fixtures::jet_bytes_at_x : io_fixtures::viridis_bytes_at_x;
+        const auto& table = io::table_of(c);
+        for (std::size_t i = 0; i < 256; ++i)
+            for (std::size_t k = 0; k < 3; ++k) {
+                CAPTURE(i);
+                CHECK(table[i][k] == lut[i][k]);
+            }
+        for (std::size_t j = 0; j < std::size(io_fixtures::colormap_x); ++j) {
+            const double x = io_fixtures::colormap_x[j];
+            CAPTURE(x);
+            const auto v = io::colormap_rgb(c, x);
+            const auto b = io::colormap_rgb8(c, x);
+            for (std::size_t k = 0; k < 3; ++k) {
+                CHECK(v[k] == at[j][k]);
+                CHECK(b[k] == bytes[j][k]);
+            }
+        }
+        // NaN is matplotlib's "bad" colour, transparent black; sib draws it black.
+        CHECK(io::colormap_rgb(c, std::nan("")) == io::rgb{0, 0, 0});
+    }
+    // The table is built at compile time.
+    static_assert(io::colormap_rgb(io::colormap::jet, 0.0)[2] == 0.5);
+    CHECK(io::colormap_from_name("viridis") == io::colormap::viridis);
+    CHECK(io::colormap_from_name("jet") == io::colormap::jet);
+    CHECK(error_of([] { io::colormap_from_name("hot"); }) == "colormap: unknown 'hot' (jet, viridis)");
 }
 
 // ---- golden fixtures ----------------------------------------------------------------------------

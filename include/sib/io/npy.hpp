@@ -10,7 +10,6 @@
 #include <sib/io/file_read.hpp>
 #include <sib/io/raw_array.hpp>
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,7 +17,6 @@
 #include <limits>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
