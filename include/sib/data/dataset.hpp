@@ -57,7 +57,7 @@ public:
     }
     int num_classes() const { return num_classes_; }
     // A default tensor has rank 0 (and one element), so rank, not size, says "no masks".
-    bool has_masks() const { return masks_.rank() != 0; }
+    bool has_masks() const { return masks_.size() != 0; }
 
     void image(index_t i, float* out) const {
         check_index(i);
