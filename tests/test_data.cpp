@@ -376,7 +376,7 @@ TEST_CASE("cifar: sizes that are not whole records, bad labels and missing files
           "CIFAR: " + (dir / "empty.bin") +
               " has 0 bytes, not a whole number of 3073-byte records (1 label byte + 3072 image bytes)");
     CHECK(error_of([&] { sib::data::load_cifar_binary({dir / "label.bin"}, 1, 1, 10); }) ==
-          "CIFAR: label byte 1 does not exist in records with 1 label bytes");
+          "CIFAR: label byte 1 does not exist in records with 1 label byte");
 }
 
 // ---- batch loader ---------------------------------------------------------------------------
@@ -611,7 +611,8 @@ TEST_CASE("benchmarks: an unknown name lists the known ones") {
           "dataset-fashion-mnist` provides Fashion-MNIST");
     CHECK(sib::data::make_benchmark("shapes", 1, 3, 2, "/nonexistent").test.size() == 2);
     CHECK(error_of([] { sib::data::make_fmnist_decoy(in_memory_dataset(), 1, true); }) ==
-          "fmnist-decoy: source must be non-empty gray images [N,1,H,W] with H,W >= 8, got []");
+          "fmnist-decoy: source must be non-empty gray images [N,1,H,W] with H,W >= 8, got " +
+              in_memory_dataset().images().shape().str());
 }
 
 TEST_CASE("fmnist-decoy: a class-coded patch in a corner, outside the mask") {

@@ -24,7 +24,7 @@ inline in_memory_dataset load_cifar_binary(const std::vector<std::string>& files
                                            std::vector<std::string> class_names = {}) {
     require(label_bytes >= 1 && label_index >= 0 && label_index < label_bytes,
             "CIFAR: label byte ", label_index, " does not exist in records with ", label_bytes,
-            " label bytes");
+            " label byte", label_bytes > 1 ? "s" : "");
     require(!files.empty(), "CIFAR: no files given");
     constexpr index_t image_bytes = 3 * 32 * 32;
     const index_t record = label_bytes + image_bytes;

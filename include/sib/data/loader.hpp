@@ -27,6 +27,7 @@ struct loader_options {
     // Per channel, or one value for every channel; empty means mean 0 and std 1.
     std::vector<double> mean, std_dev;
     // > 0: pad by this many zero pixels on every side, then crop the image size at a random place.
+    // The padding is 0 before normalisation (as RandomCrop before Normalize), so -mean/std after.
     index_t crop_padding = 0;
     // Mirror left-right with probability 0.5.
     bool horizontal_flip = false;
