@@ -56,7 +56,7 @@ public:
                                    : sib::shape{};
     }
     int num_classes() const { return num_classes_; }
-    // A default tensor has rank 0 (and one element), so rank, not size, says "no masks".
+    // No masks is an empty tensor, as a default-constructed one is.
     bool has_masks() const { return masks_.size() != 0; }
 
     void image(index_t i, float* out) const {
