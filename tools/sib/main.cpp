@@ -9,6 +9,7 @@
 namespace sib_cli {
 int cmd_loss(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_train(int argc, char** argv);
 }  // namespace sib_cli
 
 namespace {
@@ -19,6 +20,7 @@ struct command {
 };
 const command commands[] = {
     {"loss", sib_cli::cmd_loss, "S-IB objective and gradients of one batch"},
+    {"train", sib_cli::cmd_train, "train a model with CE or S-IB on a benchmark or dataset"},
     {"bench", sib_cli::cmd_bench, "time training steps of a model"},
 };
 
@@ -49,6 +51,6 @@ int main(int argc, char** argv) {
         }
         return 1;
     }
-    std::cerr << "sib: unknown command '" << name << "' (commands: loss, bench; see sib --help)\n";
+    std::cerr << "sib: unknown command '" << name << "' (see sib --help)\n";
     return 2;
 }

@@ -1,0 +1,58 @@
+// Opens a dataset folder by what it holds, so `sib train --data DIR` needs no format flag:
+//   train_images.npy ...          -> .npy dataset (train_/test_ images, labels, optional masks)
+//   train-images-idx3-ubyte[.gz]  -> IDX (MNIST / Fashion-MNIST layout; masks from nonzero pixels)
+//   data_batch_1.bin              -> CIFAR-10 binary batches
+//   train/<class>/*.png           -> image folders (train/, test/, optional masks/train, masks/test)
+#pragma once
+#include <sib/data/benchmarks.hpp>
+#include <sib/data/cifar.hpp>
+#include <sib/data/idx.hpp>
+#include <sib/data/image_folder.hpp>
+#include <sib/data/npy_dataset.hpp>
+#include <filesystem>
+
+SIB_BEGIN_NAMESPACE
+namespace data {
+
+struct split_pair {
+    in_memory_dataset train, test;
+};
+
+// The first n samples of d (all when n is 0 or at least its size).
+inline in_memory_dataset take_first(const in_memory_dataset& d, index_t n) {
+    if (n <= 0 || n >= d.size()) return d;
+    auto head = [n](const auto& t) {
+        sib::shape s = t.shape();
+        s[0] = n;
+        std::decay_t<decltype(t)> out(s);
+        cpu::copy(out.size(), t.data(), out.data());
+        return out;
+    };
+    return in_memory_dataset(head(d.images()), head(d.labels()), d.num_classes(),
+                             d.has_masks() ? head(d.masks()) : in_memory_dataset::image_tensor{},
+                             d.class_names());
+}
+
+inline split_pair open_dataset_folder(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const fs::path d(dir);
+    require(fs::is_directory(d), "data: ", dir, " is not a folder");
+    auto has = [&](const char* name) { return fs::exists(d / name); };
+    if (has("train_images.npy")) return {load_npy_dataset(dir, true), load_npy_dataset(dir, false)};
+    if (has("train-images-idx3-ubyte") || has("train-images-idx3-ubyte.gz"))
+        return {load_fashion_mnist(dir, true), load_fashion_mnist(dir, false)};
+    if (has("data_batch_1.bin")) return {load_cifar10(dir, true), load_cifar10(dir, false)};
+    if (fs::is_directory(d / "train")) {
+        image_folder_options tr, te;
+        if (fs::is_directory(d / "masks" / "train")) tr.mask_root = (d / "masks" / "train").string();
+        if (fs::is_directory(d / "masks" / "test")) te.mask_root = (d / "masks" / "test").string();
+        split_pair p{load_image_folder((d / "train").string(), tr), {}};
+        if (fs::is_directory(d / "test")) p.test = load_image_folder((d / "test").string(), te);
+        return p;
+    }
+    fail("data: ", dir, " holds no dataset sib can read (expected train_images.npy, "
+         "train-images-idx3-ubyte[.gz], data_batch_1.bin or a train/ image folder)");
+}
+
+}  // namespace data
+SIB_END_NAMESPACE

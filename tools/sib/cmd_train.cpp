@@ -1,0 +1,100 @@
+// sib train: trains a spec model with CE or S-IB on a benchmark or a dataset folder.
+#include "common.hpp"
+#include <sib/data/open.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <sib/train/trainer.hpp>
+
+namespace sib_cli {
+
+int cmd_train(int argc, char** argv) {
+    args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
+                    "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n"
+                    "Benchmarks: fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes.");
+    a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
+        .flag("--benchmark", "NAME", "generated benchmark with masks (or --data)", "")
+        .flag("--data", "DIR", "dataset folder: .npy, IDX, CIFAR binary or image folders", "")
+        .flag("--objective", "ce|sib", "training objective", "sib")
+        .flag("--epochs", "N", "epochs", "1")
+        .flag("--batch", "B", "batch size", "64")
+        .flag("--optimizer", "adamw|sgd", "optimizer (PyTorch semantics)", "adamw")
+        .flag("--lr", "LR", "learning rate", "0.001")
+        .flag("--weight-decay", "WD", "weight decay (default: AdamW 0.01, SGD 0)", "")
+        .flag("--momentum", "M", "SGD momentum", "0.9")
+        .option("--nesterov", "SGD with Nesterov momentum")
+        .flag("--schedule", "constant|step|cosine", "learning-rate schedule per epoch", "constant")
+        .flag("--step-size", "N", "step schedule: epochs between decays", "1")
+        .flag("--gamma", "G", "step schedule: decay factor", "0.1")
+        .flag("--init", "pytorch|kaiming", "weight initialisation", "pytorch")
+        .flag("--seed", "S", "seed of weights, shuffling, benchmark generation", "0")
+        .flag("--train-limit", "N", "use the first N training images (0: all)", "0")
+        .flag("--test-limit", "N", "use the first N test images (0: all)", "0")
+        .option("--flip", "random horizontal flips")
+        .flag("--crop-padding", "P", "random crops after zero padding by P (0: off)", "0")
+        .flag("--out", "FILE", "checkpoint .safetensors", "model.safetensors")
+        .flag("--resume", "FILE", "continue the run saved in FILE (same spec and settings)", "")
+        .flag("--checkpoint-every", "N", "also checkpoint every N steps (0: epochs only)", "0")
+        .flag("--log", "FILE", "JSON-lines log (one line per epoch, and per --log-every steps)", "")
+        .flag("--log-every", "N", "steps between step records in the log", "0")
+        .flag("--dtype", "float32|float64", "arithmetic precision", "float32");
+    add_sib_flags(a);
+    add_threads_flag(a);
+    if (!a.parse(argc, argv, std::cout)) return 0;
+    apply_threads(a);
+
+    const std::string bench = a.str("--benchmark"), data_dir = a.str("--data");
+    sib::require(bench.empty() != data_dir.empty(), "give exactly one of --benchmark NAME or --data DIR");
+    sib::train_options o;
+    o.objective = a.choice("--objective", {"ce", "sib"});
+    o.epochs = a.integer("--epochs");
+    o.batch_size = a.integer("--batch");
+    o.optimizer = a.choice("--optimizer", {"adamw", "sgd"});
+    o.lr = a.real("--lr");
+    if (!a.str("--weight-decay").empty()) o.weight_decay = a.real("--weight-decay");
+    o.momentum = a.real("--momentum");
+    o.nesterov = a.set("--nesterov");
+    o.schedule = a.choice("--schedule", {"constant", "step", "cosine"});
+    o.step_size = a.integer("--step-size");
+    o.gamma = a.real("--gamma");
+    o.init = a.choice("--init", {"pytorch", "kaiming"});
+    const long long seed = a.integer("--seed");
+    sib::require(seed >= 0, "--seed must be non-negative, got ", seed);
+    o.seed = static_cast<std::uint64_t>(seed);
+    o.sib = sib_settings_from(a);
+    o.mask = mask_options(a);
+    o.horizontal_flip = a.set("--flip");
+    o.crop_padding = a.integer("--crop-padding");
+    o.checkpoint = a.str("--out");
+    o.checkpoint_every = a.integer("--checkpoint-every");
+    o.log = a.str("--log");
+    o.log_every = a.integer("--log-every");
+    const long long train_limit = a.integer("--train-limit"), test_limit = a.integer("--test-limit");
+    sib::require(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be non-negative");
+
+    sib::data::split_pair data;
+    if (!bench.empty()) {
+        auto b = sib::data::make_benchmark(bench, o.seed, train_limit, test_limit);
+        data = {std::move(b.train), std::move(b.test)};
+    } else {
+        data = sib::data::open_dataset_folder(data_dir);
+        if (train_limit > 0) data.train = sib::data::take_first(data.train, train_limit);
+        if (test_limit > 0) data.test = sib::data::take_first(data.test, test_limit);
+    }
+    const std::string resume = a.str("--resume");
+
+    return with_dtype(a, [&]<class T>() {
+        sib::spec_model<T> model(a.str("--model"));
+        sib::trainer<sib::spec_model<T>> t(model, o, model.spec());
+        if (resume.empty())
+            t.initialise();
+        else
+            t.resume(resume);
+        const auto r = t.run(data.train, data.test);
+        print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
+                    {"images_per_second", r.images_per_second}, {"epochs", r.epochs}, {"steps", r.steps},
+                    {"checkpoint", o.checkpoint.string()}, {"objective", o.objective},
+                    {"train_images", data.train.size()}, {"test_images", data.test.size()}});
+        return 0;
+    });
+}
+
+}  // namespace sib_cli
