@@ -1,0 +1,164 @@
+// Grad-CAM (Selvaraju et al. 2017): relu(sum_k w_k A_k) with w_k = mean_ij G_kij, A the output of
+// the target layer and G = d z_t / dA, bilinearly upsampled to the input (half-pixel centres, as
+// F.interpolate(align_corners=False)); the relu comes first, at the layer's resolution, as in
+// pytorch-grad-cam and Captum. No normalisation: the map is raw.
+//
+// Also the pieces the other CAM methods share: which layer (the Sequential index whose output is
+// A; by default the last layer with a 4-D output), A and G from one forward and a decoder sweep
+// that stops at that layer, and the relu + upsampling at the end. A is ws.sweeps.activations[l+1]
+// and G is ws.sweeps.decoded[l+1].
+#pragma once
+#include <sib/explain/eval_mode.hpp>
+#include <sib/explain/gradients.hpp>
+#include <sib/explain/upsample_bilinear.hpp>
+#include <string>
+#include <vector>
+
+SIB_BEGIN_NAMESPACE
+namespace explain {
+
+struct cam_options {
+    target_mode target = target_mode::label;
+    int layer = -1;  // the Sequential index whose output is used; -1: the last with a 4-D output
+};
+
+// "layer 7 (Flatten)" for models that keep layer texts (spec_model), "layer 7" otherwise.
+template <model M>
+std::string layer_label(const M& m, int i) {
+    std::string s = "layer " + std::to_string(i);
+    if constexpr (requires { m.layer_text(i); }) s += " (" + std::string(m.layer_text(i)) + ")";
+    return s;
+}
+
+// The output shape of every layer for an input of shape `in`.
+template <model M>
+std::vector<sib::shape> layer_output_shapes(M& m, const sib::shape& in) {
+    m.output_shape(in);  // names the first layer that does not fit, before the walk below
+    std::vector<sib::shape> out;
+    sib::shape s = in;
+    m.for_each_layer([&](auto& l, int) {
+        s = l.output_shape(s);
+        out.push_back(s);
+    });
+    return out;
+}
+
+namespace detail {
+inline int last_4d(const std::vector<sib::shape>& shapes) {
+    for (int i = static_cast<int>(shapes.size()) - 1; i >= 0; --i)
+        if (shapes[static_cast<std::size_t>(i)].rank() == 4) return i;
+    return -1;
+}
+}  // namespace detail
+
+// The last layer whose output is 4-D, or -1 when there is none.
+template <model M>
+int default_cam_layer(M& m, const sib::shape& in) {
+    return detail::last_4d(layer_output_shapes(m, in));
+}
+
+// The target layer for `layer` (-1: the default), checked to output [B,K,h,w].
+template <model M>
+int resolve_cam_layer(M& m, const sib::shape& in, int layer, const char* method) {
+    const auto shapes = layer_output_shapes(m, in);
+    if (layer == -1) {
+        layer = detail::last_4d(shapes);
+        require(layer >= 0, method, ": no layer outputs a 4-D tensor for input ", in.str());
+        return layer;
+    }
+    require(layer >= 0 && layer < m.num_layers(), method, ": layer ", layer, " is out of range (the model has ",
+            m.num_layers(), " layers, 0..", m.num_layers() - 1, ")");
+    const auto& s = shapes[static_cast<std::size_t>(layer)];
+    require(s.rank() == 4, method, ": ", layer_label(m, layer), " output is ", s.str(), ", not 4-D");
+    return layer;
+}
+
+// Forward on x, targets into ws.targets, and G = d z_t / dA by a decoder sweep down to the layer.
+// Returns the layer; A = ws.sweeps.activations[layer+1], G = ws.sweeps.decoded[layer+1].
+template <model M>
+int cam_activation_and_gradient(M& m, model_workspace<M>& ws, const model_tensor<M>& x, const model_labels<M>& labels,
+                                const cam_options& opt, const char* method) {
+    check_input(method, x, labels, opt.target);
+    const int layer = resolve_cam_layer(m, x.shape(), opt.layer, method);
+    forward_select_and_seed(m, ws, x, labels, opt.target, method);
+    decoder_sweep_to(m, ws.sweeps, layer + 1);
+    return layer;
+}
+
+// cam[b,i,j] = sum_k w[b,k] A[b,k,i,j].
+template <class T, class B>
+void channel_weighted_sum(const tensor<T, B>& a, const tensor<T, B>& w, tensor<T, B>& cam) {
+    const index_t n = a.dim(0), c = a.dim(1), hw = a.dim(2) * a.dim(3);
+    cam.resize({n, a.dim(2), a.dim(3)});
+    const T* pa = a.data();
+    const T* pw = w.data();
+    T* pc = cam.data();
+    B::parallel_for(n * hw, [=] SIB_HD(index_t i) {
+        const index_t b = i / hw;
+        const T* v = pa + b * c * hw + i % hw;
+        T s = 0;
+        for (index_t k = 0; k < c; ++k) s += pw[b * c + k] * v[k * hw];
+        pc[i] = s;
+    }, c);
+}
+
+// w[b,k] = f(A[b,k,:], G[b,k,:], hw): one number per channel from its activation and gradient.
+template <class T, class B, class F>
+void per_channel(const tensor<T, B>& a, const tensor<T, B>& g, tensor<T, B>& w, F f) {
+    const index_t n = a.dim(0), c = a.dim(1), hw = a.dim(2) * a.dim(3);
+    w.resize({n, c});
+    const T* pa = a.data();
+    const T* pg = g.data();
+    T* pw = w.data();
+    B::parallel_for(n * c, [=] SIB_HD(index_t i) { pw[i] = f(pa + i * hw, pg + i * hw, hw); }, hw);
+}
+
+// cam[b,i,j] = sum_k f(A[b,k,i,j], G[b,k,i,j]): the CAMs weighted per element.
+template <class T, class B, class F>
+void elementwise_channel_sum(const tensor<T, B>& a, const tensor<T, B>& g, tensor<T, B>& cam, F f) {
+    const index_t n = a.dim(0), c = a.dim(1), hw = a.dim(2) * a.dim(3);
+    cam.resize({n, a.dim(2), a.dim(3)});
+    const T* pa = a.data();
+    const T* pg = g.data();
+    T* pc = cam.data();
+    B::parallel_for(n * hw, [=] SIB_HD(index_t i) {
+        const index_t base = (i / hw) * c * hw + i % hw;
+        T s = 0;
+        for (index_t k = 0; k < c; ++k) s += f(pa[base + k * hw], pg[base + k * hw]);
+        pc[i] = s;
+    }, c);
+}
+
+// out = upsample(relu(cam)) to the input's h x w; cam is clamped in place.
+template <class T, class B>
+void relu_and_upsample(tensor<T, B>& cam, index_t h, index_t w, tensor<T, B>& out) {
+    T* pc = cam.data();
+    B::parallel_for(cam.size(), [=] SIB_HD(index_t i) { pc[i] = pc[i] > T(0) ? pc[i] : T(0); });
+    upsample_bilinear(cam, h, w, out);
+}
+
+// Grad-CAM's channel weights: the spatial mean of G.
+template <class T, class B>
+void gradcam_weights(const tensor<T, B>& a, const tensor<T, B>& g, tensor<T, B>& w) {
+    per_channel(a, g, w, [] SIB_HD(const T*, const T* gk, index_t hw) {
+        T s = 0;
+        for (index_t i = 0; i < hw; ++i) s += gk[i];
+        return s / static_cast<T>(hw);
+    });
+}
+
+template <model M>
+void gradcam(M& m, const model_tensor<M>& x, const model_labels<M>& labels, model_tensor<M>& out,
+             const cam_options& opt = {}, model_workspace<M>* workspace = nullptr) {
+    model_workspace<M> local;
+    auto& ws = workspace ? *workspace : local;
+    eval_mode_scope guard(m);
+    const auto l = static_cast<std::size_t>(cam_activation_and_gradient(m, ws, x, labels, opt, "gradcam"));
+    const auto& a = ws.sweeps.activations[l + 1];
+    gradcam_weights(a, ws.sweeps.decoded[l + 1], ws.weights);
+    channel_weighted_sum(a, ws.weights, ws.cam);
+    relu_and_upsample(ws.cam, x.dim(2), x.dim(3), out);
+}
+
+}  // namespace explain
+SIB_END_NAMESPACE
