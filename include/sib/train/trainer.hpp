@@ -48,6 +48,9 @@ struct train_options {
     index_t log_every = 0;      // steps between step records in the log; 0: epochs only
     train::progress_mode progress = train::progress_mode::automatic;
     std::ostream* progress_stream = &std::cerr;
+    // Called after every optimizer step with the number of steps done (after any checkpoint of that
+    // step was written); throwing from it stops training, e.g. for early stopping.
+    std::function<void(index_t)> on_step;
 
     // Everything that must match for a resumed run to continue the same run.
     nlohmann::json settings_json() const {
@@ -162,9 +165,13 @@ public:
         epoch_ = meta.at("epoch").get<index_t>();
         batch_in_epoch_ = meta.at("batch_in_epoch").get<index_t>();
         step_ = meta.at("step").get<index_t>();
-        seconds_before_ = meta.value("seconds", 0.0);
-        last_loss_ = meta.value("train_loss", NAN);
-        last_accuracy_ = meta.value("test_accuracy", NAN);
+        // JSON has no NaN: a value not yet measured was stored as null.
+        auto number = [&](const char* key, double fallback) {
+            return meta.contains(key) && meta[key].is_number() ? meta[key].get<double>() : fallback;
+        };
+        seconds_before_ = number("seconds", 0.0);
+        last_loss_ = number("train_loss", NAN);
+        last_accuracy_ = number("test_accuracy", NAN);
     }
 
     template <data::dataset D1, data::dataset D2>
@@ -221,6 +228,7 @@ public:
                     save(elapsed(t0));
                     --batch_in_epoch_;
                 }
+                if (opt_.on_step) opt_.on_step(step_);
             }
             bar.finish();
             last_loss_ = loss_count ? loss_sum / static_cast<double>(loss_count) : last_loss_;
@@ -306,8 +314,16 @@ private:
         return seconds_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 
+    // A checkpoint is only ever written from finite weights, so the last one on disk stays good.
     void save(double seconds) {
         if (opt_.checkpoint.empty()) return;
+        bool finite = true;
+        model_.for_each_parameter([&](std::string_view, tensor<T, B>& v, tensor<T, B>*) {
+            const T* p = v.data();
+            finite = finite && std::isfinite(B::reduce_sum(v.size(), [=] SIB_HD(index_t i) { return p[i] * T(0); }));
+        });
+        require(finite, "train: the weights became non-finite at epoch ", epoch_, " step ", step_,
+                "; stopped, the last good checkpoint is kept at ", opt_.checkpoint.string());
         nlohmann::json meta = {{"identity", identity_}, {"settings", opt_.settings_json()},
                                {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_}, {"step", step_},
                                {"epochs", opt_.epochs}, {"seconds", seconds},

@@ -1,0 +1,217 @@
+// The trainer on small generated data: it learns, checkpoints load back, an interrupted run
+// resumed from its last checkpoint ends with exactly the uninterrupted run's weights, and bad
+// settings are one clear line.
+#include <doctest/doctest.h>
+#include <sib/layers/spec_model.hpp>
+#include <sib/train/trainer.hpp>
+#include <filesystem>
+#include <sstream>
+
+namespace {
+
+// Two classes told apart by where a bright square sits (left or right half), with exact masks.
+sib::data::in_memory_dataset squares(sib::index_t n, std::uint64_t seed) {
+    sib::rng r(seed);
+    const sib::index_t h = 8, w = 8;
+    sib::tensor<float> images({n, 1, h, w}, 0.0f), masks({n, 1, h, w}, 0.0f);
+    sib::tensor<std::int64_t> labels({n});
+    for (sib::index_t i = 0; i < n; ++i) {
+        const auto y = static_cast<std::int64_t>(r.below(2));
+        labels[i] = y;
+        const sib::index_t top = static_cast<sib::index_t>(r.below(5)), left = (y ? 4 : 0) + static_cast<sib::index_t>(r.below(2));
+        for (sib::index_t p = 0; p < h * w; ++p) images[i * h * w + p] = static_cast<float>(0.2 * r.uniform());
+        for (sib::index_t a = top; a < top + 3; ++a)
+            for (sib::index_t b = left; b < left + 3; ++b) {
+                images[i * h * w + a * w + b] = 1.0f;
+                masks[i * h * w + a * w + b] = 1.0f;
+            }
+    }
+    return sib::data::in_memory_dataset(std::move(images), std::move(labels), 2, std::move(masks));
+}
+
+const char* spec = "Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(64,2)";
+
+std::vector<float> weights_of(sib::spec_model<float>& m) {
+    std::vector<float> out;
+    m.for_each_parameter([&](std::string_view, sib::tensor<float>& v, sib::tensor<float>*) {
+        const auto x = v.to_vector();
+        out.insert(out.end(), x.begin(), x.end());
+    });
+    return out;
+}
+
+sib::train_options options(const std::string& objective, const std::filesystem::path& ck) {
+    sib::train_options o;
+    o.objective = objective;
+    o.epochs = 3;
+    o.batch_size = 16;
+    o.lr = 1e-2;
+    o.seed = 7;
+    o.mask.window = 3;
+    o.checkpoint = ck;
+    o.checkpoint_every = 3;
+    o.progress = sib::train::progress_mode::plain;
+    return o;
+}
+
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir() {
+        path = std::filesystem::temp_directory_path() / ("sib_train_" + std::to_string(::getpid()) + "_" +
+                                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("trainer: learns a toy task with CE and with S-IB") {
+    const auto train = squares(256, 1), test = squares(64, 2);
+    temp_dir dir;
+    for (const char* objective : {"ce", "sib"}) {
+        CAPTURE(objective);
+        sib::spec_model<float> m(spec);
+        std::ostringstream log;
+        auto o = options(objective, dir.path / "ck.safetensors");
+        o.progress_stream = &log;
+        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        t.initialise();
+        const auto r = t.run(train, test);
+        CHECK(r.test_accuracy >= 0.9);
+        CHECK(std::isfinite(r.train_loss));
+        CHECK(r.steps == 3 * 16);
+        CHECK(log.str().find("epoch 3/3") != std::string::npos);
+        // The checkpoint holds the final weights.
+        sib::spec_model<float> back(spec);
+        sib::optim::adamw<float>* none = nullptr;
+        const auto meta = sib::load_checkpoint(dir.path / "ck.safetensors", back, none);
+        CHECK(weights_of(back) == weights_of(m));
+        CHECK(meta["epoch"] == 3);
+    }
+}
+
+TEST_CASE("trainer: a run interrupted at any step and resumed ends with identical weights") {
+    const auto train = squares(96, 3), test = squares(32, 4);
+    temp_dir dir;
+    for (const char* objective : {"ce", "sib"}) {
+        CAPTURE(objective);
+        sib::spec_model<float> full(spec);
+        {
+            auto o = options(objective, dir.path / "full.safetensors");
+            std::ostringstream quiet;
+            o.progress_stream = &quiet;
+            sib::trainer<sib::spec_model<float>> t(full, o, full.spec());
+            t.initialise();
+            t.run(train, test);
+        }
+        // Stop after step k (a checkpoint exists every 3 steps and after every epoch), resume.
+        for (sib::index_t k : {1, 3, 4, 6, 7, 12}) {
+            CAPTURE(k);
+            const auto ck = dir.path / ("part" + std::to_string(k) + ".safetensors");
+            {
+                sib::spec_model<float> m(spec);
+                auto o = options(objective, ck);
+                std::ostringstream quiet;
+                o.progress_stream = &quiet;
+                o.on_step = [k](sib::index_t step) {
+                    if (step == k) throw std::runtime_error("interrupted");
+                };
+                sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+                t.initialise();
+                CHECK_THROWS_WITH(t.run(train, test), "interrupted");
+            }
+            if (!std::filesystem::exists(ck)) {
+                CHECK(k < 3);  // no checkpoint before the first one is due
+                continue;
+            }
+            sib::spec_model<float> m(spec);
+            auto o = options(objective, ck);
+            std::ostringstream quiet;
+            o.progress_stream = &quiet;
+            sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+            t.resume(ck);
+            // Mid-epoch checkpoints every 3 steps; an epoch's own (every 6) comes after on_step.
+            const sib::index_t last = (k % 3 == 0 && k % 6 != 0) ? k : ((k - 1) / 3) * 3;
+            CHECK(t.steps_done() == last);
+            t.run(train, test);
+            CHECK(weights_of(m) == weights_of(full));
+        }
+    }
+}
+
+TEST_CASE("trainer: resume refuses another spec or other settings; bad settings are one line") {
+    const auto train = squares(32, 5), test = squares(16, 6);
+    temp_dir dir;
+    const auto ck = dir.path / "ck.safetensors";
+    {
+        sib::spec_model<float> m(spec);
+        auto o = options("ce", ck);
+        o.epochs = 1;
+        std::ostringstream quiet;
+        o.progress_stream = &quiet;
+        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        t.initialise();
+        t.run(train, test);
+    }
+    {
+        sib::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
+        sib::trainer<sib::spec_model<float>> t(m, options("ce", ck), m.spec());
+        CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("was trained with spec"), sib::error);
+    }
+    {
+        sib::spec_model<float> m(spec);
+        auto o = options("ce", ck);
+        o.lr = 0.5;
+        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'lr'"), sib::error);
+    }
+    sib::spec_model<float> m(spec);
+    auto o = options("sib", ck);
+    o.batch_size = 1;
+    CHECK_THROWS_WITH_AS((sib::trainer<sib::spec_model<float>>(m, o, m.spec())),
+                         doctest::Contains("needs batches of at least 2"), sib::error);
+    o = options("hinge", ck);
+    CHECK_THROWS_WITH_AS((sib::trainer<sib::spec_model<float>>(m, o, m.spec())),
+                         doctest::Contains("unknown objective 'hinge'"), sib::error);
+    sib::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
+    sib::trainer<sib::spec_model<float>> t(wide, options("ce", ck), wide.spec());
+    CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("Linear(100,2)"), sib::error);
+}
+
+TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps the checkpoint") {
+    const auto train = squares(64, 8), test = squares(16, 9);
+    temp_dir dir;
+    const auto ck = dir.path / "ck.safetensors";
+    sib::spec_model<float> m(spec);
+    auto poison_after = [&m](sib::index_t when) {
+        return [&m, when](sib::index_t step) {
+            if (step == when)
+                m.for_each_parameter([](std::string_view, sib::tensor<float>& v, sib::tensor<float>*) {
+                    v.fill(std::numeric_limits<float>::quiet_NaN());
+                });
+        };
+    };
+    auto o = options("ce", ck);
+    o.epochs = 2;
+    o.checkpoint_every = 1;
+    std::ostringstream quiet;
+    o.progress_stream = &quiet;
+    sib::spec_model<float> back(spec);
+    sib::optim::adamw<float>* none = nullptr;
+    SUBCASE("the next loss is NaN") {
+        o.on_step = poison_after(2);
+        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        t.initialise();
+        CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("the loss became nan"), sib::error);
+        CHECK(sib::load_checkpoint(ck, back, none)["step"] == 2);
+    }
+    SUBCASE("weights that are not finite are never checkpointed") {
+        o.on_step = poison_after(4);  // the last step of epoch 1: its checkpoint is due next
+        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        t.initialise();
+        CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("weights became non-finite"), sib::error);
+        CHECK(sib::load_checkpoint(ck, back, none)["step"] == 3);
+    }
+    for (float v : weights_of(back)) REQUIRE(std::isfinite(v));
+}
