@@ -1,0 +1,88 @@
+// The two reference models of the core issue, the batch every case uses, and sib's trainer for
+// them: what a user of sib writes for one training step (as tools/sib/cmd_bench.cpp does).
+#pragma once
+#include <sib/core/rng.hpp>
+#include <sib/core/threading.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <sib/loss/objective.hpp>
+#include <sib/mask/density_mask.hpp>
+#include <sib/optim/adamw.hpp>
+#include <sib/optim/init.hpp>
+#include <sib/train/step.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+
+namespace sib_bench {
+
+struct reference_model {
+    const char* name;
+    const char* spec;
+    sib::index_t channels, height, width;
+};
+
+inline constexpr reference_model small_model{
+    "small",
+    "Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; MaxPool2d(2); Flatten; "
+    "Linear(1568,10)",
+    1, 28, 28};
+inline constexpr reference_model three_conv_model{
+    "three_conv",
+    "Conv2d(3,32,3,padding=1); ReLU; MaxPool2d(2); Conv2d(32,64,3,padding=1); ReLU; MaxPool2d(2); "
+    "Conv2d(64,128,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(2048,10)",
+    3, 32, 32};
+inline constexpr reference_model reference_models[] = {small_model, three_conv_model};
+
+inline constexpr sib::index_t batch_size = 64;
+inline constexpr sib::index_t classes = 10;
+inline constexpr std::uint64_t seed = 2024;
+
+enum class objective_kind { sib, ce };
+inline const char* objective_name(objective_kind o) { return o == objective_kind::sib ? "sib_step" : "ce_step"; }
+
+// sib's side of a case: model with PyTorch's default init, AdamW, mask, workspace and one batch of
+// uniform [0,1) images with uniform labels, all from one seed (the torch side copies them).
+template <class T>
+struct sib_trainer {
+    sib::spec_model<T> model;
+    sib::optim::adamw<T> opt;
+    sib::density_mask<T> mask;
+    sib::step_workspace<T> ws;
+    sib::sib_objective_t<T> sib_objective = sib::sib_objective<T>();
+    decltype(sib::loss::ce()) ce_objective = sib::loss::ce();
+    sib::tensor<T> x;
+    sib::tensor<std::int64_t> y;
+
+    explicit sib_trainer(const reference_model& r)
+        : model(r.spec), x(sib::shape{batch_size, r.channels, r.height, r.width}), y(sib::shape{batch_size}) {
+        sib::rng g(seed);
+        sib::optim::pytorch_default(model, g);
+        for (auto& v : x) v = static_cast<T>(g.uniform());
+        for (auto& v : y) v = static_cast<std::int64_t>(g.below(classes));
+    }
+
+    // Loss and gradients (accumulated into the zeroed gradients), no update.
+    sib::step_values<T> objective(objective_kind o) {
+        opt.zero_grad(model);
+        if (o == objective_kind::sib) return sib::objective_step(model, ws, x, y, sib_objective, mask);
+        return sib::objective_step(model, ws, x, y, ce_objective, mask);
+    }
+
+    // zero_grad + forward + loss + backward + AdamW update.
+    sib::step_values<T> step(objective_kind o) {
+        auto v = objective(o);
+        opt.step(model);
+        return v;
+    }
+};
+
+// Worker threads of both sides: --threads N, else $SIB_BENCH_THREADS, else 2.
+inline int threads_from(int argc, char** argv) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--threads") return std::atoi(argv[i + 1]);
+    if (const char* e = std::getenv("SIB_BENCH_THREADS")) return std::atoi(e);
+    return 2;
+}
+
+}  // namespace sib_bench

@@ -1,0 +1,170 @@
+// sib_phase_profile: where sib's training step spends its time, phase by phase. It runs the body of
+// sib::objective_step (include/sib/train/step.hpp) with a clock read between the phases, and first
+// proves that this copy still is that body: one step of each gives bitwise the same loss and
+// gradients, else it stops (the copy must then follow step.hpp again).
+//
+//   sib_phase_profile [--model small|three_conv] [--objective sib|ce] [--steps N] [--warmup N]
+//                     [--threads N]
+//
+// Prints a table and, last, one JSON line {"phase": ms per step, ...}.
+#include "bench_models.hpp"
+#include <chrono>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace sib_bench {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+const char* const phase_names[] = {"zero_grad", "forward", "decoder_sweep", "mask_forward", "terms",
+                                   "mask_vjp",  "tangent_sweep", "decoder_hvp", "backward_sweep", "optimizer"};
+constexpr int phase_count = sizeof(phase_names) / sizeof(phase_names[0]);
+
+struct phase_clock {
+    std::vector<double> ms = std::vector<double>(phase_count, 0.0);
+    clock_type::time_point last = clock_type::now();
+    void start() { last = clock_type::now(); }
+    void lap(int phase) {
+        const auto now = clock_type::now();
+        ms[static_cast<std::size_t>(phase)] += std::chrono::duration<double, std::milli>(now - last).count();
+        last = now;
+    }
+};
+
+// sib::objective_step's body with laps; Expression is sib's S-IB objective or CE alone.
+template <class T, class E>
+sib::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c) {
+    auto& sw = t.ws.sweeps;
+    auto& ctx = t.ws.context;
+    const sib::softmax_energy decoder{};
+    c.start();
+    t.opt.zero_grad(t.model);
+    c.lap(0);
+    const auto& z = sib::forward_sweep(t.model, sw, t.x);
+    ctx.begin(sw.input(), z, t.y);
+    ctx.zbar.resize(z.shape());
+    ctx.zbar.zero();
+    c.lap(1);
+    if constexpr (E::needs_explanation) {
+        sw.seed().resize(z.shape());
+        decoder.seed(z, t.y, sw.seed());
+        const auto& r = sib::decoder_sweep(t.model, sw);
+        c.lap(2);
+        t.mask.forward(r, t.ws.mask);
+        ctx.R = &r;
+        ctx.M = &t.ws.mask;
+        ctx.Rbar.resize(r.shape());
+        ctx.Rbar.zero();
+        ctx.Mbar.resize(t.ws.mask.shape());
+        ctx.Mbar.zero();
+        c.lap(3);
+    }
+    const T total = static_cast<T>(expression.forward(ctx));
+    expression.backward(ctx, 1.0);
+    c.lap(4);
+    if constexpr (E::needs_explanation) {
+        t.mask.vjp(ctx.Mbar, ctx.Rbar);
+        c.lap(5);
+        const auto& tz = sib::tangent_sweep(t.model, sw, ctx.Rbar);
+        c.lap(6);
+        decoder.hvp(z, t.y, tz, ctx.zbar);
+        c.lap(7);
+    }
+    sib::backward_sweep(t.model, sw, ctx.zbar);
+    c.lap(8);
+    t.opt.step(t.model);
+    c.lap(9);
+    return {total, ctx.ce, ctx.fg, ctx.bg};
+}
+
+template <class T>
+std::vector<T> gradients(sib::spec_model<T>& m) {
+    std::vector<T> out;
+    m.for_each_parameter([&](std::string_view, auto&, auto* g) { out.insert(out.end(), g->begin(), g->end()); });
+    return out;
+}
+
+std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (name == argv[i]) return argv[i + 1];
+    return fallback;
+}
+
+template <class E>
+int profile(const reference_model& r, E& expression, objective_kind o, int steps, int warmup) {
+    // The copy against the library: one step each from the same state, before any update.
+    {
+        sib_trainer<float> lib(r), copy(r);
+        const auto a = lib.objective(o);
+        lib.opt.step(lib.model);
+        phase_clock unused;
+        const auto b = timed_step(copy, expression, unused);
+        const auto ga = gradients(lib.model), gb = gradients(copy.model);
+        const bool same = std::memcmp(&a.total, &b.total, sizeof(float)) == 0 &&
+                          std::memcmp(ga.data(), gb.data(), ga.size() * sizeof(float)) == 0;
+        if (!same) {
+            std::cerr << "sib_phase_profile: the timed copy no longer matches sib::objective_step (total "
+                      << a.total << " vs " << b.total << "); update it from include/sib/train/step.hpp\n";
+            return 1;
+        }
+    }
+    sib_trainer<float> t(r);
+    phase_clock c;
+    for (int i = 0; i < warmup; ++i) timed_step(t, expression, c);
+    c = phase_clock{};
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < steps; ++i) timed_step(t, expression, c);
+    const double wall = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
+    double sum = 0;
+    for (double v : c.ms) sum += v / steps;
+    std::cout << r.name << " " << objective_name(o) << ", batch " << batch_size << ", " << sib::num_threads()
+              << " threads, " << steps << " steps: " << std::fixed << std::setprecision(2) << wall
+              << " ms per step\n";
+    std::cout << "json {\"model\":\"" << r.name << "\",\"objective\":\"" << objective_name(o)
+              << "\",\"threads\":" << sib::num_threads() << ",\"steps\":" << steps << ",\"ms_per_step\":" << wall;
+    std::ostringstream table;
+    for (int p = 0; p < phase_count; ++p) {
+        const double ms = c.ms[static_cast<std::size_t>(p)] / steps;
+        if (ms == 0) continue;
+        table << "  " << std::left << std::setw(16) << phase_names[p] << std::right << std::setw(9)
+              << std::fixed << std::setprecision(3) << ms << " ms " << std::setw(6) << std::setprecision(1)
+              << 100.0 * ms / sum << " %\n";
+        std::cout << ",\"" << phase_names[p] << "\":" << ms;
+    }
+    std::cout << "}\n" << table.str();
+    return 0;
+}
+
+}  // namespace
+}  // namespace sib_bench
+
+int main(int argc, char** argv) {
+    using namespace sib_bench;
+    try {
+        const std::string model = flag(argc, argv, "--model", "three_conv");
+        const std::string objective = flag(argc, argv, "--objective", "sib");
+        const int steps = std::stoi(flag(argc, argv, "--steps", "20"));
+        const int warmup = std::stoi(flag(argc, argv, "--warmup", "3"));
+        sib::set_num_threads(threads_from(argc, argv));
+        const reference_model* r = nullptr;
+        for (const auto& m : reference_models)
+            if (model == m.name) r = &m;
+        sib::require(r != nullptr, "--model must be small or three_conv, got '", model, "'");
+        sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
+        sib::require(steps >= 1 && warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
+        if (objective == "sib") {
+            auto e = sib::sib_objective<float>();
+            return profile(*r, e, objective_kind::sib, steps, warmup);
+        }
+        auto e = sib::loss::ce();
+        return profile(*r, e, objective_kind::ce, steps, warmup);
+    } catch (const std::exception& e) {
+        std::cerr << "sib_phase_profile: " << e.what() << "\n";
+        return 1;
+    }
+}

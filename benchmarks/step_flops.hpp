@@ -1,0 +1,42 @@
+// The FLOP count of one training step, for achieved GFLOP/s. Only the GEMMs of convolution and
+// linear layers count (2*m*n*k each); bias, pooling, activations, the mask, the terms and AdamW
+// are left out, so the figure is comparable with an SGEMM's. With F_l = 2*N*O*(C*kh*kw)*(OH*OW)
+// for a convolution and 2*N*in*out for a linear layer, sib's sweep structure (DESIGN.md,
+// "Differentiating through the decoder") runs per layer l:
+//   S-IB step: forward + decoder vjp + tangent jvp + mixed weight grad + backward weight grad
+//              + backward input grad (skipped for layer 0, whose input has no parameters)
+//              = (5 + [l > 0]) F_l
+//   CE step:   forward + backward weight grad + backward input grad = (2 + [l > 0]) F_l
+// The torch side is charged the same count, so the ratio of GFLOP/s is the inverse time ratio.
+#pragma once
+#include <sib/layers/spec_model.hpp>
+#include <type_traits>
+
+namespace sib_bench {
+
+struct step_flop_count {
+    double forward = 0, sib_step = 0, ce_step = 0;
+};
+
+template <class T>
+step_flop_count count_step_flops(sib::spec_model<T>& m, sib::shape in) {
+    step_flop_count c;
+    m.for_each_layer([&](auto& l, int i) {
+        using L = std::decay_t<decltype(l)>;
+        const sib::shape out = l.output_shape(in);
+        double f = 0;
+        if constexpr (std::is_same_v<L, sib::nn::conv2d<T>>)
+            f = 2.0 * static_cast<double>(out[0] * out[1] * out[2] * out[3]) *
+                static_cast<double>(l.in_channels() * l.window().area());
+        else if constexpr (std::is_same_v<L, sib::nn::linear<T>>)
+            f = 2.0 * static_cast<double>(in[0]) * static_cast<double>(l.in_features() * l.out_features());
+        const double backward_input = i > 0 ? 1.0 : 0.0;
+        c.forward += f;
+        c.sib_step += (5.0 + backward_input) * f;
+        c.ce_step += (2.0 + backward_input) * f;
+        in = out;
+    });
+    return c;
+}
+
+}  // namespace sib_bench

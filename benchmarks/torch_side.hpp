@@ -1,0 +1,192 @@
+// The LibTorch side of the speed benchmark: the same nn::Sequential as a sib spec model, the same
+// weights, and the S-IB objective of DESIGN.md written with torch ops and autograd (double backprop
+// through torch::autograd::grad(create_graph=true)). It shares no code with sib's sweeps: only the
+// layer geometry and the initial weights are read from the sib model, so an agreement of the two
+// losses and gradients is evidence that both sides compute the same thing.
+#pragma once
+#include <sib/core/error.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <torch/torch.h>
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace sib_bench {
+
+template <class T>
+constexpr torch::Dtype torch_dtype() {
+    return std::is_same_v<T, float> ? torch::kFloat32 : torch::kFloat64;
+}
+
+// A copy of a sib tensor (host memory) as a torch tensor of the same shape.
+template <class T>
+torch::Tensor to_torch(const sib::tensor<T>& t) {
+    std::vector<std::int64_t> sizes;
+    for (int i = 0; i < t.rank(); ++i) sizes.push_back(t.dim(i));
+    return torch::from_blob(const_cast<T*>(t.data()), sizes, torch_dtype<T>()).clone();
+}
+inline torch::Tensor to_torch(const sib::tensor<std::int64_t>& t) {
+    return torch::from_blob(const_cast<std::int64_t*>(t.data()), {t.size()}, torch::kInt64).clone();
+}
+
+// The torch::nn::Sequential with the layers of m, in m's dtype. Layers without a counterpart here
+// are refused by name rather than skipped, so the two sides never benchmark different models.
+template <class T>
+torch::nn::Sequential torch_model_like(sib::spec_model<T>& m) {
+    namespace tnn = torch::nn;
+    tnn::Sequential seq;
+    m.for_each_layer([&](auto& l, int i) {
+        using L = std::decay_t<decltype(l)>;
+        if constexpr (std::is_same_v<L, sib::nn::conv2d<T>>) {
+            const auto& w = l.window();
+            seq->push_back(tnn::Conv2d(tnn::Conv2dOptions(l.in_channels(), l.out_channels(), {w.kernel_h, w.kernel_w})
+                                           .stride({w.stride_h, w.stride_w})
+                                           .padding({w.pad_h, w.pad_w})
+                                           .bias(l.has_bias())));
+        } else if constexpr (std::is_same_v<L, sib::nn::linear<T>>) {
+            seq->push_back(tnn::Linear(tnn::LinearOptions(l.in_features(), l.out_features()).bias(l.has_bias())));
+        } else if constexpr (std::is_same_v<L, sib::nn::relu<T>>) {
+            seq->push_back(tnn::ReLU());
+        } else if constexpr (std::is_same_v<L, sib::nn::max_pool2d<T>>) {
+            const auto& w = l.window();
+            seq->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions({w.kernel_h, w.kernel_w})
+                                              .stride({w.stride_h, w.stride_w})
+                                              .padding({w.pad_h, w.pad_w})));
+        } else if constexpr (std::is_same_v<L, sib::nn::flatten<T>>) {
+            seq->push_back(tnn::Flatten());
+        } else {
+            sib::fail("torch side: layer ", i, " (", m.layer_text(i),
+                      ") has no LibTorch counterpart in this benchmark (Conv2d, Linear, ReLU, MaxPool2d, Flatten)");
+        }
+    });
+    seq->to(torch_dtype<T>());
+    return seq;
+}
+
+// Copies every parameter of m into the torch model by its nn.Sequential name ("0.weight", ...).
+template <class T>
+void copy_weights(sib::spec_model<T>& m, torch::nn::Sequential& seq) {
+    torch::NoGradGuard no_grad;
+    auto named = seq->named_parameters();
+    std::size_t copied = 0;
+    m.for_each_parameter([&](std::string_view name, auto& value, auto*) {
+        auto* p = named.find(std::string(name));
+        sib::require(p != nullptr, "torch side: no parameter '", name, "' in the torch model");
+        sib::require(p->numel() == value.size(), "torch side: parameter '", name, "' has ", p->numel(),
+                     " elements in torch and ", value.size(), " in sib");
+        p->copy_(to_torch(value).reshape(p->sizes()));
+        ++copied;
+    });
+    sib::require(copied == named.size(), "torch side: sib has ", copied, " parameters, torch ", named.size());
+}
+
+// DESIGN.md item 2: ascending sort of each row, averaged with softmax(-|i - q(n-1)|/tau) weights.
+inline torch::Tensor soft_quantile(const torch::Tensor& v, double q, double tau) {
+    const auto n = v.size(1);
+    const auto sorted = std::get<0>(torch::sort(v, 1));
+    const auto i = torch::arange(n, v.options());
+    const auto w = torch::softmax(-(i - q * static_cast<double>(n - 1)).abs() / tau, 0);
+    return (sorted * w).sum(1);
+}
+
+struct torch_mask_options {
+    double temperature = 0.1, slope = 10;
+    double q_low = 0.05, q_high = 0.95, q_intensity = 0.8, q_density = 0.8;
+};
+
+// DESIGN.md item 3: the density mask [B,1,H,W] of R [B,C,H,W], default window.
+inline torch::Tensor density_mask(const torch::Tensor& r, const torch_mask_options& o) {
+    const auto b = r.size(0), h = r.size(2), w = r.size(3);
+    const std::int64_t k = 2 * ((15 * std::min(h, w)) / 224) + 1;
+    const auto g = r.mean(1).abs().reshape({b, h * w});
+    const auto lo = soft_quantile(g, o.q_low, o.temperature).unsqueeze(1);
+    const auto hi = soft_quantile(g, o.q_high, o.temperature).unsqueeze(1);
+    const auto gn = (g - lo) / (hi - lo + 1e-8);
+    const auto hh = torch::sigmoid(o.slope * (gn - soft_quantile(gn, o.q_intensity, o.temperature).unsqueeze(1)));
+    const auto d = torch::avg_pool2d(hh.reshape({b, 1, h, w}), {k, k}, {1, 1}, {k / 2, k / 2},
+                                     /*ceil_mode=*/false, /*count_include_pad=*/true)
+                       .reshape({b, h * w});
+    const auto m = torch::sigmoid(o.slope * (d - soft_quantile(d, o.q_density, o.temperature).unsqueeze(1)));
+    return m.reshape({b, 1, h, w});
+}
+
+inline torch::Tensor normalize_rows(const torch::Tensor& a) {
+    return a / a.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+}
+
+// DESIGN.md item 4: tr(K H L H) / (B-1)^2 with K = U U^T, L = V V^T, H = I - 1 1^T / B.
+inline torch::Tensor hsic_linear(const torch::Tensor& u, const torch::Tensor& v) {
+    const auto b = u.size(0);
+    const auto k = u.mm(u.t()), l = v.mm(v.t());
+    const auto centre = torch::eye(b, u.options()) - torch::ones({b, b}, u.options()) / static_cast<double>(b);
+    return k.mm(centre).mm(l).mm(centre).trace() / static_cast<double>((b - 1) * (b - 1));
+}
+
+struct torch_values {
+    torch::Tensor total, ce, fg, bg;
+};
+
+// DESIGN.md items 1-6 with the default decoder, lambda_bg = 1000, lambda_fg = 0.01, psi = exp.
+// x must require grad (R is its gradient); the graph is kept for the parameter backward.
+inline torch_values sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
+                                  const torch_mask_options& o = {}) {
+    const auto z = model->forward(x);
+    const auto p = torch::softmax(z, 1);
+    const auto phi = 0.5 * (p * p).sum();
+    const auto r = torch::autograd::grad({phi}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    const auto m = density_mask(r, o);
+    const auto b = x.size(0);
+    torch_values v;
+    v.fg = hsic_linear(normalize_rows((r * m).reshape({b, -1})), normalize_rows((x * m).reshape({b, -1})));
+    v.bg = (r * (1 - m)).reshape({b, -1}).var(1, /*unbiased=*/true).mean();
+    v.ce = torch::nn::functional::cross_entropy(z, y);
+    v.total = v.ce + 1000.0 * torch::exp(v.bg) + 0.01 * torch::exp(-v.fg);
+    return v;
+}
+
+inline torch_values ce_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y) {
+    torch_values v;
+    v.ce = torch::nn::functional::cross_entropy(model->forward(x), y);
+    v.total = v.ce;
+    return v;
+}
+
+// One model, its AdamW (torch.optim defaults, as sib::optim::adamw) and one batch.
+struct torch_trainer {
+    torch::nn::Sequential model;
+    std::vector<torch::Tensor> params;
+    std::unique_ptr<torch::optim::AdamW> opt;
+    torch::Tensor x, x_leaf, y;  // x_leaf: x as a leaf that requires grad, for R = dphi/dx
+
+    template <class T>
+    torch_trainer(sib::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
+        : model(torch_model_like(m)) {
+        copy_weights(m, model);
+        params = model->parameters();
+        opt = std::make_unique<torch::optim::AdamW>(
+            params, torch::optim::AdamWOptions(1e-3).betas({0.9, 0.999}).eps(1e-8).weight_decay(1e-2));
+        x = to_torch(xs);
+        x_leaf = x.detach().requires_grad_(true);
+        y = to_torch(ys);
+    }
+
+    // Loss and gradients, no update. The backward goes to the parameters only (as sib, which never
+    // forms dL/dx), so torch is not charged for a gradient nobody reads.
+    torch_values objective(bool sib) {
+        auto v = sib ? sib_objective(model, x_leaf, y) : ce_objective(model, x, y);
+        v.total.backward({}, /*retain_graph=*/false, /*create_graph=*/false, params);
+        return v;
+    }
+
+    // zero_grad + forward + loss + backward + AdamW update.
+    torch_values step(bool sib) {
+        opt->zero_grad();
+        auto v = objective(sib);
+        opt->step();
+        return v;
+    }
+};
+
+}  // namespace sib_bench
