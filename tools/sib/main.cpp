@@ -10,6 +10,7 @@ namespace sib_cli {
 int cmd_loss(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_info(int argc, char** argv);
 }  // namespace sib_cli
 
 namespace {
@@ -22,6 +23,7 @@ const command commands[] = {
     {"loss", sib_cli::cmd_loss, "S-IB objective and gradients of one batch"},
     {"train", sib_cli::cmd_train, "train a model with CE or S-IB on a benchmark or dataset"},
     {"bench", sib_cli::cmd_bench, "time training steps of a model"},
+    {"info", sib_cli::cmd_info, "describe a checkpoint or weights file"},
 };
 
 void usage(std::ostream& out) {
