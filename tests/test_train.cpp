@@ -66,10 +66,10 @@ struct temp_dir {
 
 }  // namespace
 
-TEST_CASE("trainer: learns a toy task with CE and with S-IB") {
+TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
     const auto train = squares(256, 1), test = squares(64, 2);
     temp_dir dir;
-    for (const char* objective : {"ce", "sib"}) {
+    for (const char* objective : {"ce", "sib", "rrr"}) {
         CAPTURE(objective);
         sib::spec_model<float> m(spec);
         std::ostringstream log;

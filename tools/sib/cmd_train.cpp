@@ -13,7 +13,8 @@ int cmd_train(int argc, char** argv) {
     a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
         .flag("--benchmark", "NAME", "generated benchmark with masks (or --data)", "")
         .flag("--data", "DIR", "dataset folder: .npy, IDX, CIFAR binary or image folders", "")
-        .flag("--objective", "ce|sib", "training objective", "sib")
+        .flag("--objective", "ce|sib|rrr", "training objective (rrr: right for the right reasons, needs masks)", "sib")
+        .flag("--lambda-rrr", "L", "weight of the rrr term", "1000")
         .flag("--epochs", "N", "epochs", "1")
         .flag("--batch", "B", "batch size", "64")
         .flag("--optimizer", "adamw|sgd", "optimizer (PyTorch semantics)", "adamw")
@@ -44,7 +45,8 @@ int cmd_train(int argc, char** argv) {
     const std::string bench = a.str("--benchmark"), data_dir = a.str("--data");
     sib::require(bench.empty() != data_dir.empty(), "give exactly one of --benchmark NAME or --data DIR");
     sib::train_options o;
-    o.objective = a.choice("--objective", {"ce", "sib"});
+    o.objective = a.choice("--objective", {"ce", "sib", "rrr"});
+    o.lambda_rrr = a.real("--lambda-rrr");
     o.epochs = a.integer("--epochs");
     o.batch_size = a.integer("--batch");
     o.optimizer = a.choice("--optimizer", {"adamw", "sgd"});

@@ -18,6 +18,7 @@ struct loss_context {
     const labels_tensor<T, B>* y = nullptr;      // labels [B]
     const tensor_type* R = nullptr;              // explanation, shape of x (null for CE only)
     const tensor_type* M = nullptr;              // soft mask [B,1,H,W] (null for CE only)
+    const tensor_type* annotation = nullptr;     // the data's foreground masks [B,1,H,W], if any
 
     tensor_type zbar, Rbar, Mbar;
 
@@ -28,6 +29,7 @@ struct loss_context {
         y = &labels;
         R = nullptr;
         M = nullptr;
+        annotation = nullptr;
         ce = fg = bg = std::numeric_limits<T>::quiet_NaN();
     }
 

@@ -22,12 +22,14 @@ struct step_workspace {
 
 // Runs forward, and when the expression reads the explanation, the decoder, the mask, the term
 // VJPs, the tangent sweep and the decoder's Hessian-vector product; then the backward sweep.
+// `annotation` (the data's foreground masks) is for terms that read ground truth, such as RRR.
 template <model M, loss_term E, class Mask, class D = softmax_energy>
 step_values<typename M::value_type> objective_step(
     M& m, step_workspace<typename M::value_type, typename M::backend>& ws,
     const tensor<typename M::value_type, typename M::backend>& x,
     const labels_tensor<typename M::value_type, typename M::backend>& y, E& expression,
-    Mask& mask, const D& decoder = {}) {
+    Mask& mask, const D& decoder = {},
+    const tensor<typename M::value_type, typename M::backend>* annotation = nullptr) {
     using T = typename M::value_type;
     auto& sw = ws.sweeps;
     auto& ctx = ws.context;
@@ -36,6 +38,7 @@ step_values<typename M::value_type> objective_step(
     require(y.size() == z.dim(0), "objective: ", y.size(), " labels for a batch of ", z.dim(0));
 
     ctx.begin(sw.input(), z, y);
+    ctx.annotation = annotation;
     ctx.zbar.resize(z.shape());
     ctx.zbar.zero();
     if constexpr (E::needs_explanation) {

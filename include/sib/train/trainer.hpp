@@ -5,7 +5,9 @@
 #pragma once
 #include <sib/data/dataset.hpp>
 #include <sib/data/loader.hpp>
+#include <sib/decoders/sum_log_prob.hpp>
 #include <sib/loss/objective.hpp>
+#include <sib/loss/right_reasons.hpp>
 #include <sib/mask/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
@@ -25,7 +27,8 @@
 SIB_BEGIN_NAMESPACE
 
 struct train_options {
-    std::string objective = "sib";  // ce | sib
+    std::string objective = "sib";  // ce | sib | rrr (right for the right reasons; needs masks)
+    double lambda_rrr = 1000;       // weight of the RRR term (Ross et al.'s lambda_1)
     index_t epochs = 1;
     index_t batch_size = 64;
     std::string optimizer = "adamw";  // adamw | sgd
@@ -54,7 +57,7 @@ struct train_options {
 
     // Everything that must match for a resumed run to continue the same run.
     nlohmann::json settings_json() const {
-        return {{"objective", objective}, {"batch_size", batch_size}, {"optimizer", optimizer},
+        return {{"objective", objective}, {"lambda_rrr", lambda_rrr}, {"batch_size", batch_size}, {"optimizer", optimizer},
                 {"lr", lr}, {"weight_decay", weight_decay ? nlohmann::json(*weight_decay) : nlohmann::json()},
                 {"momentum", momentum}, {"nesterov", nesterov}, {"schedule", schedule},
                 {"step_size", step_size}, {"gamma", gamma}, {"init", init}, {"seed", seed},
@@ -129,8 +132,8 @@ public:
     trainer(M& model, train_options opt, std::string identity)
         : model_(model), opt_(std::move(opt)), identity_(std::move(identity)), optimizer_(make_optimizer()),
           mask_(opt_.mask), sib_(sib_objective<T, B>(opt_.sib)) {
-        require(opt_.objective == "ce" || opt_.objective == "sib", "train: unknown objective '",
-                opt_.objective, "' (expected ce or sib)");
+        require(opt_.objective == "ce" || opt_.objective == "sib" || opt_.objective == "rrr",
+                "train: unknown objective '", opt_.objective, "' (expected ce, sib or rrr)");
         require(opt_.epochs >= 1, "train: epochs must be at least 1, got ", opt_.epochs);
         require(opt_.batch_size >= 1, "train: batch size must be at least 1, got ", opt_.batch_size);
         require(opt_.objective != "sib" || opt_.batch_size >= 2,
@@ -292,6 +295,8 @@ private:
         require(out.rank() == 2, "train: the model must end in logits [N,K], gives ", out.str());
         require(train.num_classes() <= out[1], "train: the data has ", train.num_classes(),
                 " classes but the model outputs ", out[1]);
+        require(opt_.objective != "rrr" || train.has_masks(),
+                "train: the rrr objective needs foreground masks, and the training data has none");
     }
 
     step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
@@ -302,6 +307,9 @@ private:
                 step_values<T> v;
                 if (opt_.objective == "sib")
                     v = objective_step(model_, ws_, batch.images, batch.labels, sib_, mask_);
+                else if (opt_.objective == "rrr")
+                    v = objective_step(model_, ws_, batch.images, batch.labels, rrr_, mask_, sum_log_prob{},
+                                       &batch.masks);
                 else
                     v = objective_step(model_, ws_, batch.images, batch.labels, ce_, mask_);
                 if (std::isfinite(static_cast<double>(v.total))) o.step(model_);
@@ -339,6 +347,7 @@ private:
     density_mask<T, B> mask_;
     sib_objective_t<T, B> sib_;
     loss::cross_entropy_term ce_;
+    decltype(loss::ce() + 1.0 * loss::right_reasons<T, B>()) rrr_ = loss::ce() + opt_.lambda_rrr * loss::right_reasons<T, B>();
     step_workspace<T, B> ws_;
     index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0;
     double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN;
