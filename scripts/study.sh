@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The S-IB study: trains CE, S-IB and RRR models on the five benchmarks (3 seeds each), explains and
+# scores them, and writes reports/study.md plus one contact sheet per benchmark and objective.
+# Budget flags pass through to examples/study.cpp (defaults there); e.g.
+#   bash scripts/study.sh --train-limit 6000 --epochs 1 --seeds 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh >/dev/null
+mkdir -p reports/study
+start=$(date +%s)
+build/bin/study --out reports/study.md --models-dir build/study-models "$@"
+# Contact sheets of the seed-0 models (needs `sib explain`).
+for ck in build/study-models/*.safetensors; do
+    name=$(basename "$ck" .safetensors)
+    bench=${name%-*}
+    spec=$(build/bin/sib info --file "$ck" | sed -n 's/.*"identity":"\([^"]*\)".*/\1/p')
+    build/bin/sib explain --model "$spec" --weights "$ck" --benchmark "$bench" --count 8 --method all \
+        --out "build/study-sheets/$name" >/dev/null
+    cp "build/study-sheets/$name/sheet.png" "reports/study/$name.png"
+done
+echo "study: $(( ($(date +%s) - start) / 60 )) minutes; report in reports/study.md"
