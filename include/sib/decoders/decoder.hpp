@@ -20,6 +20,26 @@ concept vjp_decoder = requires(const D& d, const tensor<T, B>& z, const labels_t
 };
 
 namespace detail {
+// The softmax of one row of logits without storage: p(j) = exp(z_j - max) / sum, stable. Kernels
+// that accumulate into their output row use it instead of a scratch row.
+template <class T>
+struct row_softmax {
+    const T* z;
+    T max, sum;
+    SIB_HD row_softmax(const T* row, index_t k) : z(row), max(row[0]), sum(0) {
+        for (index_t j = 1; j < k; ++j) max = row[j] > max ? row[j] : max;
+        for (index_t j = 0; j < k; ++j) sum += std::exp(row[j] - max);
+    }
+    SIB_HD T p(index_t j) const { return std::exp(z[j] - max) / sum; }
+    SIB_HD T log_p(index_t j) const { return z[j] - max - std::log(sum); }
+    // <p, t> for a tangent row t.
+    SIB_HD T dot(const T* t, index_t k) const {
+        T s = 0;
+        for (index_t j = 0; j < k; ++j) s += p(j) * t[j];
+        return s;
+    }
+};
+
 // Row-wise softmax of z [N,K] into p, stable (max subtracted).
 template <class T, class B>
 void softmax_rows(const tensor<T, B>& z, tensor<T, B>& p) {

@@ -29,28 +29,19 @@ struct softmax_energy {
         const T* pt = t.data();
         T* po = out.data();
         B::parallel_for(n, [=] SIB_HD(index_t r) {
-            const T* zr = pz + r * k;
+            const detail::row_softmax<T> sm(pz + r * k, k);
             const T* tr = pt + r * k;
             T* orow = po + r * k;
-            T m = zr[0];
-            for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
-            T sum = 0;
-            for (index_t j = 0; j < k; ++j) sum += std::exp(zr[j] - m);
-            T c = 0, pt_dot = 0;
+            const T pt_dot = sm.dot(tr, k);
+            T c = 0, dc = 0;
             for (index_t j = 0; j < k; ++j) {
-                const T p = std::exp(zr[j] - m) / sum;
+                const T p = sm.p(j);
                 c += p * p;
-                pt_dot += p * tr[j];
-            }
-            T dc = 0;
-            for (index_t j = 0; j < k; ++j) {
-                const T p = std::exp(zr[j] - m) / sum;
                 dc += 2 * p * (p * (tr[j] - pt_dot));
             }
             for (index_t j = 0; j < k; ++j) {
-                const T p = std::exp(zr[j] - m) / sum;
-                const T dp = p * (tr[j] - pt_dot);
-                orow[j] += dp * (2 * p - c) - p * dc;
+                const T p = sm.p(j);
+                orow[j] += p * (tr[j] - pt_dot) * (2 * p - c) - p * dc;
             }
         }, 4 * k);
     }

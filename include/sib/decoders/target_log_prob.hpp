@@ -23,15 +23,10 @@ struct target_log_prob {
         const T* pt = t.data();
         T* po = out.data();
         B::parallel_for(n, [=] SIB_HD(index_t r) {
-            const T* zr = pz + r * k;
+            const detail::row_softmax<T> sm(pz + r * k, k);
             const T* tr = pt + r * k;
-            T m = zr[0];
-            for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
-            T sum = 0;
-            for (index_t j = 0; j < k; ++j) sum += std::exp(zr[j] - m);
-            T pt_dot = 0;
-            for (index_t j = 0; j < k; ++j) pt_dot += std::exp(zr[j] - m) / sum * tr[j];
-            for (index_t j = 0; j < k; ++j) po[r * k + j] -= std::exp(zr[j] - m) / sum * (tr[j] - pt_dot);
+            const T pt_dot = sm.dot(tr, k);
+            for (index_t j = 0; j < k; ++j) po[r * k + j] -= T(1) * sm.p(j) * (tr[j] - pt_dot);
         }, 4 * k);
     }
 };

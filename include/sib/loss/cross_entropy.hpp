@@ -14,24 +14,14 @@ T cross_entropy(const tensor<T, B>& z, const labels_tensor<T, B>& y, tensor<T, B
     const T* pz = z.data();
     const std::int64_t* py = y.data();
     const double total = B::reduce_sum(n, [=] SIB_HD(index_t r) {
-        const T* zr = pz + r * k;
-        T m = zr[0];
-        for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
-        T s = 0;
-        for (index_t j = 0; j < k; ++j) s += std::exp(zr[j] - m);
-        return static_cast<T>(std::log(s) + m - zr[py[r]]);
+        return -detail::row_softmax<T>(pz + r * k, k).log_p(py[r]);
     });
     if (dz) {
         T* pd = dz->data();
         const T w = scale / static_cast<T>(n);
         B::parallel_for(n, [=] SIB_HD(index_t r) {
-            const T* zr = pz + r * k;
-            T m = zr[0];
-            for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
-            T s = 0;
-            for (index_t j = 0; j < k; ++j) s += std::exp(zr[j] - m);
-            for (index_t j = 0; j < k; ++j)
-                pd[r * k + j] += w * (std::exp(zr[j] - m) / s - (j == py[r] ? T(1) : T(0)));
+            const detail::row_softmax<T> sm(pz + r * k, k);
+            for (index_t j = 0; j < k; ++j) pd[r * k + j] += w * (sm.p(j) - (j == py[r] ? T(1) : T(0)));
         }, 4 * k);
     }
     return static_cast<T>(total / static_cast<double>(n));
