@@ -11,6 +11,8 @@ int cmd_loss(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_info(int argc, char** argv);
+int cmd_explain(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 }  // namespace sib_cli
 
 namespace {
@@ -24,6 +26,8 @@ const command commands[] = {
     {"train", sib_cli::cmd_train, "train a model with CE or S-IB on a benchmark or dataset"},
     {"bench", sib_cli::cmd_bench, "time training steps of a model"},
     {"info", sib_cli::cmd_info, "describe a checkpoint or weights file"},
+    {"explain", sib_cli::cmd_explain, "attribution maps, overlays and a contact sheet"},
+    {"eval", sib_cli::cmd_eval, "localisation metrics of explanations with bootstrap intervals"},
 };
 
 void usage(std::ostream& out) {
