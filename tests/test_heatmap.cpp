@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <sib/io/bitmap_font.hpp>
 #include <sib/io/heatmap.hpp>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -311,7 +312,7 @@ TEST_CASE("bitmap font: every allowed character has its own non-empty glyph") {
         CHECK(io::has_glyph(c));
         const auto g = io::glyph(c);
         int on = 0;
-        for (auto row : g) on += __builtin_popcount(row);
+        for (auto row : g) on += std::popcount(static_cast<unsigned>(row));
         CHECK(on >= 5);
         for (auto row : g) CHECK(row < 32);  // 5 columns only
         seen.insert(g);
@@ -348,7 +349,7 @@ TEST_CASE("bitmap font: draw_text draws every glyph inside its box") {
                     }
                 }
             int bits = 0;
-            for (auto row : io::glyph(c)) bits += __builtin_popcount(row);
+            for (auto row : io::glyph(c)) bits += std::popcount(static_cast<unsigned>(row));
             CHECK(painted == bits * scale * scale);
             CHECK(outside == 0);
         }
