@@ -10,6 +10,15 @@
 
 SIB_BEGIN_NAMESPACE
 
+// What the tangent and backward sweeps compute beyond a model's needs. A composite layer (residual)
+// runs them on its inner chain and needs the gradient with respect to its own input (the tangent
+// sweep keeps layer 0's curvature, the backward sweep computes abar_0 into ws.adjoint), and for its
+// curvature rule the input gradient without touching parameter gradients.
+struct sweep_options {
+    bool input_gradient = false;
+    bool parameters = true;
+};
+
 template <class T, class B = cpu>
 struct sweep_workspace {
     std::vector<tensor<T, B>> activations;  // a_0 = x, ..., a_L = z
@@ -66,7 +75,7 @@ const tensor<typename M::value_type, typename M::backend>& decoder_sweep(
 template <model M>
 const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
     M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
-    const tensor<typename M::value_type, typename M::backend>& rbar) {
+    const tensor<typename M::value_type, typename M::backend>& rbar, sweep_options opt = {}) {
     using B = typename M::backend;
     ws.tangent.resize(rbar.shape());
     B::copy(rbar.size(), rbar.data(), ws.tangent.data());
@@ -76,10 +85,11 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
         const auto& x = ws.activations[k];
         const auto& y = ws.activations[k + 1];
         const auto& gy = ws.decoded[k + 1];
-        if constexpr (L::has_mixed) layer.mixed(x, y, ws.tangent, gy);
+        if constexpr (L::has_mixed)
+            if (opt.parameters) layer.mixed(x, y, ws.tangent, gy);
         // Layer 0's curvature would flow into the input, which has no parameters.
         if constexpr (L::has_curvature) {
-            if (i > 0) {
+            if (i > 0 || opt.input_gradient) {
                 ws.curvature[k].resize(x.shape());
                 ws.curvature[k].zero();
                 layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);
@@ -93,11 +103,19 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
     return ws.tangent;
 }
 
+namespace detail {
+// a += c elementwise. A function of its own because nvcc rejects device lambdas inside the generic
+// lambdas that visit layers.
+template <class B, class T>
+void add_into(index_t n, T* a, const T* c) {
+    B::parallel_for(n, [=] SIB_HD(index_t j) { a[j] += c[j]; });
+}
+}  // namespace detail
+
 // From abar_L = zbar: accumulates param_vjp of every layer, adding the stored curvature terms.
 template <model M>
 void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
-                    const tensor<typename M::value_type, typename M::backend>& zbar) {
-    using T = typename M::value_type;
+                    const tensor<typename M::value_type, typename M::backend>& zbar, sweep_options opt = {}) {
     using B = typename M::backend;
     ws.adjoint.resize(zbar.shape());
     B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
@@ -105,14 +123,12 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activations[k];
         const auto& y = ws.activations[k + 1];
-        layer.param_vjp(x, y, ws.adjoint);
-        if (i == 0) return;
+        if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
+        if (i == 0 && !opt.input_gradient) return;
         ws.adjoint_next.resize(x.shape());
         layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
         if (ws.has_curvature[k]) {
-            T* pa = ws.adjoint_next.data();
-            const T* pc = ws.curvature[k].data();
-            B::parallel_for(x.size(), [=] SIB_HD(index_t j) { pa[j] += pc[j]; });
+            detail::add_into<B>(x.size(), ws.adjoint_next.data(), ws.curvature[k].data());
             ws.has_curvature[k] = 0;
         }
         std::swap(ws.adjoint, ws.adjoint_next);
