@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sibtest {
@@ -42,21 +43,26 @@ inline double golden_relative_error(const std::vector<double>& got, const std::v
     return worst;
 }
 
+// What one objective step on a golden case produced, on the host in double.
+struct golden_outputs {
+    std::vector<double> logits, R, M;
+    std::vector<std::pair<std::string, std::vector<double>>> grads;  // in parameter order
+    double ce = 0, fg = 0, bg = 0, total = 0;
+};
+
 // The references are computed in PyTorch's training mode, so BatchNorm2d uses batch statistics.
 // Its running statistics are visited like parameters but have no gradient: they are loaded (their
-// values before the forward) and not compared.
-template <class T>
-void check_golden_case(const std::filesystem::path& dir, double tol) {
-    namespace fs = std::filesystem;
+// values before the forward) and not compared. B is the backend the step runs on.
+template <class T, class B = sib::cpu>
+golden_outputs run_golden_case(const std::filesystem::path& dir) {
     const auto meta = read_golden_meta(dir);
-    CAPTURE(dir.filename().string());
-    sib::spec_model<T> model(meta["spec"].get<std::string>());
+    sib::spec_model<T, B> model(meta["spec"].get<std::string>());
     model.set_training(true);
-    model.for_each_parameter([&](std::string_view name, sib::tensor<T>& v, sib::tensor<T>*) {
-        v = sib::io::load_npy<T>(dir / ("param." + std::string(name) + ".npy"));
+    model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>& v, sib::tensor<T, B>*) {
+        v = sib::io::load_npy<T, B>(dir / ("param." + std::string(name) + ".npy"));
     });
-    const auto x = sib::io::load_npy<T>(dir / "x.npy");
-    const auto y = sib::io::load_npy<std::int64_t>(dir / "y.npy");
+    const auto x = sib::io::load_npy<T, B>(dir / "x.npy");
+    const auto y = sib::io::load_npy<std::int64_t, B>(dir / "y.npy");
     const auto& mk = meta["mask"];
     sib::density_mask_options mo;
     mo.window = mk["window"].get<sib::index_t>();
@@ -66,37 +72,60 @@ void check_golden_case(const std::filesystem::path& dir, double tol) {
     mo.q_high = mk["q_high"].get<double>();
     mo.q_intensity = mk["q_intensity"].get<double>();
     mo.q_density = mk["q_density"].get<double>();
-    sib::density_mask<T> mask(mo);
+    sib::density_mask<T, B> mask(mo);
     sib::sib_settings settings{meta["lambda_bg"].get<double>(), meta["lambda_fg"].get<double>(),
                                sib::loss::parse_shaping(meta["shaping"].get<std::string>())};
-    auto objective = sib::sib_objective<T>(settings);
-    sib::step_workspace<T> ws;
+    auto objective = sib::sib_objective<T, B>(settings);
+    sib::step_workspace<T, B> ws;
     const auto v = sib::objective_step(model, ws, x, y, objective, mask);
 
-    auto compare = [&](const std::vector<T>& got, const fs::path& file) {
+    auto to_double = [](const sib::tensor<T, B>& t) {
+        const auto h = t.to_vector();
+        return std::vector<double>(h.begin(), h.end());
+    };
+    golden_outputs out;
+    out.logits = to_double(ws.sweeps.logits());
+    out.R = to_double(ws.sweeps.explanation());
+    out.M = to_double(ws.mask);
+    model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
+        if (g) out.grads.emplace_back(std::string(name), to_double(*g));
+    });
+    out.ce = static_cast<double>(v.ce);
+    out.fg = static_cast<double>(v.fg);
+    out.bg = static_cast<double>(v.bg);
+    out.total = static_cast<double>(v.total);
+    return out;
+}
+
+template <class T, class B = sib::cpu>
+void check_golden_case(const std::filesystem::path& dir, double tol) {
+    namespace fs = std::filesystem;
+    const auto meta = read_golden_meta(dir);
+    CAPTURE(dir.filename().string());
+    const golden_outputs got = run_golden_case<T, B>(dir);
+
+    auto compare = [&](const std::vector<double>& values, const fs::path& file) {
         const auto want = sib::io::load_npy<double>(file);
-        const double err = golden_relative_error(std::vector<double>(got.begin(), got.end()),
-                                                 want.to_vector(), std::is_same_v<T, double>);
+        const double err = golden_relative_error(values, want.to_vector(), std::is_same_v<T, double>);
         CHECK_MESSAGE(err <= tol, file.filename().string(), ": relative error ", err, " > ", tol);
     };
-    compare(ws.sweeps.logits().to_vector(), dir / "logits.npy");
-    compare(ws.sweeps.explanation().to_vector(), dir / "R.npy");
-    compare(ws.mask.to_vector(), dir / "M.npy");
+    compare(got.logits, dir / "logits.npy");
+    compare(got.R, dir / "R.npy");
+    compare(got.M, dir / "M.npy");
     std::vector<std::string> with_gradient;
-    model.for_each_parameter([&](std::string_view name, sib::tensor<T>&, sib::tensor<T>* g) {
-        if (!g) return;
-        with_gradient.emplace_back(name);
-        compare(g->to_vector(), dir / ("grad." + std::string(name) + ".npy"));
-    });
+    for (const auto& [name, g] : got.grads) {
+        with_gradient.push_back(name);
+        compare(g, dir / ("grad." + name + ".npy"));
+    }
     // Every gradient the reference has is compared, none skipped.
     CHECK(with_gradient == meta["params"].get<std::vector<std::string>>());
     for (const char* key : {"ce", "fg", "bg", "total"}) {
         const double want = meta[key].get<double>();
-        const double got = key == std::string("ce")   ? v.ce
-                           : key == std::string("fg") ? v.fg
-                           : key == std::string("bg") ? v.bg
-                                                      : v.total;
-        CHECK_MESSAGE(std::abs(got - want) <= tol * std::abs(want), key, ": got ", got, " want ", want);
+        const double value = key == std::string("ce")   ? got.ce
+                             : key == std::string("fg") ? got.fg
+                             : key == std::string("bg") ? got.bg
+                                                        : got.total;
+        CHECK_MESSAGE(std::abs(value - want) <= tol * std::abs(want), key, ": got ", value, " want ", want);
     }
 }
 

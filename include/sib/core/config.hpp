@@ -18,6 +18,15 @@
 #define SIB_HD
 #endif
 
+// nvcc accepts __host__ __device__ lambdas only in free functions and public member functions, so
+// the private helpers of a class that launch kernels are declared after `SIB_KERNELS:`: private for
+// host compilers, public under nvcc. Nothing else changes.
+#if defined(__CUDACC__)
+#define SIB_KERNELS public
+#else
+#define SIB_KERNELS private
+#endif
+
 SIB_BEGIN_NAMESPACE
 using index_t = std::int64_t;
 SIB_END_NAMESPACE

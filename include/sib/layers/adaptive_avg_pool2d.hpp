@@ -56,7 +56,7 @@ public:
         }, (h / oh + 2) * (w / ow + 2));
     }
 
-private:
+SIB_KERNELS:
     SIB_HD static index_t start(index_t i, index_t in, index_t out) { return i * in / out; }
     SIB_HD static index_t end(index_t i, index_t in, index_t out) { return ((i + 1) * in + out - 1) / out; }
 
@@ -76,6 +76,7 @@ private:
         }, (h / oh + 1) * (w / ow + 1));
     }
 
+private:
     index_t out_h_, out_w_;
 };
 

@@ -229,7 +229,7 @@ public:
         f(std::string_view("num_batches_tracked"), num_batches_tracked);
     }
 
-private:
+SIB_KERNELS:
     // Rows of sums_, each [C]: sum(a), sum(b), sum(a b), sum(a xhat), sum(b xhat).
     static constexpr index_t sum_a = 0, sum_b = 1, sum_ab = 2, sum_a_xhat = 3, sum_b_xhat = 4,
                              num_sums = 5;
@@ -298,6 +298,7 @@ private:
         });
     }
 
+private:
     index_t c_;
     double eps_;
     std::optional<double> momentum_;

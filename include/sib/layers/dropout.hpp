@@ -67,7 +67,7 @@ public:
             B::copy(tx.size(), tx.data(), ty.data());
     }
 
-private:
+SIB_KERNELS:
     void draw(const sib::shape& s) {
         const index_t n = s.numel();
         host_mask_.resize(static_cast<std::size_t>(n));  // keeps its capacity
@@ -88,6 +88,7 @@ private:
         B::parallel_for(v.size(), [=] SIB_HD(index_t i) { po[i] = pv[i] * pm[i]; });
     }
 
+private:
     double p_;
     rng rng_;
     tensor_type mask_;

@@ -68,7 +68,7 @@ struct elementwise_activation : layer_base<T, B>, no_parameters, same_shape {
         }
     }
 
-private:
+SIB_KERNELS:
     void scale_by_slope(const tensor_type& x, const tensor_type& y, const tensor_type& v,
                         tensor_type& out) const {
         const F f = function;

@@ -77,7 +77,7 @@ public:
     }
     void set_training(bool on) { inner_.set_training(on); }
 
-private:
+SIB_KERNELS:
     // g_0 of the inner chain for a seed gy at its output (the activations are the last forward's).
     const tensor_type& inner_vjp(const tensor_type& gy) {
         auto& seed = ws_.seed();
@@ -103,6 +103,7 @@ private:
         B::parallel_for(a.size(), [=] SIB_HD(index_t i) { po[i] = pa[i] + pb[i]; });
     }
 
+private:
     inner_type inner_;
     sweep_workspace<T, B> ws_;
     tensor_type zero_;

@@ -170,7 +170,7 @@ public:
     // The window of the last forward.
     index_t window() const { return k_; }
 
-private:
+SIB_KERNELS:
     // y = sigmoid(slope (x - q_row)).
     void soft_threshold(const tensor_type& x, const tensor_type& q, T slope, tensor_type& y) const {
         const index_t n = x.dim(1);
@@ -229,6 +229,7 @@ private:
         }, k_);
     }
 
+private:
     density_mask_options opt_;
     soft_quantile<T, B> sq_low_, sq_high_, sq_intensity_, sq_density_;
     index_t batch_ = 0, channels_ = 0, height_ = 0, width_ = 0, k_ = 0;

@@ -32,7 +32,7 @@ public:
         gradients(u, v, gbar, du, nullptr);
     }
 
-private:
+SIB_KERNELS:
     struct alignment {
         double a, b, c;
         bool degenerate() const { return !(b > 0 && c > 0); }
@@ -80,6 +80,7 @@ private:
         if (dv) side_gradient(v, kc_, lc_, s.a / s.c, coeff, *dv);
     }
 
+private:
     tensor_type k_, l_, kc_, lc_, means_, p_;
 };
 

@@ -50,7 +50,7 @@ public:
         gradients(u, v, gbar, du, nullptr);
     }
 
-private:
+SIB_KERNELS:
     // k = exp(-D / (2 sigma^2)) from the rows of u; returns sigma.
     double kernel(const tensor_type& u, double fixed_sigma, tensor_type& k) {
         const index_t rows = u.dim(0);
@@ -135,6 +135,7 @@ private:
         if (dv) side_gradient(v, l_, sigma_v_, k_, gbar, *dv);
     }
 
+private:
     double fixed_u_, fixed_v_;
     double sigma_u_ = 0, sigma_v_ = 0;
     tensor_type gram_, k_, l_, kc_, centered_, means_, pairs_, sorted_, p_, row_sums_;

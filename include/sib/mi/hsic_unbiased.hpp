@@ -40,7 +40,7 @@ public:
         gradients(u, v, gbar, du, nullptr);
     }
 
-private:
+SIB_KERNELS:
     // k = u u' with a zero diagonal, and its row sums.
     static void zero_diagonal_gram(const tensor_type& u, tensor_type& k, tensor_type& row_sums) {
         detail::gram(u, k);
@@ -95,6 +95,7 @@ private:
         B::gemm(false, false, rows, m, rows, T(1), p_.data(), rows, v.data(), m, T(0), dv->data(), m);
     }
 
+private:
     tensor_type k_, l_, k_row_sums_, l_row_sums_, p_;
 };
 

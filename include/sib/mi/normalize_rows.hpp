@@ -58,7 +58,7 @@ public:
         }, n);
     }
 
-private:
+SIB_KERNELS:
     // max(||a_row||, eps), accumulated in double: rows are whole images.
     void row_norms(const tensor_type& a) {
         const index_t rows = a.dim(0), n = a.shape().sample_numel();
@@ -74,6 +74,7 @@ private:
         }, n);
     }
 
+private:
     tensor_type norms_;
 };
 

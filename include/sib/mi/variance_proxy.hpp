@@ -42,7 +42,7 @@ public:
         B::parallel_for(u.size(), [=] SIB_HD(index_t e) { pd[e] = scale * (pu[e] - pm[e / n]); });
     }
 
-private:
+SIB_KERNELS:
     // Two passes (mean, then centred squares) with double accumulators: rows are whole images, and
     // a one-pass sum of squares would cancel catastrophically in float32.
     void row_statistics(const tensor_type& u) {
@@ -69,6 +69,7 @@ private:
         }, n);
     }
 
+private:
     tensor_type means_, variances_;
 };
 

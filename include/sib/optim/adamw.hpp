@@ -12,6 +12,7 @@
 #include <sib/core/tensor.hpp>
 #include <sib/optim/optimizer.hpp>
 #include <sib/optim/parameter_state.hpp>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -82,7 +83,8 @@ public:
         const T correction2_sqrt = static_cast<T>(std::sqrt(correction2));
         const T eps = static_cast<T>(opt_.eps);
         const bool amsgrad = opt_.amsgrad;
-        state_.for_each(model, [&](tensor_type& value, const tensor_type& grad, auto& st) {
+        state_.for_each(model, [&](tensor_type& value, const tensor_type& grad,
+                                   std::array<tensor_type, 3>& st) {
             T* p = value.data();
             const T* g = grad.data();
             T* m = st[0].data();

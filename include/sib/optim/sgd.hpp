@@ -10,6 +10,7 @@
 #include <sib/core/tensor.hpp>
 #include <sib/optim/optimizer.hpp>
 #include <sib/optim/parameter_state.hpp>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -78,7 +79,8 @@ public:
         const bool use_momentum = opt_.momentum != 0;
         const bool nesterov = opt_.nesterov;
         const bool first = steps_ == 0;
-        state_.for_each(model, [&](tensor_type& value, const tensor_type& grad, auto& st) {
+        state_.for_each(model, [&](tensor_type& value, const tensor_type& grad,
+                                   std::array<tensor_type, 1>& st) {
             T* p = value.data();
             const T* g = grad.data();
             T* buf = use_momentum ? st[0].data() : nullptr;

@@ -260,7 +260,7 @@ public:
 
     index_t steps_done() const { return step_; }
 
-private:
+SIB_KERNELS:
     optimizer_type make_optimizer() const {
         if (opt_.optimizer == "adamw") {
             optim::adamw_options o;
@@ -339,6 +339,7 @@ private:
         std::visit([&](auto& o) { save_checkpoint(opt_.checkpoint, model_, &o, meta); }, optimizer_);
     }
 
+private:
     M& model_;
     train_options opt_;
     std::string identity_;
