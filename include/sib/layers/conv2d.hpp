@@ -120,7 +120,7 @@ public:
         if (with_bias_) f("bias", bias, &bias_grad);
     }
 
-private:
+SIB_KERNELS:
     // Sizes of one call: K = C*kh*kw rows of im2col, P = OH*OW output pixels per sample.
     struct geometry {
         index_t n, c, h, w, oh, ow, k, p, chunk;
@@ -242,6 +242,7 @@ private:
         B::from_host(t.size(), v.data(), t.data());
     }
 
+private:
     index_t in_, out_;
     window2d win_;
     bool with_bias_;

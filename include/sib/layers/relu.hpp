@@ -21,7 +21,7 @@ struct relu : layer_base<T, B>, no_parameters, no_curvature, same_shape {
         gate(x, tx, ty);
     }
 
-private:
+SIB_KERNELS:
     static void gate(const tensor_type& x, const tensor_type& v, tensor_type& out) {
         const T* px = x.data();
         const T* pv = v.data();
