@@ -7,9 +7,16 @@
 //                     [--threads N]
 //
 // Prints a table and, last, one JSON line {"phase": ms per step, ...}.
+//
+// Under `perf record -D -1 --control fifo:CTL,ACK` with SIB_PERF_CTL=CTL and SIB_PERF_ACK=ACK in
+// the environment, sampling is switched on for the timed steps only (not the set-up, the check or
+// the warm-up, whose first touches of fresh memory would otherwise show as page faults).
 #include "bench_models.hpp"
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -82,6 +89,24 @@ sib::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c)
     return {total, ctx.ce, ctx.fg, ctx.bg};
 }
 
+// Sends "enable" or "disable" to perf's control fifo and waits for its ack (no-op without one).
+void perf_control(const char* command) {
+    const char* ctl = std::getenv("SIB_PERF_CTL");
+    if (!ctl) return;
+    const int fd = open(ctl, O_WRONLY);
+    if (fd < 0) return;
+    const std::string line = std::string(command) + "\n";
+    const bool sent = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    const char* ack = std::getenv("SIB_PERF_ACK");
+    if (!sent || !ack) return;
+    const int afd = open(ack, O_RDONLY);
+    if (afd < 0) return;
+    char buf[8];
+    (void)!read(afd, buf, sizeof buf);
+    close(afd);
+}
+
 template <class T>
 std::vector<T> gradients(sib::spec_model<T>& m) {
     std::vector<T> out;
@@ -117,9 +142,11 @@ int profile(const reference_model& r, E& expression, objective_kind o, int steps
     phase_clock c;
     for (int i = 0; i < warmup; ++i) timed_step(t, expression, c);
     c = phase_clock{};
+    perf_control("enable");
     const auto t0 = clock_type::now();
     for (int i = 0; i < steps; ++i) timed_step(t, expression, c);
     const double wall = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
+    perf_control("disable");
     double sum = 0;
     for (double v : c.ms) sum += v / steps;
     std::cout << r.name << " " << objective_name(o) << ", batch " << batch_size << ", " << sib::num_threads()

@@ -29,13 +29,17 @@ profile=$build/bin/sib_phase_profile
 rm -rf "$results"
 mkdir -p "$results"
 
-# Timings are only worth reading on a quiet machine: wait (up to 15 min) for the 1-minute load.
-for _ in $(seq 1 30); do
-  load=$(cut -d' ' -f1 /proc/loadavg)
-  if awk -v l="$load" -v m="$wait_load" 'BEGIN { exit !(l < m) }'; then break; fi
-  echo "load $load >= $wait_load, waiting 30 s" >&2
-  sleep 30
-done
+# Timings are only worth reading on a quiet machine: wait (up to $1 x 30 s) for the 1-minute load
+# to drop below $wait_load; go on regardless after that (the report states the load).
+wait_quiet() {
+  for _ in $(seq 1 "$1"); do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" -v m="$wait_load" 'BEGIN { exit !(l < m) }'; then return; fi
+    echo "load $load >= $wait_load, waiting 30 s" >&2
+    sleep 30
+  done
+}
+wait_quiet 30
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -43,6 +47,7 @@ done
   echo "cores: $(nproc) CPUs available ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core, $(lscpu | sed -n 's/^Core(s) per socket: *//p') core(s) per socket, $(lscpu | sed -n 's/^Socket(s): *//p') socket(s))"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "omp_wait_policy: ${OMP_WAIT_POLICY:-unset}"
+  echo "source: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'), $(git -C "$root" status --porcelain -- include 2>/dev/null | wc -l) uncommitted file(s) under include/"
   echo "benchmark: $(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo '?')"
   echo "min_time: $min_time"
   echo "repetitions: $repetitions"
@@ -57,7 +62,9 @@ done
 for c in "${cases[@]}"; do
   side=${c%%/*}
   name=${c//\//_}
-  echo "== $c" >&2
+  wait_quiet 6
+  echo "$c: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/loads.txt"
+  echo "== $c (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   "$bench" --threads "$threads" --side "$side" --benchmark_filter="^$c/" \
     --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
     --benchmark_out="$results/$name.json" --benchmark_out_format=json 2>"$results/$name.err" ||
@@ -73,13 +80,17 @@ for model in small three_conv; do
 done
 # Per primitive: perf's cpu-clock sampling of the same program (perf_event_paranoid <= 2 suffices
 # for one's own process); skipped where perf cannot record.
-# The 1-thread run shows the work without the time one thread waits for the other.
+# The 1-thread run shows the work without the time one thread waits for the other. Sampling is
+# on for the timed steps only (perf's control fifo, see benchmarks/phase_profile.cpp).
 if command -v perf >/dev/null 2>&1; then
-  for run in "small $threads" "three_conv $threads" "three_conv 1"; do
-    read -r model n <<<"$run"
+  ctl=$results/perf.ctl
+  ack=$results/perf.ack
+  mkfifo "$ctl" "$ack"
+  for run in "small $threads 30" "three_conv $threads 10" "three_conv 1 10"; do
+    read -r model n steps <<<"$run"
     data=$results/perf_${model}_${n}t
-    if perf record -q -F 999 -o "$data.data" -- \
-      "$profile" --model "$model" --threads "$n" --steps 10 --warmup 1 >/dev/null 2>&1; then
+    if SIB_PERF_CTL=$ctl SIB_PERF_ACK=$ack perf record -q -F 999 -D -1 --control "fifo:$ctl,$ack" \
+      -o "$data.data" -- "$profile" --model "$model" --threads "$n" --steps "$steps" --warmup 2 >/dev/null 2>&1; then
       perf report -i "$data.data" --no-children --sort dso,symbol --stdio \
         --percent-limit 0.05 2>/dev/null >"$data.txt" || true
     else
