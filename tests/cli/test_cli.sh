@@ -3,23 +3,7 @@
 # giving one line on stderr and a non-zero exit (never a crash: exit codes >= 128 fail the test).
 set -uo pipefail
 sib=$1 golden=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failures=$((failures + 1)); }
-
-# expect_error NAME PATTERN CMD...: non-zero (not a signal) exit, one stderr line matching PATTERN.
-expect_error() {
-    local name=$1 pattern=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    local lines; lines=$(wc -l <"$tmp/err")
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
-    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr"; cat "$tmp/err"; return; fi
-    if ! grep -q -- "$pattern" "$tmp/err"; then bad "$name: stderr was: $(cat "$tmp/err")"; return; fi
-    pass "$name"
-}
+source "$(dirname "$0")/checks.sh"
 
 case_dir=$golden/cnn_1x12x12
 spec=$(sed -n 's/.*"spec": "\(.*\)",/\1/p' "$case_dir/meta.json")

@@ -5,23 +5,7 @@
 # inputs are written by hand below.
 set -uo pipefail
 sib=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failures=$((failures + 1)); }
-
-# expect_error NAME PATTERN CMD...: non-zero (not a signal) exit, one stderr line matching PATTERN.
-expect_error() {
-    local name=$1 pattern=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    local lines; lines=$(wc -l <"$tmp/err")
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
-    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr"; cat "$tmp/err"; return; fi
-    if ! grep -q -- "$pattern" "$tmp/err"; then bad "$name: stderr was: $(cat "$tmp/err")"; return; fi
-    pass "$name"
-}
+source "$(dirname "$0")/checks.sh"
 # expect_size NAME FILE BYTES
 expect_size() {
     local got; got=$(stat -c %s "$2" 2>/dev/null || echo missing)
