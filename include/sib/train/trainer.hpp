@@ -22,6 +22,8 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <variant>
 
 SIB_BEGIN_NAMESPACE
@@ -108,6 +110,14 @@ double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256) {
 }
 
 namespace detail {
+// A number for a message: "nan" whatever its sign bit (printf's "-nan" depends on how it arose).
+inline std::string spell(double v) {
+    if (std::isnan(v)) return "nan";
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
 // Dropout masks as a function of (seed, step, layer), so a resumed run draws the same ones.
 template <class M>
 void reseed_dropout(M& m, std::uint64_t seed, index_t step) {
@@ -211,9 +221,9 @@ public:
                 loader.load(batch_in_epoch_, batch);
                 const auto v = step(batch);
                 if (!std::isfinite(static_cast<double>(v.total)))
-                    fail("train: the loss became ", static_cast<double>(v.total), " at epoch ", epoch_ + 1,
-                         " step ", step_ + 1, " (ce ", static_cast<double>(v.ce), ", fg ", static_cast<double>(v.fg),
-                         ", bg ", static_cast<double>(v.bg), "); stopped, the last good checkpoint is kept",
+                    fail("train: the loss became ", detail::spell(v.total), " at epoch ", epoch_ + 1,
+                         " step ", step_ + 1, " (ce ", detail::spell(v.ce), ", fg ", detail::spell(v.fg),
+                         ", bg ", detail::spell(v.bg), "); stopped, the last good checkpoint is kept",
                          opt_.checkpoint.empty() ? "" : " at " + opt_.checkpoint.string(),
                          " (try a smaller --lr or --lambda-bg)");
                 ++step_;
