@@ -785,14 +785,20 @@ TEST_CASE_TEMPLATE("thrust objective: a step through every layer, every decoder 
                                sib::sum_log_prob{}, "right for the right reasons", 7, true);
 }
 
-TEST_CASE_TEMPLATE("thrust objective: a model with a residual block equals CPU", T, float, double) {
+namespace {
+
+template <class T, class B>
+auto make_residual_model() {
     using namespace sib::nn;
-    auto make = []<class B>() {
-        return sequential(conv2d<T, B>(1, 2, 3, 1, 1), residual(sib::nn::tanh<T, B>{}, conv2d<T, B>(2, 2, 3, 1, 1)),
-                          relu<T, B>{}, flatten<T, B>{}, linear<T, B>(2 * 6 * 6, 3));
-    };
-    auto mc = make.template operator()<sib::cpu>();
-    auto md = make.template operator()<TB>();
+    return sequential(conv2d<T, B>(1, 2, 3, 1, 1), residual(sib::nn::tanh<T, B>{}, conv2d<T, B>(2, 2, 3, 1, 1)),
+                      relu<T, B>{}, flatten<T, B>{}, linear<T, B>(2 * 6 * 6, 3));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("thrust objective: a model with a residual block equals CPU", T, float, double) {
+    auto mc = make_residual_model<T, sib::cpu>();
+    auto md = make_residual_model<T, TB>();
     sib::rng r(2);
     sib::optim::pytorch_default(mc, r);
     copy_parameters(mc, md);
