@@ -2,7 +2,7 @@
 # Installs what sib needs to build and test, from Debian's packages only (Debian 12, as root).
 # Quiet and quick when everything is already there.
 set -euo pipefail
-packages=(cmake make g++ pkg-config ccache libeigen3-dev xtensor-dev libxtl-dev doctest-dev
+packages=(cmake make g++ pkg-config ccache libeigen3-dev xtensor-dev xtl-dev doctest-dev
           nlohmann-json3-dev zlib1g-dev libstb-dev libbenchmark-dev dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
