@@ -317,31 +317,64 @@ TEST_CASE_TEMPLATE("thrust backend: batched gemm equals one gemm per product, sh
     }
 }
 
-TEST_CASE_TEMPLATE("thrust backend: segmented sort equals the CPU backend's, ties and all", T, float, double) {
+namespace {
+
+// The stable per-segment argsort under torch.sort's order (-0 ties with +0, NaN ties and sorts
+// last), on the host: the reference for keys the CPU backend's comparison may not order.
+template <class T>
+std::vector<index_t> reference_argsort(const std::vector<T>& keys, index_t segments, index_t len) {
+    std::vector<index_t> perm(keys.size());
+    for (index_t s = 0; s < segments; ++s) {
+        auto first = perm.begin() + s * len;
+        for (index_t i = 0; i < len; ++i) first[i] = i;
+        const T* row = keys.data() + s * len;
+        std::stable_sort(first, first + len, [row](index_t i, index_t j) {
+            const bool ni = std::isnan(row[i]), nj = std::isnan(row[j]);
+            if (ni || nj) return !ni && nj;
+            return row[i] < row[j];
+        });
+    }
+    return perm;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("thrust backend: segmented sort, ties, signed zeros, infinities and NaN", T, float, double) {
     sib::rng r(9);
     struct layout {
         index_t segments, len;
     };
-    for (const layout l : {layout{1, 1}, layout{1, 17}, layout{7, 1}, layout{5, 33}, layout{3, 1000}}) {
-        CAPTURE(l.segments);
-        CAPTURE(l.len);
-        const index_t total = l.segments * l.len;
-        std::vector<T> keys(static_cast<std::size_t>(total));
-        // Few distinct values, so most keys tie, plus negative zero against zero, infinities and NaN.
-        for (auto& k : keys) k = static_cast<T>(static_cast<int>(r.below(5)) - 2);
-        const T specials[] = {T(-0.0), std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
-                              -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN()};
-        for (std::size_t i = 0; i < std::size(specials) && 3 + 7 * i < keys.size(); ++i) keys[3 + 7 * i] = specials[i];
-        sib::tensor<T> kc({total}, keys), sc({total});
-        sib::tensor<index_t> pc({total});
-        sib::cpu::segmented_sort(kc.data(), sc.data(), pc.data(), l.segments, l.len);
-        sib::tensor<T, TB> kd({total}, keys), sd({total});
-        sib::tensor<index_t, TB> pd({total});
-        TB::segmented_sort(kd.data(), sd.data(), pd.data(), l.segments, l.len);
-        CHECK(pd.to_vector() == pc.to_vector());
-        // Equal as bit patterns (NaN != NaN, and -0 must stay -0).
-        const auto a = sd.to_vector(), b = sc.to_vector();
-        CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+    for (bool with_nan : {false, true}) {
+        for (const layout l : {layout{1, 1}, layout{1, 17}, layout{7, 1}, layout{5, 33}, layout{3, 1000}}) {
+            CAPTURE(with_nan);
+            CAPTURE(l.segments);
+            CAPTURE(l.len);
+            const index_t total = l.segments * l.len;
+            std::vector<T> keys(static_cast<std::size_t>(total));
+            // Few distinct values, so most keys tie, plus -0 against +0, infinities and NaN.
+            for (auto& k : keys) k = static_cast<T>(static_cast<int>(r.below(5)) - 2);
+            const T nan = with_nan ? std::numeric_limits<T>::quiet_NaN() : T(1);
+            const T specials[] = {T(-0.0), nan, std::numeric_limits<T>::infinity(),
+                                  -std::numeric_limits<T>::infinity(), nan};
+            for (std::size_t i = 0; i < std::size(specials) && 3 + 7 * i < keys.size(); ++i)
+                keys[3 + 7 * i] = specials[i];
+            sib::tensor<T, TB> kd({total}, keys), sd({total});
+            sib::tensor<index_t, TB> pd({total});
+            TB::segmented_sort(kd.data(), sd.data(), pd.data(), l.segments, l.len);
+            const auto perm = pd.to_vector();
+            CHECK(perm == reference_argsort(keys, l.segments, l.len));
+            // sorted is the keys gathered through perm, bit for bit (-0 stays -0).
+            std::vector<T> gathered(keys.size());
+            for (index_t i = 0; i < total; ++i) gathered[i] = keys[(i / l.len) * l.len + perm[i]];
+            const auto sorted = sd.to_vector();
+            CHECK(std::memcmp(sorted.data(), gathered.data(), sorted.size() * sizeof(T)) == 0);
+            if (!with_nan) {  // where < is a total order, exactly what the CPU backend gives
+                sib::tensor<T> kc({total}, keys), sc({total});
+                sib::tensor<index_t> pc({total});
+                sib::cpu::segmented_sort(kc.data(), sc.data(), pc.data(), l.segments, l.len);
+                CHECK(perm == pc.to_vector());
+            }
+        }
     }
     TB::segmented_sort<T>(nullptr, nullptr, nullptr, 0, 5);  // empty: nothing to do
 }

@@ -37,9 +37,10 @@ public:
         return s + ")";
     }
 
+    // Runs every step: the messages are only built on failure (no allocation otherwise).
     sib::shape output_shape(const sib::shape& in) const {
-        require(in.rank() == 4, name(), ": expects input [N,C,H,W], got ", in.str());
-        win_.require_fits(name(), in);
+        if (in.rank() != 4) fail(name(), ": expects input [N,C,H,W], got ", in.str());
+        if (!win_.fits(in)) win_.require_fits(name(), in);
         return {in[0], in[1], win_.out_h(in[2]), win_.out_w(in[3])};
     }
 

@@ -1,8 +1,10 @@
 // Conv2d: NCHW cross-correlation with zero padding, PyTorch's layout (weight [out, in, kh, kw]).
-// Every rule is one GEMM over an im2col matrix of a chunk of the batch: columns are
-// (sample, output pixel) pairs, so a whole chunk is one large product rather than many small ones,
-// and the chunk is bounded so the im2col buffer stays within workspace_limit elements.
+// Every rule is GEMMs over im2col matrices of a chunk of the batch, the chunk bounded so that the
+// im2col buffer stays within workspace_limit elements. forward, jvp and vjp make one product per
+// sample ([O,K] x [K,P]), which reads and writes NCHW directly; im2col and col2im copy shifted spans
+// of input rows (no per-element index arithmetic).
 #pragma once
+#include <sib/backend/gemm_batched.hpp>
 #include <sib/layers/layer.hpp>
 #include <sib/layers/window2d.hpp>
 #include <algorithm>
@@ -57,9 +59,10 @@ public:
         return s + ")";
     }
 
+    // Runs every step: the messages are only built on failure (no allocation otherwise).
     sib::shape output_shape(const sib::shape& in) const {
-        require(in.rank() == 4 && in[1] == in_, name(), ": expects input [N,", in_, ",H,W], got ", in.str());
-        win_.require_fits(name(), in);
+        if (in.rank() != 4 || in[1] != in_) fail(name(), ": expects input [N,", in_, ",H,W], got ", in.str());
+        if (!win_.fits(in)) win_.require_fits(name(), in);
         return {in[0], out_, win_.out_h(in[2]), win_.out_w(in[3])};
     }
 
@@ -80,28 +83,36 @@ public:
         const geometry g = geometry_of(x.shape(), y.shape());
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            gather_rows(g, gy, n0, nc);
-            // dcol [K, nc*P] = W^T [K, O] * gy [O, nc*P]
-            col_.resize({g.k, nc * g.p});
-            B::gemm(true, false, g.k, nc * g.p, out_, T(1), weight.data(), g.k, rows_.data(), nc * g.p,
-                    T(0), col_.data(), nc * g.p);
-            col2im(g, gx, n0, nc);
+            // dcol_j [K, P] = W^T [K, O] * gy_j [O, P], then summed back onto the planes of gx.
+            const index_t slots = fused ? std::min(nc, B::concurrency()) : nc;
+            col_.resize({slots, g.k, g.p});
+            const T* pw = weight.data();
+            const T* pgy = gy.data() + n0 * out_ * g.p;
+            T* pc = col_.data();
+            T* pgx = gx.data() + n0 * g.c * g.h * g.w;
+            const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
+            const plane_geometry pg = plane_geometry_of(g);
+            if constexpr (fused) {
+                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                    T* slot = pc + item * k * p;
+                    for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
+                        B::gemm(true, false, k, p, o, T(1), pw, k, pgy + j * o * p, p, T(0), slot, p);
+                        for (index_t ch = 0; ch < c; ++ch)
+                            col2im_plane(pg, slot + ch * taps * p, pgx + (j * c + ch) * hw);
+                    }
+                }, (nc / slots) * o * k * p);
+            } else {
+                gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pc, p, k * p, nc);
+                B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
+                    const index_t j = plane / c, ch = plane % c;
+                    col2im_plane(pg, pc + j * k * p + ch * taps * p, pgx + plane * hw);
+                }, taps * p);
+            }
         }
     }
 
     void param_vjp(const tensor_type& x, const tensor_type& y, const tensor_type& gy) {
-        accumulate_weight_grad(x, gy, y.shape());
-        if (with_bias_) {
-            const index_t n = gy.dim(0), o = out_, p = gy.dim(2) * gy.dim(3);
-            const T* pg = gy.data();
-            T* pb = bias_grad.data();
-            B::parallel_for(o, [=] SIB_HD(index_t j) {
-                T s = 0;
-                for (index_t i = 0; i < n; ++i)
-                    for (index_t q = 0; q < p; ++q) s += pg[(i * o + j) * p + q];
-                pb[j] += s;
-            }, n * p);
-        }
+        accumulate_weight_grad(x, gy, y.shape(), with_bias_);
     }
 
     // The bias does not enter J: the tangent is the convolution of tx alone.
@@ -111,7 +122,7 @@ public:
 
     // d/dW <tx, J^T gy> is the weight gradient of the pair (tx, gy).
     void mixed(const tensor_type&, const tensor_type& y, const tensor_type& tx, const tensor_type& gy) {
-        accumulate_weight_grad(tx, gy, y.shape());
+        accumulate_weight_grad(tx, gy, y.shape(), false);
     }
 
     template <class F>
@@ -121,9 +132,23 @@ public:
     }
 
 SIB_KERNELS:
+    // Whether B's parallel_for items run on host threads that may call B's primitives (sib::cpu).
+    // Then every rule is one parallel loop over as many items as run at once, each with one
+    // im2col matrix that it reuses for its samples: a sample's im2col, GEMM and col2im run back to
+    // back on one thread while that matrix is in the core's cache. Otherwise each step is one
+    // batched primitive over the chunk (a device backend launches a few large kernels rather than
+    // many small ones).
+    static constexpr bool fused = requires { requires B::nested_primitives; };
+
     // Sizes of one call: K = C*kh*kw rows of im2col, P = OH*OW output pixels per sample.
     struct geometry {
         index_t n, c, h, w, oh, ow, k, p, chunk;
+    };
+
+    // What the plane kernels need, copyable into a kernel.
+    struct plane_geometry {
+        window2d win;
+        index_t h, w, oh, ow;
     };
 
     geometry geometry_of(const sib::shape& in, const sib::shape& out) const {
@@ -140,100 +165,243 @@ SIB_KERNELS:
         g.chunk = std::clamp<index_t>(workspace_limit_ / per_sample, 1, std::max<index_t>(g.n, 1));
         return g;
     }
+    plane_geometry plane_geometry_of(const geometry& g) const { return {win_, g.h, g.w, g.oh, g.ow}; }
 
-    // y = conv(x) + b, where a null b means no bias.
+    // y = conv(x) + b, where a null b means no bias: y_j [O, P] = W [O, K] * col_j [K, P] per sample,
+    // added onto the bias rows (which replaces the zeroing a product with beta = 0 does anyway).
     void apply(const tensor_type& x, tensor_type& y, const T* b) {
         const geometry g = geometry_of(x.shape(), y.shape());
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            im2col(g, x, n0, nc);
-            // rows [O, nc*P] = W [O, K] * col [K, nc*P]
-            rows_.resize({out_, nc * g.p});
-            B::gemm(false, false, out_, nc * g.p, g.k, T(1), weight.data(), g.k, col_.data(), nc * g.p,
-                    T(0), rows_.data(), nc * g.p);
-            scatter_rows(g, y, n0, nc, b);
+            const index_t slots = fused ? std::min(nc, B::concurrency()) : nc;
+            col_.resize({slots, g.k, g.p});
+            const T* pw = weight.data();
+            const T* px = x.data() + n0 * g.c * g.h * g.w;
+            T* pc = col_.data();
+            T* py = y.data() + n0 * out_ * g.p;
+            const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
+            const plane_geometry pg = plane_geometry_of(g);
+            const T beta = b ? T(1) : T(0);
+            if constexpr (fused) {
+                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                    T* slot = pc + item * k * p;
+                    for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
+                        for (index_t ch = 0; ch < c; ++ch)
+                            im2col_plane(pg, px + (j * c + ch) * hw, slot + ch * taps * p, p);
+                        T* yj = py + j * o * p;
+                        if (b) fill_rows(yj, b, o, p);
+                        B::gemm(false, false, o, p, k, T(1), pw, k, slot, p, beta, yj, p);
+                    }
+                }, (nc / slots) * o * k * p);
+            } else {
+                B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
+                    const index_t j = plane / c, ch = plane % c;
+                    im2col_plane(pg, px + plane * hw, pc + j * k * p + ch * taps * p, p);
+                }, taps * p);
+                if (b) B::parallel_for(nc, [=] SIB_HD(index_t j) { fill_rows(py + j * o * p, b, o, p); }, o * p);
+                gemm_batched<B>(false, false, o, p, k, T(1), pw, k, 0, pc, p, k * p, beta, py, p, o * p, nc);
+            }
         }
     }
 
-    // dW [O, K] += gy [O, nc*P] * col(a)^T [nc*P, K], chunk by chunk.
-    void accumulate_weight_grad(const tensor_type& a, const tensor_type& gy, const sib::shape& out) {
+    // dW [O, K] += sum over samples of gy_j [O, P] * col_j^T [P, K]; with_bias also adds the sums
+    // of gy over samples and pixels to the bias.
+    void accumulate_weight_grad(const tensor_type& a, const tensor_type& gy, const sib::shape& out,
+                                bool with_bias) {
         const geometry g = geometry_of(a.shape(), out);
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            im2col(g, a, n0, nc);
-            gather_rows(g, gy, n0, nc);
-            B::gemm(false, true, out_, g.k, nc * g.p, T(1), rows_.data(), nc * g.p, col_.data(), nc * g.p,
-                    T(1), weight_grad.data(), g.k);
+            const index_t groups = weight_grad_groups(nc, out_ * g.k);
+            const index_t slots = fused ? std::min(groups, B::concurrency()) : nc;
+            col_.resize({slots, g.k, g.p});
+            const T* pa = a.data() + n0 * g.c * g.h * g.w;
+            const T* pgy = gy.data() + n0 * out_ * g.p;
+            T* pc = col_.data();
+            T* pdw = weight_grad.data();
+            const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
+            const plane_geometry pg = plane_geometry_of(g);
+            if constexpr (fused) {
+                // Fixed groups of consecutive samples, each summed into its own partial gradient,
+                // then the partials in group order: the same numbers whatever the thread count.
+                partial_.resize({groups, o, k});
+                T* pp = partial_.data();
+                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                    T* slot = pc + item * k * p;
+                    for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
+                        const index_t j0 = gi * nc / groups, j1 = (gi + 1) * nc / groups;
+                        for (index_t j = j0; j < j1; ++j) {
+                            for (index_t ch = 0; ch < c; ++ch)
+                                im2col_plane(pg, pa + (j * c + ch) * hw, slot + ch * taps * p, p);
+                            B::gemm(false, true, o, k, p, T(1), pgy + j * o * p, p, slot, p,
+                                    j == j0 ? T(0) : T(1), pp + gi * o * k, k);
+                        }
+                    }
+                }, (nc / slots) * o * k * p);
+                B::parallel_for(o * k, [=] SIB_HD(index_t e) {
+                    T s = pp[e];
+                    for (index_t gi = 1; gi < groups; ++gi) s += pp[gi * o * k + e];
+                    pdw[e] += s;
+                }, groups);
+                if (with_bias) {
+                    T* pb = bias_grad.data();
+                    B::parallel_for(o, [=] SIB_HD(index_t oc) {
+                        T s = 0;
+                        for (index_t j = 0; j < nc; ++j) s += row_sum(pgy + (j * o + oc) * p, p);
+                        pb[oc] += s;
+                    }, nc * p);
+                }
+            } else {
+                // One product whose inner dimension runs over samples and pixels: the im2col rows
+                // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P].
+                const index_t cols = nc * p;
+                B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
+                    const index_t j = plane / c, ch = plane % c;
+                    im2col_plane(pg, pa + plane * hw, pc + ch * taps * cols + j * p, cols);
+                }, taps * p);
+                rows_.resize({o, cols});
+                T* pr = rows_.data();
+                B::parallel_for(o * nc, [=] SIB_HD(index_t item) {
+                    const index_t oc = item / nc, j = item % nc;
+                    const T* src = pgy + (j * o + oc) * p;
+                    T* dst = pr + item * p;
+                    for (index_t q = 0; q < p; ++q) dst[q] = src[q];
+                }, p);
+                B::gemm(false, true, o, k, cols, T(1), pr, cols, pc, cols, T(1), pdw, k);
+                if (with_bias) {
+                    T* pb = bias_grad.data();
+                    B::parallel_for(o, [=] SIB_HD(index_t oc) { pb[oc] += row_sum(pr + oc * cols, cols); }, cols);
+                }
+            }
         }
     }
 
-    // col[r, j*P + q] = x[n0+j, c, oh*sh - ph + ki, ow*sw - pw + kj] (0 in the padding), with
-    // r = (c*kh + ki)*kw + kj and q = oh*OW + ow.
-    void im2col(const geometry& g, const tensor_type& x, index_t n0, index_t nc) {
-        col_.resize({g.k, nc * g.p});
-        const T* px = x.data() + n0 * g.c * g.h * g.w;
-        T* pc = col_.data();
-        const window2d w = win_;
-        const index_t cols = nc * g.p, c = g.c, h = g.h, wd = g.w, ow = g.ow, p = g.p;
-        B::parallel_for(g.k * cols, [=] SIB_HD(index_t i) {
-            const index_t r = i / cols, col = i % cols;
-            const index_t j = col / p, q = col % p;
-            const index_t ch = r / (w.kernel_h * w.kernel_w);
-            const index_t ki = (r / w.kernel_w) % w.kernel_h, kj = r % w.kernel_w;
-            const index_t ih = (q / ow) * w.stride_h - w.pad_h + ki;
-            const index_t iw = (q % ow) * w.stride_w - w.pad_w + kj;
-            const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < wd;
-            pc[i] = inside ? px[((j * c + ch) * h + ih) * wd + iw] : T(0);
-        }, 4);
+    // Partial weight gradients of the fused path: up to 16 (enough to keep 16 threads busy), fewer
+    // when the chunk is small or the partials would outgrow the workspace limit.
+    index_t weight_grad_groups(index_t samples, index_t weight_size) const {
+        const index_t by_memory = std::max<index_t>(workspace_limit_ / std::max<index_t>(weight_size, 1), 1);
+        return std::max<index_t>(std::min({samples, index_t(16), by_memory}), 1);
     }
 
-    // The transpose of im2col as a gather: each input pixel sums the col entries it was copied to,
-    // i.e. over the windows that cover it (no two threads write one element, so no atomics).
-    void col2im(const geometry& g, tensor_type& gx, index_t n0, index_t nc) {
-        const T* pc = col_.data();
-        T* pg = gx.data() + n0 * g.c * g.h * g.w;
-        const window2d w = win_;
-        const index_t cols = nc * g.p, c = g.c, h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = g.p;
-        B::parallel_for(nc * c * h * wd, [=] SIB_HD(index_t i) {
-            const index_t iw = i % wd, ih = (i / wd) % h, ch = (i / (h * wd)) % c, j = i / (c * h * wd);
-            const index_t y0 = first_cover(ih, w.kernel_h, w.stride_h, w.pad_h);
-            const index_t y1 = last_cover(ih, w.stride_h, w.pad_h, oh);
-            const index_t x0 = first_cover(iw, w.kernel_w, w.stride_w, w.pad_w);
-            const index_t x1 = last_cover(iw, w.stride_w, w.pad_w, ow);
-            T s = 0;
-            for (index_t y = y0; y <= y1; ++y) {
-                const index_t ki = ih + w.pad_h - y * w.stride_h;
-                for (index_t x = x0; x <= x1; ++x) {
-                    const index_t kj = iw + w.pad_w - x * w.stride_w;
-                    const index_t r = (ch * w.kernel_h + ki) * w.kernel_w + kj;
-                    s += pc[r * cols + j * p + y * ow + x];
+    // Output positions [lo, hi) along one axis whose tap `k` lands inside an input of size `in`
+    // (ix = o*s - p + k), so the rest are padding.
+    SIB_HD static void inside_span(index_t k, index_t s, index_t p, index_t in, index_t out, index_t& lo,
+                                   index_t& hi) {
+        const index_t first = p - k;  // o*s >= first
+        lo = first <= 0 ? 0 : (first + s - 1) / s;
+        const index_t last = in - 1 + p - k;  // o*s <= last
+        hi = last < 0 ? 0 : last / s + 1;
+        hi = hi < out ? hi : out;
+        lo = lo < hi ? lo : hi;
+    }
+
+    // With stride 1 and an output as wide as the input (same padding), a tap maps the flat output
+    // index q to the flat input index q + shift: one contiguous span per tap, whose cells that wrap
+    // around a row edge (ox < xlo or ox >= xhi) lie in the padding.
+    SIB_HD static bool flat_taps(const plane_geometry& g) {
+        return g.win.stride_h == 1 && g.win.stride_w == 1 && g.ow == g.w;
+    }
+
+    // The kh*kw im2col rows of one input plane: row (ki, kj) at dst + (ki*kw + kj)*row_stride holds
+    // x[oh*sh - ph + ki, ow*sw - pw + kj] at q = oh*OW + ow (0 in the padding). An output row is a
+    // shifted (strided) span of one input row: plain copies, the padding written at the ends.
+    SIB_HD static void im2col_plane(const plane_geometry& g, const T* src, T* dst0, index_t row_stride) {
+        const window2d& w = g.win;
+        const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = oh * ow;
+        const bool flat = flat_taps(g);
+        for (index_t ki = 0; ki < w.kernel_h; ++ki) {
+            index_t ylo, yhi;
+            inside_span(ki, w.stride_h, w.pad_h, h, oh, ylo, yhi);
+            for (index_t kj = 0; kj < w.kernel_w; ++kj) {
+                index_t xlo, xhi;
+                inside_span(kj, w.stride_w, w.pad_w, wd, ow, xlo, xhi);
+                T* dst = dst0 + (ki * w.kernel_w + kj) * row_stride;
+                if (flat) {
+                    const index_t shift = (ki - w.pad_h) * wd + (kj - w.pad_w);
+                    const bool any = ylo < yhi && xlo < xhi;
+                    const index_t a = any ? ylo * ow + xlo : p, b = any ? (yhi - 1) * ow + xhi : p;
+                    for (index_t q = 0; q < a; ++q) dst[q] = T(0);
+                    for (index_t q = a; q < b; ++q) dst[q] = src[q + shift];
+                    for (index_t q = b; q < p; ++q) dst[q] = T(0);
+                    for (index_t oy = ylo; any && oy < yhi; ++oy) {
+                        for (index_t ox = 0; ox < xlo; ++ox) dst[oy * ow + ox] = T(0);
+                        for (index_t ox = xhi; ox < ow; ++ox) dst[oy * ow + ox] = T(0);
+                    }
+                    continue;
+                }
+                for (index_t q = 0; q < ylo * ow; ++q) dst[q] = T(0);
+                for (index_t oy = ylo; oy < yhi; ++oy) {
+                    T* d = dst + oy * ow;
+                    const T* s = src + (oy * w.stride_h - w.pad_h + ki) * wd;
+                    const index_t shift = kj - w.pad_w;
+                    for (index_t ox = 0; ox < xlo; ++ox) d[ox] = T(0);
+                    if (w.stride_w == 1)
+                        for (index_t ox = xlo; ox < xhi; ++ox) d[ox] = s[ox + shift];
+                    else
+                        for (index_t ox = xlo; ox < xhi; ++ox) d[ox] = s[ox * w.stride_w + shift];
+                    for (index_t ox = xhi; ox < ow; ++ox) d[ox] = T(0);
+                }
+                for (index_t q = yhi * ow; q < p; ++q) dst[q] = T(0);
+            }
+        }
+    }
+
+    // The transpose of im2col_plane: the plane dst (overwritten) sums the shifted spans of its kh*kw
+    // rows, contiguous P-long rows from src. On the flat path the padding cells of src (scratch by
+    // then) are zeroed first, so that one contiguous span per tap adds exactly 0 where it wraps
+    // around a row edge.
+    SIB_HD static void col2im_plane(const plane_geometry& g, T* src0, T* dst) {
+        const window2d& w = g.win;
+        const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = oh * ow;
+        const bool flat = flat_taps(g);
+        for (index_t i = 0; i < h * wd; ++i) dst[i] = T(0);
+        for (index_t ki = 0; ki < w.kernel_h; ++ki) {
+            index_t ylo, yhi;
+            inside_span(ki, w.stride_h, w.pad_h, h, oh, ylo, yhi);
+            for (index_t kj = 0; kj < w.kernel_w; ++kj) {
+                index_t xlo, xhi;
+                inside_span(kj, w.stride_w, w.pad_w, wd, ow, xlo, xhi);
+                T* src = src0 + (ki * w.kernel_w + kj) * p;
+                if (flat) {
+                    if (ylo >= yhi || xlo >= xhi) continue;
+                    const index_t shift = (ki - w.pad_h) * wd + (kj - w.pad_w);
+                    for (index_t oy = ylo; oy < yhi; ++oy) {
+                        for (index_t ox = 0; ox < xlo; ++ox) src[oy * ow + ox] = T(0);
+                        for (index_t ox = xhi; ox < ow; ++ox) src[oy * ow + ox] = T(0);
+                    }
+                    const index_t a = ylo * ow + xlo, b = (yhi - 1) * ow + xhi;
+                    for (index_t q = a; q < b; ++q) dst[q + shift] += src[q];
+                    continue;
+                }
+                for (index_t oy = ylo; oy < yhi; ++oy) {
+                    const T* s = src + oy * ow;
+                    T* d = dst + (oy * w.stride_h - w.pad_h + ki) * wd;
+                    const index_t shift = kj - w.pad_w;
+                    if (w.stride_w == 1)
+                        for (index_t ox = xlo; ox < xhi; ++ox) d[ox + shift] += s[ox];
+                    else
+                        for (index_t ox = xlo; ox < xhi; ++ox) d[ox * w.stride_w + shift] += s[ox];
                 }
             }
-            pg[i] = s;
-        }, w.kernel_h * w.kernel_w);
+        }
     }
 
-    // rows[o, j*P + q] = t[n0+j, o, q]: the chunk of an output-shaped tensor as GEMM rows.
-    void gather_rows(const geometry& g, const tensor_type& t, index_t n0, index_t nc) {
-        rows_.resize({out_, nc * g.p});
-        const T* pt = t.data() + n0 * out_ * g.p;
-        T* pr = rows_.data();
-        const index_t cols = nc * g.p, o = out_, p = g.p;
-        B::parallel_for(o * cols, [=] SIB_HD(index_t i) {
-            const index_t oc = i / cols, col = i % cols;
-            pr[i] = pt[((col / p) * o + oc) * p + col % p];
-        });
+    // rows [o, p] = b[o], the bias under an output sample.
+    SIB_HD static void fill_rows(T* rows, const T* b, index_t o, index_t p) {
+        for (index_t oc = 0; oc < o; ++oc)
+            for (index_t q = 0; q < p; ++q) rows[oc * p + q] = b[oc];
     }
 
-    // The inverse of gather_rows, adding the bias on the way: y[n0+j, o, q] = rows[o, j*P + q] + b[o].
-    void scatter_rows(const geometry& g, tensor_type& y, index_t n0, index_t nc, const T* b) {
-        const T* pr = rows_.data();
-        T* py = y.data() + n0 * out_ * g.p;
-        const index_t cols = nc * g.p, o = out_, p = g.p;
-        B::parallel_for(nc * o * p, [=] SIB_HD(index_t i) {
-            const index_t q = i % p, oc = (i / p) % o, j = i / (o * p);
-            py[i] = pr[oc * cols + j * p + q] + (b ? b[oc] : T(0));
-        });
+    // Sum of n values in eight interleaved partial sums (one SIMD register of floats), so the
+    // loop vectorises; the order is fixed, so the result does not depend on the thread count.
+    SIB_HD static T row_sum(const T* v, index_t n) {
+        T part[8] = {};
+        index_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; ++l) part[l] += v[i + l];
+        T s = 0;
+        for (int l = 0; l < 8; ++l) s += part[l];
+        for (; i < n; ++i) s += v[i];
+        return s;
     }
 
     static void fill_uniform(tensor_type& t, rng& r, double bound) {
@@ -247,7 +415,7 @@ private:
     window2d win_;
     bool with_bias_;
     index_t workspace_limit_ = default_workspace_limit;
-    tensor_type col_, rows_;
+    tensor_type col_, rows_, partial_;
 };
 
 }  // namespace nn

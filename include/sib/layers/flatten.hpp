@@ -10,7 +10,7 @@ struct flatten : layer_base<T, B>, no_parameters, no_curvature {
     using tensor_type = tensor<T, B>;
 
     sib::shape output_shape(const sib::shape& in) const {
-        require(in.rank() >= 1, "Flatten: expects a batch dimension, got ", in.str());
+        if (in.rank() < 1) fail("Flatten: expects a batch dimension, got ", in.str());
         return {in[0], in.sample_numel()};
     }
     void forward(const tensor_type& x, tensor_type& y) { B::copy(x.size(), x.data(), y.data()); }

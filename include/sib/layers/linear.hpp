@@ -34,9 +34,10 @@ public:
     index_t out_features() const { return out_; }
     bool has_bias() const { return with_bias_; }
 
+    // Runs every step: the message is only built on failure (no allocation otherwise).
     sib::shape output_shape(const sib::shape& in) const {
-        require(in.rank() == 2 && in[1] == in_, "Linear(", in_, ",", out_, "): expects input [N,", in_,
-                "], got ", in.str());
+        if (in.rank() != 2 || in[1] != in_)
+            fail("Linear(", in_, ",", out_, "): expects input [N,", in_, "], got ", in.str());
         return {in[0], out_};
     }
 

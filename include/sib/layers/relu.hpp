@@ -26,7 +26,11 @@ SIB_KERNELS:
         const T* px = x.data();
         const T* pv = v.data();
         T* po = out.data();
-        B::parallel_for(x.size(), [=] SIB_HD(index_t i) { po[i] = px[i] > T(0) ? pv[i] : T(0); });
+        // v is read unconditionally, so the select vectorises.
+        B::parallel_for(x.size(), [=] SIB_HD(index_t i) {
+            const T v = pv[i];
+            po[i] = px[i] > T(0) ? v : T(0);
+        });
     }
 };
 

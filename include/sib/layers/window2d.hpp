@@ -38,10 +38,16 @@ struct window2d {
         require(pad_h >= 0 && pad_w >= 0, who, ": padding must be non-negative, got ", pad_str());
     }
 
+    // Whether a [N,C,H,W] input leaves at least one window (a check that builds no message, for
+    // shape rules that run every step).
+    bool fits(const sib::shape& in) const {
+        return in[2] + 2 * pad_h >= kernel_h && in[3] + 2 * pad_w >= kernel_w;
+    }
+
     // Checks that a [N,C,H,W] input (channel count already checked) leaves at least one window.
     void require_fits(const std::string& who, const sib::shape& in) const {
-        require(in[2] + 2 * pad_h >= kernel_h && in[3] + 2 * pad_w >= kernel_w, who, ": input ",
-                in.str(), " with padding ", pad_str(), " is smaller than the kernel ", kernel_str());
+        require(fits(in), who, ": input ", in.str(), " with padding ", pad_str(),
+                " is smaller than the kernel ", kernel_str());
     }
 };
 
