@@ -25,6 +25,22 @@ else
     bad "loss on golden case: $(cat "$tmp/err")"
 fi
 
+# The Thrust backend on the CPU gives the same total (where this sib was built with Thrust).
+if "$sib" loss --backend thrust-omp --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" \
+    --labels "$case_dir/y.npy" --window 5 --out "$tmp/loss_thrust" >"$tmp/json" 2>"$tmp/err"; then
+    total=$(sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p' "$tmp/json")
+    want=$(sed -n 's/.*"total": \([-0-9.e+]*\).*/\1/p' "$case_dir/meta.json")
+    if awk -v a="$total" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-8 * b) }'; then
+        pass "loss --backend thrust-omp golden total $total"
+    else
+        bad "loss --backend thrust-omp golden total $total != $want"
+    fi
+elif grep -q "built without Thrust" "$tmp/err"; then
+    pass "loss --backend thrust-omp: not built here"
+else
+    bad "loss --backend thrust-omp: $(cat "$tmp/err")"
+fi
+
 "$sib" loss --help >/dev/null && pass "loss --help" || bad "loss --help"
 "$sib" bench --help >/dev/null && pass "bench --help" || bad "bench --help"
 "$sib" --help >/dev/null && pass "--help" || bad "--help"
@@ -43,6 +59,7 @@ loss_with() {
 }
 
 expect_error "unknown subcommand" "unknown command 'frobnicate'" "$sib" frobnicate
+expect_error "unknown backend" "--backend" loss_with --backend opencl
 expect_error "unknown flag" "unknown flag '--bogus'" loss_with --bogus 1
 expect_error "missing flag" "missing required flag --labels" "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --out "$tmp/o"
 expect_error "even window" "window must be odd" loss_with --window 4

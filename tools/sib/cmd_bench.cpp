@@ -54,6 +54,7 @@ int cmd_bench(int argc, char** argv) {
         .flag("--classes", "K", "number of labels drawn (must not exceed the model's outputs)", "0")
         .flag("--seed", "S", "random seed", "0")
         .flag("--dtype", "float32|float64", "arithmetic precision", "float32");
+    add_backend_flag(a);
     add_sib_flags(a);
     add_threads_flag(a);
     if (!a.parse(argc, argv, std::cout)) return 0;
@@ -66,8 +67,8 @@ int cmd_bench(int argc, char** argv) {
     const auto mo = mask_options(a);
     const auto settings = sib_settings_from(a);
 
-    return with_dtype(a, [&]<class T>() {
-        sib::spec_model<T> model(a.str("--model"));
+    return with_backend_and_dtype(a, [&]<class T, class B>() {
+        sib::spec_model<T, B> model(a.str("--model"));
         const sib::shape in{batch, chw[0], chw[1], chw[2]};
         const sib::shape out = model.output_shape(in);
         sib::require(out.rank() == 2, "--model: must end in logits [B,K], gives ", out.str());
@@ -76,15 +77,18 @@ int cmd_bench(int argc, char** argv) {
         sib::require(classes <= out[1], "--classes ", classes, " exceeds the model's ", out[1], " outputs");
         sib::rng r(static_cast<std::uint64_t>(a.integer("--seed")));
         sib::optim::pytorch_default(model, r);
-        sib::tensor<T> x(in);
-        for (auto& v : x) v = static_cast<T>(r.uniform());
-        sib::tensor<std::int64_t> y({batch});
-        for (auto& v : y) v = static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(classes)));
+        // Drawn on the host, then uploaded: the same batch on every backend for a seed.
+        std::vector<T> xs(static_cast<std::size_t>(in.numel()));
+        for (auto& v : xs) v = static_cast<T>(r.uniform());
+        std::vector<std::int64_t> ys(static_cast<std::size_t>(batch));
+        for (auto& v : ys) v = static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(classes)));
+        const sib::tensor<T, B> x(in, xs);
+        const sib::tensor<std::int64_t, B> y({batch}, ys);
 
-        sib::optim::adamw<T> opt;
-        sib::density_mask<T> mask(mo);
-        sib::step_workspace<T> ws;
-        auto sib_obj = sib::sib_objective<T>(settings);
+        sib::optim::adamw<T, B> opt;
+        sib::density_mask<T, B> mask(mo);
+        sib::step_workspace<T, B> ws;
+        auto sib_obj = sib::sib_objective<T, B>(settings);
         auto ce_obj = sib::loss::ce();
         auto one_step = [&] {
             opt.zero_grad(model);
@@ -93,6 +97,8 @@ int cmd_bench(int argc, char** argv) {
             else
                 sib::objective_step(model, ws, x, y, ce_obj, mask);
             opt.step(model);
+            // A device backend runs asynchronously: the step is over when its kernels are.
+            if constexpr (requires { B::synchronize(); }) B::synchronize();
         };
         for (long long i = 0; i < warmup; ++i) one_step();
         std::vector<double> ms;
@@ -111,6 +117,7 @@ int cmd_bench(int argc, char** argv) {
                     {"batch", batch},
                     {"objective", objective_name},
                     {"dtype", std::is_same_v<T, float> ? "float32" : "float64"},
+                    {"backend", B::name},
                     {"threads", a.integer("--threads")},
                     {"steps", steps},
                     {"ms_per_step", median},

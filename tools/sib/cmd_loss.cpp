@@ -17,6 +17,7 @@ int cmd_loss(int argc, char** argv) {
         .required("--labels", "Y.npy", "labels [B] (integers)")
         .required("--out", "DIR", "output folder (created if missing)")
         .flag("--dtype", "float64|float32", "arithmetic precision", "float64");
+    add_backend_flag(a);
     add_sib_flags(a);
     add_threads_flag(a);
     if (!a.parse(argc, argv, std::cout)) return 0;
@@ -25,22 +26,22 @@ int cmd_loss(int argc, char** argv) {
     const auto settings = sib_settings_from(a);
     const std::filesystem::path out = a.str("--out");
 
-    return with_dtype(a, [&]<class T>() {
-        sib::spec_model<T> model(a.str("--model"));
-        const auto x = sib::io::load_npy<T>(a.str("--input"));
+    return with_backend_and_dtype(a, [&]<class T, class B>() {
+        sib::spec_model<T, B> model(a.str("--model"));
+        const auto x = sib::io::load_npy<T, B>(a.str("--input"));
         sib::require(x.rank() == 4, a.str("--input"), ": expected [B,C,H,W], got ", x.shape().str());
         const auto labels = sib::io::load_labels(a.str("--labels"));
         sib::require(static_cast<sib::index_t>(labels.size()) == x.dim(0), a.str("--labels"), ": ",
                      labels.size(), " labels for ", x.dim(0), " images");
         const sib::shape logits = model.output_shape(x.shape());
         sib::require(logits.rank() == 2, "--model: must end in logits [B,K], gives ", logits.str());
-        sib::tensor<std::int64_t> y({x.dim(0)}, labels);
+        sib::tensor<std::int64_t, B> y({x.dim(0)}, labels);
         sib::check_labels(y, logits[1]);
         sib::io::load_weights(model, a.str("--weights"));
-        sib::density_mask<T> mask(mo);
-        auto objective = sib::sib_objective<T>(settings);
-        sib::step_workspace<T> ws;
-        model.for_each_parameter([](std::string_view, sib::tensor<T>&, sib::tensor<T>* g) {
+        sib::density_mask<T, B> mask(mo);
+        auto objective = sib::sib_objective<T, B>(settings);
+        sib::step_workspace<T, B> ws;
+        model.for_each_parameter([](std::string_view, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
             if (g) g->zero();
         });
         const auto v = sib::objective_step(model, ws, x, y, objective, mask);
@@ -49,7 +50,7 @@ int cmd_loss(int argc, char** argv) {
         sib::io::save_npy(out / "logits.npy", ws.sweeps.logits());
         sib::io::save_npy(out / "R.npy", ws.sweeps.explanation());
         sib::io::save_npy(out / "M.npy", ws.mask);
-        model.for_each_parameter([&](std::string_view name, sib::tensor<T>&, sib::tensor<T>* g) {
+        model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
             if (g) sib::io::save_npy(out / ("grad." + std::string(name) + ".npy"), *g);
         });
         print_json({{"ce", v.ce}, {"fg", v.fg}, {"bg", v.bg}, {"total", v.total}});

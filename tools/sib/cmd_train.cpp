@@ -37,6 +37,7 @@ int cmd_train(int argc, char** argv) {
         .flag("--log", "FILE", "JSON-lines log (one line per epoch, and per --log-every steps)", "")
         .flag("--log-every", "N", "steps between step records in the log", "0")
         .flag("--dtype", "float32|float64", "arithmetic precision", "float32");
+    add_backend_flag(a);
     add_sib_flags(a);
     add_threads_flag(a);
     if (!a.parse(argc, argv, std::cout)) return 0;
@@ -83,9 +84,9 @@ int cmd_train(int argc, char** argv) {
     }
     const std::string resume = a.str("--resume");
 
-    return with_dtype(a, [&]<class T>() {
-        sib::spec_model<T> model(a.str("--model"));
-        sib::trainer<sib::spec_model<T>> t(model, o, model.spec());
+    return with_backend_and_dtype(a, [&]<class T, class B>() {
+        sib::spec_model<T, B> model(a.str("--model"));
+        sib::trainer<sib::spec_model<T, B>> t(model, o, model.spec());
         if (resume.empty())
             t.initialise();
         else

@@ -1,6 +1,9 @@
-// Pieces every sib subcommand shares: the S-IB settings flags, dtype dispatch, JSON output.
+// Pieces every sib subcommand shares: the S-IB settings flags, dtype and backend dispatch, JSON output.
 #pragma once
 #include "args.hpp"
+#if defined(SIB_CLI_THRUST) || defined(__CUDACC__)
+#include <sib/backend/thrust/systems.hpp>
+#endif
 #include <sib/core/threading.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/mask/density_mask.hpp>
@@ -47,6 +50,34 @@ auto with_dtype(const args& a, F&& f) {
     const std::string d = a.choice("--dtype", {"float32", "float64"});
     if (d == "float32") return f.template operator()<float>();
     return f.template operator()<double>();
+}
+
+// --backend: where tensors live and kernels run. thrust-omp is Thrust's OpenMP system on the CPU
+// (built when the CCCL headers are found: SIB_CLI_THRUST), cuda the CUDA system (only when these
+// sources are compiled by nvcc).
+inline void add_backend_flag(args& a) {
+    a.flag("--backend", "cpu|thrust-omp|cuda", "compute backend (thrust-omp and cuda where built)", "cpu");
+}
+
+// Runs f.template operator()<T, B>() for --dtype and --backend.
+template <class F>
+auto with_backend_and_dtype(const args& a, F&& f) {
+    const std::string b = a.choice("--backend", {"cpu", "thrust-omp", "cuda"});
+    if (b == "thrust-omp") {
+#if defined(SIB_CLI_THRUST)
+        return with_dtype(a, [&]<class T>() { return f.template operator()<T, sib::thrust_omp>(); });
+#else
+        sib::fail("--backend thrust-omp: this sib was built without Thrust (CMake found no CCCL headers)");
+#endif
+    }
+    if (b == "cuda") {
+#if defined(__CUDACC__)
+        return with_dtype(a, [&]<class T>() { return f.template operator()<T, sib::thrust_cuda>(); });
+#else
+        sib::fail("--backend cuda: this sib was built without CUDA (configure with -DSIB_CLI_CUDA=ON and nvcc)");
+#endif
+    }
+    return with_dtype(a, [&]<class T>() { return f.template operator()<T, sib::cpu>(); });
 }
 
 // The last line of every subcommand: one JSON object.
