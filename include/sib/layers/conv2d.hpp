@@ -93,7 +93,7 @@ public:
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             if constexpr (fused) {
-                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                B::parallel_for(slots, [=](index_t item) {
                     T* slot = pc + item * k * p;
                     for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
                         B::gemm(true, false, k, p, o, T(1), pw, k, pgy + j * o * p, p, T(0), slot, p);
@@ -137,7 +137,7 @@ SIB_KERNELS:
     // im2col matrix that it reuses for its samples: a sample's im2col, GEMM and col2im run back to
     // back on one thread while that matrix is in the core's cache. Otherwise each step is one
     // batched primitive over the chunk (a device backend launches a few large kernels rather than
-    // many small ones).
+    // many small ones). The fused loops are host lambdas (not SIB_HD): they call B::gemm.
     static constexpr bool fused = requires { requires B::nested_primitives; };
 
     // Sizes of one call: K = C*kh*kw rows of im2col, P = OH*OW output pixels per sample.
@@ -183,7 +183,7 @@ SIB_KERNELS:
             const plane_geometry pg = plane_geometry_of(g);
             const T beta = b ? T(1) : T(0);
             if constexpr (fused) {
-                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                B::parallel_for(slots, [=](index_t item) {
                     T* slot = pc + item * k * p;
                     for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
                         for (index_t ch = 0; ch < c; ++ch)
@@ -225,7 +225,7 @@ SIB_KERNELS:
                 // then the partials in group order: the same numbers whatever the thread count.
                 partial_.resize({groups, o, k});
                 T* pp = partial_.data();
-                B::parallel_for(slots, [=] SIB_HD(index_t item) {
+                B::parallel_for(slots, [=](index_t item) {
                     T* slot = pc + item * k * p;
                     for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
                         const index_t j0 = gi * nc / groups, j1 = (gi + 1) * nc / groups;
