@@ -79,8 +79,12 @@ std::string fmt(double v, int digits = 3) {
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
     return buf;
 }
+// Images whose value is undefined (e.g. an all-zero map) are left out, so two cells may average
+// different images: the count says how many.
 std::string fmt_interval(const sib::metrics::bootstrap_interval& b) {
-    return fmt(b.mean) + " [" + fmt(b.lo) + ", " + fmt(b.hi) + "]";
+    std::string s = fmt(b.mean) + " [" + fmt(b.lo) + ", " + fmt(b.hi) + "]";
+    if (b.nan_count > 0) s += " (" + std::to_string(b.nan_count) + " NaN)";
+    return s;
 }
 
 // results[benchmark][objective][seed][method][metric] = per-image values
@@ -118,7 +122,9 @@ int main(int argc, char** argv) {
            << cfg.seeds << " seeds per objective (the seed sets weights and batch order; data are fixed). "
            << "Explanations of the first " << cfg.explain_count << " test images, target = label. "
            << "Metrics per DESIGN.md on |map| against the ground-truth foreground mask. "
-           << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image.\n\n";
+           << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image. "
+           << "A metric is undefined (NaN) on an image whose map is all zero (Grad-CAM's ReLU can zero a map) or whose mask is empty: "
+           << "such images are left out, and a cell says how many.\n\n";
 
         for (const auto& bench : cfg.benchmarks) {
             std::cerr << "study: " << bench << "\n";
