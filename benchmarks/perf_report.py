@@ -142,7 +142,8 @@ def main():
     w(f"- Date: {machine.get('date', ctx.get('date', '?'))}")
     w(f"- Machine: {machine.get('cpu', '?')}; {machine.get('cores', '?')}")
     w(f"- Load average (1/5/15 min) before the timings: {machine.get('load_before', '?')}; after: "
-      f"{machine.get('load_after', '?')} (the 2 cores are shared with other engineers' builds)")
+      f"{machine.get('load_after', '?')} (a 1-minute load near 1 is the previous case's own threads "
+      f"decaying; well above the core count means other work shared the cores)")
     loads = results / "loads.txt"
     if loads.exists():
         w("- Load average (1/5/15 min) as each case started: " +
@@ -272,7 +273,7 @@ def main():
             w(f"| {col} | " + " | ".join(cells) + " |")
         w("| step (wall) | " + " | ".join(f"{p['ms_per_step']:.2f} | " for p in profiles) + " |")
         w("")
-        w("What each phase runs: forward = every layer's forward (conv: im2col + GEMM + scatter); "
+        w("What each phase runs: forward = every layer's forward (conv: per sample, im2col + GEMM written into y); "
           "decoder_sweep = the seed s and R = J^T s (conv: gather + GEMM + col2im per layer, pooling and ReLU "
           "VJPs); mask_forward/mask_vjp = the density mask (channel mean, 4 soft quantiles = 4 sorts of every "
           "row, box mean, sigmoids) and its VJP; terms = HSIC, normalisation, variance, CE values and VJPs; "
