@@ -8,16 +8,22 @@ source "$(dirname "$0")/checks.sh"
 case_dir=$golden/cnn_1x12x12
 spec=$(sed -n 's/.*"spec": "\(.*\)",/\1/p' "$case_dir/meta.json")
 
-# Golden case through the CLI: the JSON line carries the fixture's total.
-if "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --labels "$case_dir/y.npy" \
-    --window 5 --out "$tmp/loss" >"$tmp/json" 2>"$tmp/err"; then
+# The total in $tmp/json against the fixture's, to 1e-8 relative; $1 names the check.
+check_golden_total() {
+    local total want
     total=$(sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p' "$tmp/json")
     want=$(sed -n 's/.*"total": \([-0-9.e+]*\).*/\1/p' "$case_dir/meta.json")
     if awk -v a="$total" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-8 * b) }'; then
-        pass "loss golden total $total"
+        pass "$1 golden total $total"
     else
-        bad "loss golden total $total != $want"
+        bad "$1 golden total $total != $want"
     fi
+}
+
+# Golden case through the CLI: the JSON line carries the fixture's total.
+if "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --labels "$case_dir/y.npy" \
+    --window 5 --out "$tmp/loss" >"$tmp/json" 2>"$tmp/err"; then
+    check_golden_total "loss"
     for f in logits R M grad.0.weight grad.7.bias; do
         [ -s "$tmp/loss/$f.npy" ] && pass "wrote $f.npy" || bad "missing $f.npy"
     done
@@ -28,13 +34,7 @@ fi
 # The Thrust backend on the CPU gives the same total (where this sib was built with Thrust).
 if "$sib" loss --backend thrust-omp --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" \
     --labels "$case_dir/y.npy" --window 5 --out "$tmp/loss_thrust" >"$tmp/json" 2>"$tmp/err"; then
-    total=$(sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p' "$tmp/json")
-    want=$(sed -n 's/.*"total": \([-0-9.e+]*\).*/\1/p' "$case_dir/meta.json")
-    if awk -v a="$total" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-8 * b) }'; then
-        pass "loss --backend thrust-omp golden total $total"
-    else
-        bad "loss --backend thrust-omp golden total $total != $want"
-    fi
+    check_golden_total "loss --backend thrust-omp"
 elif grep -q "built without Thrust" "$tmp/err"; then
     pass "loss --backend thrust-omp: not built here"
 else
