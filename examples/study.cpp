@@ -3,7 +3,7 @@
 // seeds, explain the test images with the six core methods, score the maps against the ground-truth
 // masks, and write a Markdown report that compares the objectives paired by seed and image.
 //
-//   study [--out reports/study.md] [--seeds 3] [--train-limit 6000] [--epochs 1] [--test-limit 1000]
+//   study [--out reports/study.md] [--seeds 3] [--train-limit 12000] [--epochs 1] [--test-limit 1000]
 //         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--threads 2]
 #include <sib/core/threading.hpp>
 #include <sib/data/benchmarks.hpp>
@@ -25,7 +25,7 @@ namespace {
 struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
-    sib::index_t train_limit = 6000, test_limit = 1000, explain_count = 200, epochs = 1;
+    sib::index_t train_limit = 12000, test_limit = 1000, explain_count = 200, epochs = 1;
     std::vector<std::string> benchmarks{"fmnist", "fmnist-decoy", "fmnist-clutter", "fmnist-color", "shapes"};
     int threads = 2;
     std::string models_dir = "build/study-models";  // seed-0 checkpoints, for contact sheets

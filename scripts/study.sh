@@ -2,7 +2,7 @@
 # The S-IB study: trains CE, S-IB and RRR models on the five benchmarks (3 seeds each), explains and
 # scores them, and writes reports/study.md plus one contact sheet per benchmark and objective.
 # Budget flags pass through to examples/study.cpp (defaults there); e.g.
-#   bash scripts/study.sh --train-limit 6000 --epochs 1 --seeds 3
+#   bash scripts/study.sh --train-limit 12000 --epochs 1 --seeds 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
