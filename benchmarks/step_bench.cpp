@@ -5,7 +5,7 @@
 //   sib_bench [--threads N] [--side all|sib|torch|sgemm] [Google Benchmark flags]
 //
 // Case names are <side>/<model>/<objective> and sgemm/eigen/<n>. Every case reports real time per
-// step, images/s, GFLOP/s (benchmarks/step_flops.hpp) and the process's peak RSS; run one case per
+// step, images/s, GFLOP/s (sib/train/step_flops.hpp) and the process's peak RSS; run one case per
 // process (--benchmark_filter) for a peak that belongs to that case alone.
 //
 // Before timing anything, a child process checks that both sides compute the same thing: on the
@@ -13,7 +13,7 @@
 // the values, every parameter gradient and the parameters after one AdamW step. The child keeps
 // the parent's peak RSS free of the check; a disagreement aborts the benchmark.
 #include "bench_models.hpp"
-#include "step_flops.hpp"
+#include <sib/train/step_flops.hpp>
 #if defined(SIB_HAVE_TORCH)
 #include "torch_side.hpp"
 #include <ATen/Version.h>
@@ -85,7 +85,7 @@ void sib_case(benchmark::State& state, const reference_model* r, objective_kind 
         return p;
     });
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o).total);
-    const auto f = count_step_flops(t.model, t.x.shape());
+    const auto f = sib::count_step_flops(t.model, t.x.shape());
     report(state, o == objective_kind::sib ? f.sib_step : f.ce_step, static_cast<double>(batch_size));
 }
 
@@ -93,7 +93,7 @@ void sib_case(benchmark::State& state, const reference_model* r, objective_kind 
 void torch_case(benchmark::State& state, const reference_model* r, objective_kind o) {
     static std::map<std::string, std::unique_ptr<torch_trainer>> cache;
     set_threads();
-    step_flop_count f;
+    sib::step_flop_count f;
     auto& t = cached(cache, std::string(r->name) + objective_name(o), [&] {
         sib_trainer<float> weights(*r);  // the same initial weights and batch as the sib side
         auto p = std::make_unique<torch_trainer>(weights.model, weights.x, weights.y);
@@ -103,7 +103,7 @@ void torch_case(benchmark::State& state, const reference_model* r, objective_kin
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o == objective_kind::sib).total.item<float>());
     {
         sib::spec_model<float> geometry(r->spec);
-        f = count_step_flops(geometry, {batch_size, r->channels, r->height, r->width});
+        f = sib::count_step_flops(geometry, {batch_size, r->channels, r->height, r->width});
     }
     report(state, o == objective_kind::sib ? f.sib_step : f.ce_step, static_cast<double>(batch_size));
 }

@@ -3,6 +3,7 @@
 // settings are one clear line.
 #include <doctest/doctest.h>
 #include <sib/layers/spec_model.hpp>
+#include <sib/train/step_flops.hpp>
 #include <sib/train/trainer.hpp>
 #include <filesystem>
 #include <sstream>
@@ -214,4 +215,19 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
         CHECK(sib::load_checkpoint(ck, back, none)["step"] == 3);
     }
     for (float v : weights_of(back)) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by hand") {
+    // F0 = 2*64*16*784*9 (conv1), F1 = 2*64*32*196*144 (conv2), F2 = 2*64*1568*10 (linear).
+    const double f0 = 14450688, f1 = 115605504, f2 = 2007040;
+    sib::spec_model<float> m("Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
+                             "MaxPool2d(2); Flatten; Linear(1568,10)");
+    const auto c = sib::count_step_flops(m, {64, 1, 28, 28});
+    CHECK(c.forward == f0 + f1 + f2);
+    CHECK(c.sib_step == 5 * f0 + 6 * f1 + 6 * f2);  // 777928704
+    CHECK(c.ce_step == 2 * f0 + 3 * f1 + 3 * f2);   // 381739008
+    // Stride 2 without padding: 9x9 -> 4x4.
+    sib::spec_model<double> s("Conv2d(3,5,3,stride=2); Flatten; Linear(80,2)");
+    const auto d = sib::count_step_flops(s, {2, 3, 9, 9});
+    CHECK(d.forward == 2.0 * 2 * 5 * 16 * 27 + 2.0 * 2 * 80 * 2);
 }

@@ -5,6 +5,7 @@
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/train/step.hpp>
+#include <sib/train/step_flops.hpp>
 #include <algorithm>
 #include <chrono>
 #include <sys/resource.h>
@@ -44,7 +45,9 @@ double peak_rss_mib() {
 
 int cmd_bench(int argc, char** argv) {
     args a("bench", "Times full training steps (forward, decoder, mask, terms, tangent and backward\n"
-                    "sweeps, AdamW update) on random data; prints ms_per_step and images_per_second.");
+                    "sweeps, AdamW update) on random data; prints ms_per_step, images_per_second,\n"
+                    "gflop_per_second (the GEMM FLOPs of the step, include/sib/train/step_flops.hpp)\n"
+                    "and peak_rss_mib.");
     a.required("--model", "SPEC", "model spec")
         .required("--input-shape", "CxHxW", "image shape, e.g. 1x28x28")
         .flag("--batch", "B", "batch size", "64")
@@ -112,6 +115,8 @@ int cmd_bench(int argc, char** argv) {
         double mean = 0;
         for (double m : ms) mean += m;
         mean /= static_cast<double>(ms.size());
+        const auto flops = sib::count_step_flops(model, in);
+        const double step_flops = objective_name == "sib" ? flops.sib_step : flops.ce_step;
         print_json({{"model", a.str("--model")},
                     {"input_shape", a.str("--input-shape")},
                     {"batch", batch},
@@ -124,6 +129,8 @@ int cmd_bench(int argc, char** argv) {
                     {"ms_per_step_mean", mean},
                     {"ms_per_step_min", ms.front()},
                     {"images_per_second", 1000.0 * static_cast<double>(batch) / median},
+                    {"step_gflop", step_flops * 1e-9},
+                    {"gflop_per_second", step_flops * 1e-6 / median},
                     {"peak_rss_mib", peak_rss_mib()}});
         return 0;
     });

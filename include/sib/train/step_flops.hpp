@@ -1,34 +1,36 @@
-// The FLOP count of one training step, for achieved GFLOP/s. Only the GEMMs of convolution and
-// linear layers count (2*m*n*k each); bias, pooling, activations, the mask, the terms and AdamW
-// are left out, so the figure is comparable with an SGEMM's. With F_l = 2*N*O*(C*kh*kw)*(OH*OW)
-// for a convolution and 2*N*in*out for a linear layer, sib's sweep structure (DESIGN.md,
-// "Differentiating through the decoder") runs per layer l:
+// The FLOP count of one training step, for achieved GFLOP/s (`sib bench`, benchmarks/). Only the
+// GEMMs of convolution and linear layers count (2*m*n*k each); bias, pooling, activations, the
+// mask, the terms and the optimizer are left out, so the figure compares with an SGEMM's. With
+// F_l = 2*N*O*(C*kh*kw)*(OH*OW) for a convolution and 2*N*in*out for a linear layer, the sweeps
+// (train/sweeps.hpp) run per layer l:
 //   S-IB step: forward + decoder vjp + tangent jvp + mixed weight grad + backward weight grad
-//              + backward input grad (skipped for layer 0, whose input has no parameters)
+//              + backward input grad (skipped for layer 0: nothing before it needs it)
 //              = (5 + [l > 0]) F_l
 //   CE step:   forward + backward weight grad + backward input grad = (2 + [l > 0]) F_l
-// The torch side is charged the same count, so the ratio of GFLOP/s is the inverse time ratio.
 #pragma once
+#include <sib/layers/conv2d.hpp>
+#include <sib/layers/linear.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <type_traits>
 
-namespace sib_bench {
+SIB_BEGIN_NAMESPACE
 
 struct step_flop_count {
     double forward = 0, sib_step = 0, ce_step = 0;
 };
 
-template <class T>
-step_flop_count count_step_flops(sib::spec_model<T>& m, sib::shape in) {
+// `in` is the input batch's shape [N,C,H,W].
+template <class T, class B>
+step_flop_count count_step_flops(spec_model<T, B>& m, shape in) {
     step_flop_count c;
     m.for_each_layer([&](auto& l, int i) {
         using L = std::decay_t<decltype(l)>;
-        const sib::shape out = l.output_shape(in);
+        const shape out = l.output_shape(in);
         double f = 0;
-        if constexpr (std::is_same_v<L, sib::nn::conv2d<T>>)
+        if constexpr (std::is_same_v<L, nn::conv2d<T, B>>)
             f = 2.0 * static_cast<double>(out[0] * out[1] * out[2] * out[3]) *
                 static_cast<double>(l.in_channels() * l.window().area());
-        else if constexpr (std::is_same_v<L, sib::nn::linear<T>>)
+        else if constexpr (std::is_same_v<L, nn::linear<T, B>>)
             f = 2.0 * static_cast<double>(in[0]) * static_cast<double>(l.in_features() * l.out_features());
         const double backward_input = i > 0 ? 1.0 : 0.0;
         c.forward += f;
@@ -39,4 +41,4 @@ step_flop_count count_step_flops(sib::spec_model<T>& m, sib::shape in) {
     return c;
 }
 
-}  // namespace sib_bench
+SIB_END_NAMESPACE
