@@ -47,20 +47,30 @@ inline int as_int(index_t v, const char* what) {
     return static_cast<int>(v);
 }
 
+// The column-major arguments of a row-major product, checked to fit cuBLAS's ints.
+struct column_major_gemm {
+    cublasOperation_t op_b, op_a;
+    int m, n, k, lda, ldb, ldc;
+    column_major_gemm(bool trans_a, bool trans_b, index_t rm, index_t rn, index_t rk, index_t la, index_t lb,
+                      index_t lc)
+        : op_b(trans_b ? CUBLAS_OP_T : CUBLAS_OP_N), op_a(trans_a ? CUBLAS_OP_T : CUBLAS_OP_N),
+          m(as_int(rn, "n")), n(as_int(rm, "m")), k(as_int(rk, "k")), lda(as_int(la, "lda")),
+          ldb(as_int(lb, "ldb")), ldc(as_int(lc, "ldc")) {}
+};
+
 template <class T>
 void gemm_row_major(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
                     index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "sib::thrust_cuda: GEMM supports float and double");
-    const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const int cm = as_int(n, "n"), cn = as_int(m, "m"), ck = as_int(k, "k");
-    const int la = as_int(lda, "lda"), lb = as_int(ldb, "ldb"), lc = as_int(ldc, "ldc");
+    const column_major_gemm g(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if constexpr (std::is_same_v<T, float>)
-        check(cublasSgemm(cublas_handle(), op_b, op_a, cm, cn, ck, &alpha, b, lb, a, la, &beta, c, lc),
+        check(cublasSgemm(cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b, g.ldb, a, g.lda, &beta, c,
+                          g.ldc),
               "cublasSgemm");
     else
-        check(cublasDgemm(cublas_handle(), op_b, op_a, cm, cn, ck, &alpha, b, lb, a, la, &beta, c, lc),
+        check(cublasDgemm(cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b, g.ldb, a, g.lda, &beta, c,
+                          g.ldc),
               "cublasDgemm");
 }
 
@@ -72,19 +82,16 @@ void gemm_strided_batched_row_major(bool trans_a, bool trans_b, index_t m, index
                                     index_t count) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "sib::thrust_cuda: GEMM supports float and double");
-    const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const int cm = as_int(n, "n"), cn = as_int(m, "m"), ck = as_int(k, "k");
-    const int la = as_int(lda, "lda"), lb = as_int(ldb, "ldb"), lc = as_int(ldc, "ldc");
+    const column_major_gemm g(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     const int batches = as_int(count, "batch count");
     const long long sa = stride_a, sb = stride_b, sc = stride_c;
     if constexpr (std::is_same_v<T, float>)
-        check(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, cm, cn, ck, &alpha, b, lb, sb, a, la, sa,
-                                        &beta, c, lc, sc, batches),
+        check(cublasSgemmStridedBatched(cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b, g.ldb, sb, a,
+                                        g.lda, sa, &beta, c, g.ldc, sc, batches),
               "cublasSgemmStridedBatched");
     else
-        check(cublasDgemmStridedBatched(cublas_handle(), op_b, op_a, cm, cn, ck, &alpha, b, lb, sb, a, la, sa,
-                                        &beta, c, lc, sc, batches),
+        check(cublasDgemmStridedBatched(cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b, g.ldb, sb, a,
+                                        g.lda, sa, &beta, c, g.ldc, sc, batches),
               "cublasDgemmStridedBatched");
 }
 
