@@ -2,13 +2,13 @@
 // them: what a user of sib writes for one training step (as tools/sib/cmd_bench.cpp does).
 #pragma once
 #include <sib/core/rng.hpp>
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
+#include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -45,11 +45,11 @@ inline const char* objective_name(objective_kind o) { return o == objective_kind
 // uniform [0,1) images with uniform labels, all from one seed (the torch side copies them).
 template <class T>
 struct sib_trainer {
-    sib::spec_model<T> model;
+    sib::nn::spec_model<T> model;
     sib::optim::adamw<T> opt;
-    sib::density_mask<T> mask;
-    sib::step_workspace<T> ws;
-    sib::sib_objective_t<T> sib_objective = sib::sib_objective<T>();
+    sib::masks::density_mask<T> mask;
+    sib::autodiff::step_workspace<T> ws;
+    sib::loss::sib_objective_t<T> sib_objective = sib::loss::sib_objective<T>();
     decltype(sib::loss::ce()) ce_objective = sib::loss::ce();
     sib::tensor<T> x;
     sib::tensor<std::int64_t> y;
@@ -63,14 +63,14 @@ struct sib_trainer {
     }
 
     // Loss and gradients (accumulated into the zeroed gradients), no update.
-    sib::step_values<T> objective(objective_kind o) {
+    sib::autodiff::step_values<T> objective(objective_kind o) {
         opt.zero_grad(model);
-        if (o == objective_kind::sib) return sib::objective_step(model, ws, x, y, sib_objective, mask);
-        return sib::objective_step(model, ws, x, y, ce_objective, mask);
+        if (o == objective_kind::sib) return sib::autodiff::objective_step(model, ws, x, y, sib::loss::sib_objective, mask);
+        return sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
     }
 
     // zero_grad + forward + loss + backward + AdamW update.
-    sib::step_values<T> step(objective_kind o) {
+    sib::autodiff::step_values<T> step(objective_kind o) {
         auto v = objective(o);
         opt.step(model);
         return v;

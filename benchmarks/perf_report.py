@@ -181,7 +181,7 @@ def main():
       "convolution, 2·N·in·out for a linear layer), sib's sweeps run per layer: forward, decoder VJP, "
       "tangent JVP, mixed weight gradient, backward weight gradient, and the backward input gradient except "
       "for layer 0, i.e. (5 + [l>0])·F_l for the S-IB step and (2 + [l>0])·F_l for the CE step "
-      "(`include/sib/train/step_flops.hpp`). LibTorch is charged the same count, so its GFLOP/s over sib's is "
+      "(`include/sib/autodiff/step_flops.hpp`). LibTorch is charged the same count, so its GFLOP/s over sib's is "
       "the time ratio.")
     w("")
     w("| model | GFLOP per S-IB step | GFLOP per CE step |")

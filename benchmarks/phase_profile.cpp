@@ -1,5 +1,5 @@
 // sib_phase_profile: where sib's training step spends its time, phase by phase. It runs the body of
-// sib::objective_step (include/sib/train/step.hpp) with a clock read between the phases, and first
+// sib::objective_step (include/sib/autodiff/step.hpp) with a clock read between the phases, and first
 // proves that this copy still is that body: one step of each gives bitwise the same loss and
 // gradients, else it stops (the copy must then follow step.hpp again).
 //
@@ -45,14 +45,14 @@ struct phase_clock {
 
 // sib::objective_step's body with laps; Expression is sib's S-IB objective or CE alone.
 template <class T, class E>
-sib::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c) {
+sib::autodiff::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c) {
     auto& sw = t.ws.sweeps;
     auto& ctx = t.ws.context;
-    const sib::softmax_energy decoder{};
+    const sib::decoders::softmax_energy decoder{};
     c.start();
     t.opt.zero_grad(t.model);
     c.lap(0);
-    const auto& z = sib::forward_sweep(t.model, sw, t.x);
+    const auto& z = sib::autodiff::forward_sweep(t.model, sw, t.x);
     ctx.begin(sw.input(), z, t.y);
     ctx.zbar.resize(z.shape());
     ctx.zbar.zero();
@@ -60,7 +60,7 @@ sib::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c)
     if constexpr (E::needs_explanation) {
         sw.seed().resize(z.shape());
         decoder.seed(z, t.y, sw.seed());
-        const auto& r = sib::decoder_sweep(t.model, sw);
+        const auto& r = sib::autodiff::decoder_sweep(t.model, sw);
         c.lap(2);
         t.mask.forward(r, t.ws.mask);
         ctx.R = &r;
@@ -77,12 +77,12 @@ sib::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c)
     if constexpr (E::needs_explanation) {
         t.mask.vjp(ctx.Mbar, ctx.Rbar);
         c.lap(5);
-        const auto& tz = sib::tangent_sweep(t.model, sw, ctx.Rbar);
+        const auto& tz = sib::autodiff::tangent_sweep(t.model, sw, ctx.Rbar);
         c.lap(6);
         decoder.hvp(z, t.y, tz, ctx.zbar);
         c.lap(7);
     }
-    sib::backward_sweep(t.model, sw, ctx.zbar);
+    sib::autodiff::backward_sweep(t.model, sw, ctx.zbar);
     c.lap(8);
     t.opt.step(t.model);
     c.lap(9);
@@ -108,7 +108,7 @@ void perf_control(const char* command) {
 }
 
 template <class T>
-std::vector<T> gradients(sib::spec_model<T>& m) {
+std::vector<T> gradients(sib::nn::spec_model<T>& m) {
     std::vector<T> out;
     m.for_each_parameter([&](std::string_view, auto&, auto* g) { out.insert(out.end(), g->begin(), g->end()); });
     return out;
@@ -134,7 +134,7 @@ int profile(const reference_model& r, E& expression, objective_kind o, int steps
                           std::memcmp(ga.data(), gb.data(), ga.size() * sizeof(float)) == 0;
         if (!same) {
             std::cerr << "sib_phase_profile: the timed copy no longer matches sib::objective_step (total "
-                      << a.total << " vs " << b.total << "); update it from include/sib/train/step.hpp\n";
+                      << a.total << " vs " << b.total << "); update it from include/sib/autodiff/step.hpp\n";
             return 1;
         }
     }
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
         if (objective == "sib") {
-            auto e = sib::sib_objective<float>();
+            auto e = sib::loss::sib_objective<float>();
             return profile(*r, e, objective_kind::sib, steps, warmup);
         }
         auto e = sib::loss::ce();

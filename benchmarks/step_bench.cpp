@@ -5,7 +5,7 @@
 //   sib_bench [--threads N] [--side all|sib|torch|sgemm] [Google Benchmark flags]
 //
 // Case names are <side>/<model>/<objective> and sgemm/eigen/<n>. Every case reports real time per
-// step, images/s, GFLOP/s (sib/train/step_flops.hpp) and the process's peak RSS; run one case per
+// step, images/s, GFLOP/s (sib/autodiff/step_flops.hpp) and the process's peak RSS; run one case per
 // process (--benchmark_filter) for a peak that belongs to that case alone.
 //
 // Before timing anything, a child process checks that both sides compute the same thing: on the
@@ -13,7 +13,7 @@
 // the values, every parameter gradient and the parameters after one AdamW step. The child keeps
 // the parent's peak RSS free of the check; a disagreement aborts the benchmark.
 #include "bench_models.hpp"
-#include <sib/train/step_flops.hpp>
+#include <sib/autodiff/step_flops.hpp>
 #if defined(SIB_HAVE_TORCH)
 #include "torch_side.hpp"
 #include <ATen/Version.h>
@@ -85,7 +85,7 @@ void sib_case(benchmark::State& state, const reference_model* r, objective_kind 
         return p;
     });
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o).total);
-    const auto f = sib::count_step_flops(t.model, t.x.shape());
+    const auto f = sib::autodiff::count_step_flops(t.model, t.x.shape());
     report(state, o == objective_kind::sib ? f.sib_step : f.ce_step, static_cast<double>(batch_size));
 }
 
@@ -93,7 +93,7 @@ void sib_case(benchmark::State& state, const reference_model* r, objective_kind 
 void torch_case(benchmark::State& state, const reference_model* r, objective_kind o) {
     static std::map<std::string, std::unique_ptr<torch_trainer>> cache;
     set_threads();
-    sib::step_flop_count f;
+    sib::autodiff::step_flop_count f;
     auto& t = cached(cache, std::string(r->name) + objective_name(o), [&] {
         sib_trainer<float> weights(*r);  // the same initial weights and batch as the sib side
         auto p = std::make_unique<torch_trainer>(weights.model, weights.x, weights.y);
@@ -102,8 +102,8 @@ void torch_case(benchmark::State& state, const reference_model* r, objective_kin
     });
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o == objective_kind::sib).total.item<float>());
     {
-        sib::spec_model<float> geometry(r->spec);
-        f = sib::count_step_flops(geometry, {batch_size, r->channels, r->height, r->width});
+        sib::nn::spec_model<float> geometry(r->spec);
+        f = sib::autodiff::count_step_flops(geometry, {batch_size, r->channels, r->height, r->width});
     }
     report(state, o == objective_kind::sib ? f.sib_step : f.ce_step, static_cast<double>(batch_size));
 }
@@ -136,7 +136,7 @@ double relative_max(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 template <class T>
-std::map<std::string, torch::Tensor> sib_tensors(sib::spec_model<T>& m, bool grads) {
+std::map<std::string, torch::Tensor> sib_tensors(sib::nn::spec_model<T>& m, bool grads) {
     std::map<std::string, torch::Tensor> out;
     m.for_each_parameter([&](std::string_view name, auto& value, auto* grad) {
         out[std::string(name)] = to_torch(grads ? *grad : value).reshape(-1);
@@ -146,7 +146,7 @@ std::map<std::string, torch::Tensor> sib_tensors(sib::spec_model<T>& m, bool gra
 
 // Worst error over the parameters of the torch model (grads or values) against sib's.
 template <class T>
-double worst_parameter_error(sib::spec_model<T>& m, torch::nn::Sequential& seq, bool grads) {
+double worst_parameter_error(sib::nn::spec_model<T>& m, torch::nn::Sequential& seq, bool grads) {
     const auto ours = sib_tensors(m, grads);
     double worst = 0;
     for (const auto& item : seq->named_parameters()) {

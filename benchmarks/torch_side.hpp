@@ -1,5 +1,5 @@
 // The LibTorch side of the speed benchmark: the same nn::Sequential as a sib spec model, the same
-// weights, and the S-IB objective of DESIGN.md written with torch ops and autograd (double backprop
+// weights, and the S-IB objective of docs/objective.md written with torch ops and autograd (double backprop
 // through torch::autograd::grad(create_graph=true)). It shares no code with sib's sweeps: only the
 // layer geometry and the initial weights are read from the sib model, so an agreement of the two
 // losses and gradients is evidence that both sides compute the same thing.
@@ -34,7 +34,7 @@ inline torch::Tensor to_torch(const sib::tensor<std::int64_t>& t) {
 // The torch::nn::Sequential with the layers of m, in m's dtype. Layers without a counterpart here
 // are refused by name rather than skipped, so the two sides never benchmark different models.
 template <class T>
-torch::nn::Sequential torch_model_like(sib::spec_model<T>& m) {
+torch::nn::Sequential torch_model_like(sib::nn::spec_model<T>& m) {
     namespace tnn = torch::nn;
     tnn::Sequential seq;
     m.for_each_layer([&](auto& l, int i) {
@@ -67,7 +67,7 @@ torch::nn::Sequential torch_model_like(sib::spec_model<T>& m) {
 
 // Copies every parameter of m into the torch model by its nn.Sequential name ("0.weight", ...).
 template <class T>
-void copy_weights(sib::spec_model<T>& m, torch::nn::Sequential& seq) {
+void copy_weights(sib::nn::spec_model<T>& m, torch::nn::Sequential& seq) {
     torch::NoGradGuard no_grad;
     auto named = seq->named_parameters();
     std::size_t copied = 0;
@@ -82,8 +82,8 @@ void copy_weights(sib::spec_model<T>& m, torch::nn::Sequential& seq) {
     sib::require(copied == named.size(), "torch side: sib has ", copied, " parameters, torch ", named.size());
 }
 
-// DESIGN.md item 2: ascending sort of each row, averaged with softmax(-|i - q(n-1)|/tau) weights.
-inline torch::Tensor soft_quantile(const torch::Tensor& v, double q, double tau) {
+// docs/objective.md, "Soft quantile": ascending sort of each row, averaged with softmax(-|i - q(n-1)|/tau) weights.
+inline torch::Tensor sib::masks::soft_quantile(const torch::Tensor& v, double q, double tau) {
     const auto n = v.size(1);
     const auto sorted = std::get<0>(torch::sort(v, 1));
     const auto i = torch::arange(n, v.options());
@@ -96,28 +96,28 @@ struct torch_mask_options {
     double q_low = 0.05, q_high = 0.95, q_intensity = 0.8, q_density = 0.8;
 };
 
-// DESIGN.md item 3: the density mask [B,1,H,W] of R [B,C,H,W], default window.
-inline torch::Tensor density_mask(const torch::Tensor& r, const torch_mask_options& o) {
+// docs/objective.md, "Density mask": the density mask [B,1,H,W] of R [B,C,H,W], default window.
+inline torch::Tensor sib::masks::density_mask(const torch::Tensor& r, const torch_mask_options& o) {
     const auto b = r.size(0), h = r.size(2), w = r.size(3);
     const std::int64_t k = 2 * ((15 * std::min(h, w)) / 224) + 1;
     const auto g = r.mean(1).abs().reshape({b, h * w});
-    const auto lo = soft_quantile(g, o.q_low, o.temperature).unsqueeze(1);
-    const auto hi = soft_quantile(g, o.q_high, o.temperature).unsqueeze(1);
+    const auto lo = sib::masks::soft_quantile(g, o.q_low, o.temperature).unsqueeze(1);
+    const auto hi = sib::masks::soft_quantile(g, o.q_high, o.temperature).unsqueeze(1);
     const auto gn = (g - lo) / (hi - lo + 1e-8);
-    const auto hh = torch::sigmoid(o.slope * (gn - soft_quantile(gn, o.q_intensity, o.temperature).unsqueeze(1)));
+    const auto hh = torch::sigmoid(o.slope * (gn - sib::masks::soft_quantile(gn, o.q_intensity, o.temperature).unsqueeze(1)));
     const auto d = torch::avg_pool2d(hh.reshape({b, 1, h, w}), {k, k}, {1, 1}, {k / 2, k / 2},
                                      /*ceil_mode=*/false, /*count_include_pad=*/true)
                        .reshape({b, h * w});
-    const auto m = torch::sigmoid(o.slope * (d - soft_quantile(d, o.q_density, o.temperature).unsqueeze(1)));
+    const auto m = torch::sigmoid(o.slope * (d - sib::masks::soft_quantile(d, o.q_density, o.temperature).unsqueeze(1)));
     return m.reshape({b, 1, h, w});
 }
 
-inline torch::Tensor normalize_rows(const torch::Tensor& a) {
+inline torch::Tensor sib::mi::normalize_rows(const torch::Tensor& a) {
     return a / a.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
 }
 
-// DESIGN.md item 4: tr(K H L H) / (B-1)^2 with K = U U^T, L = V V^T, H = I - 1 1^T / B.
-inline torch::Tensor hsic_linear(const torch::Tensor& u, const torch::Tensor& v) {
+// docs/objective.md, "Foreground term": tr(K H L H) / (B-1)^2 with K = U U^T, L = V V^T, H = I - 1 1^T / B.
+inline torch::Tensor sib::mi::hsic_linear(const torch::Tensor& u, const torch::Tensor& v) {
     const auto b = u.size(0);
     const auto k = u.mm(u.t()), l = v.mm(v.t());
     const auto centre = torch::eye(b, u.options()) - torch::ones({b, b}, u.options()) / static_cast<double>(b);
@@ -128,18 +128,18 @@ struct torch_values {
     torch::Tensor total, ce, fg, bg;
 };
 
-// DESIGN.md items 1-6 with the default decoder, lambda_bg = 1000, lambda_fg = 0.01, psi = exp.
+// docs/objective.md with the default decoder, lambda_bg = 1000, lambda_fg = 0.01, psi = exp.
 // x must require grad (R is its gradient); the graph is kept for the parameter backward.
-inline torch_values sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
+inline torch_values sib::loss::sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
                                   const torch_mask_options& o = {}) {
     const auto z = model->forward(x);
     const auto p = torch::softmax(z, 1);
     const auto phi = 0.5 * (p * p).sum();
     const auto r = torch::autograd::grad({phi}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-    const auto m = density_mask(r, o);
+    const auto m = sib::masks::density_mask(r, o);
     const auto b = x.size(0);
     torch_values v;
-    v.fg = hsic_linear(normalize_rows((r * m).reshape({b, -1})), normalize_rows((x * m).reshape({b, -1})));
+    v.fg = sib::mi::hsic_linear(sib::mi::normalize_rows((r * m).reshape({b, -1})), sib::mi::normalize_rows((x * m).reshape({b, -1})));
     v.bg = (r * (1 - m)).reshape({b, -1}).var(1, /*unbiased=*/true).mean();
     v.ce = torch::nn::functional::cross_entropy(z, y);
     v.total = v.ce + 1000.0 * torch::exp(v.bg) + 0.01 * torch::exp(-v.fg);
@@ -161,7 +161,7 @@ struct torch_trainer {
     torch::Tensor x, x_leaf, y;  // x_leaf: x as a leaf that requires grad, for R = dphi/dx
 
     template <class T>
-    torch_trainer(sib::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
+    torch_trainer(sib::nn::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
         : model(torch_model_like(m)) {
         copy_weights(m, model);
         params = model->parameters();
@@ -175,7 +175,7 @@ struct torch_trainer {
     // Loss and gradients, no update. The backward goes to the parameters only (as sib, which never
     // forms dL/dx), so torch is not charged for a gradient nobody reads.
     torch_values objective(bool sib) {
-        auto v = sib ? sib_objective(model, x_leaf, y) : ce_objective(model, x, y);
+        auto v = sib ? sib::loss::sib_objective(model, x_leaf, y) : ce_objective(model, x, y);
         v.total.backward({}, /*retain_graph=*/false, /*create_graph=*/false, params);
         return v;
     }

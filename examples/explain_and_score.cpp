@@ -3,7 +3,7 @@
 //   sib train --model "$SPEC" --benchmark fmnist --out model.safetensors
 //   explain_and_score "$SPEC" model.safetensors [fmnist] [out]
 // with e.g. SPEC="Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(3136,10)".
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/io/heatmap.hpp>
@@ -20,7 +20,7 @@ int main(int argc, char** argv) try {
         return 2;
     }
     sib::set_num_threads(2);
-    sib::spec_model<float> model(argv[1]);
+    sib::nn::spec_model<float> model(argv[1]);
     sib::io::load_weights(model, argv[2]);
     const auto data = sib::data::make_benchmark(argc > 3 ? argv[3] : "fmnist", 0, 1, 200);  // 200 test images
     const std::filesystem::path out = argc > 4 ? argv[4] : "explain_out";

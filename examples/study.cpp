@@ -5,7 +5,7 @@
 //
 //   study [--out reports/study.md] [--seeds 3] [--train-limit 12000] [--epochs 1] [--test-limit 1000]
 //         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--threads 2]
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/layers/spec_model.hpp>
@@ -80,8 +80,8 @@ test_batch first_images(const sib::data::in_memory_dataset& d, sib::index_t n) {
     return b;
 }
 
-double accuracy(sib::spec_model<float>& m, const sib::data::in_memory_dataset& d) {
-    return sib::evaluate_accuracy(m, d);
+double accuracy(sib::nn::spec_model<float>& m, const sib::data::in_memory_dataset& d) {
+    return sib::train::evaluate_accuracy(m, d);
 }
 
 std::string fmt(double v, int digits = 3) {
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
            << "both weights (S-IB x100: lambda_bg 1e5, lambda_fg 1), RRR lambda 1000. "
            << cfg.seeds << " seeds per objective (the seed sets weights and batch order; data are fixed). "
            << "Explanations of the first " << cfg.explain_count << " test images, target = label. "
-           << "Metrics per DESIGN.md on |map| against the ground-truth foreground mask. "
+           << "Metrics per docs/metrics.md on |map| against the ground-truth foreground mask. "
            << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image. "
            << "A metric is undefined (NaN) on an image whose map is all zero (Grad-CAM's ReLU can zero a map) or whose mask is empty: "
            << "such images are left out, and a cell says how many.\n\n";
@@ -155,8 +155,8 @@ int main(int argc, char** argv) {
             for (const auto& a : arms) {
                 const std::string& objective = a.name;
                 for (int seed = 0; seed < cfg.seeds; ++seed) {
-                    sib::spec_model<float> model(spec);
-                    sib::train_options o;
+                    sib::nn::spec_model<float> model(spec);
+                    sib::train::train_options o;
                     o.objective = a.objective;
                     o.sib.lambda_bg *= a.weight_scale;
                     o.sib.lambda_fg *= a.weight_scale;
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
                         std::filesystem::create_directories(cfg.models_dir);
                         o.checkpoint = std::filesystem::path(cfg.models_dir) / (bench + "-" + objective + ".safetensors");
                     }
-                    sib::trainer<sib::spec_model<float>> t(model, o, spec);
+                    sib::train::trainer<sib::nn::spec_model<float>> t(model, o, spec);
                     t.initialise();
                     const auto r = t.run(data.train, data.test);
                     acc[objective].push_back(r.test_accuracy);

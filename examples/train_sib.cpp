@@ -1,6 +1,6 @@
 // Training with a compile-time model and a hand-composed objective: what `sib train` does, with the
 // model and the loss spelled out in C++ (the S-IB paper's terms, but the unbiased HSIC estimator).
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/flatten.hpp>
@@ -13,7 +13,7 @@
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/data/loader.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <sib/train/trainer.hpp>
 #include <iostream>
 
@@ -29,10 +29,10 @@ int main() {
     sib::optim::pytorch_default(model, r);
 
     // CE + 1000 exp(bg) + 0.01 exp(-fg), with fg measured by the unbiased HSIC of Song et al.
-    auto objective = ce() + 1000.0 * exp(background<F>()) + 0.01 * exp(-foreground<F, sib::cpu, sib::hsic_unbiased>());
-    sib::density_mask<F> mask(sib::density_mask_options{});
+    auto objective = ce() + 1000.0 * exp(background<F>()) + 0.01 * exp(-foreground<F, sib::cpu, sib::mi::hsic_unbiased>());
+    sib::masks::density_mask<F> mask(sib::masks::density_mask_options{});
     sib::optim::adamw<F> opt;
-    sib::step_workspace<F> ws;
+    sib::autodiff::step_workspace<F> ws;
 
     const auto data = sib::data::make_benchmark("fmnist", 0, 3200, 1000);
     sib::data::loader_options lo;
@@ -43,9 +43,9 @@ int main() {
     sib::data::batch<F> batch;
     while (loader.next(batch)) {  // one epoch
         opt.zero_grad(model);
-        const auto v = sib::objective_step(model, ws, batch.images, batch.labels, objective, mask);
+        const auto v = sib::autodiff::objective_step(model, ws, batch.images, batch.labels, objective, mask);
         opt.step(model);
         std::cout << "loss " << v.total << "  ce " << v.ce << "  fg " << v.fg << "  bg " << v.bg << "\n";
     }
-    std::cout << "test accuracy " << sib::evaluate_accuracy(model, data.test) << "\n";
+    std::cout << "test accuracy " << sib::train::evaluate_accuracy(model, data.test) << "\n";
 }

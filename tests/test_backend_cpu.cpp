@@ -5,7 +5,7 @@
 #include "support/gradcheck.hpp"
 #include <sib/backend/cpu/cpu.hpp>
 #include <sib/backend/gemm_batched.hpp>
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -1,4 +1,4 @@
-// Attribution methods against independent PyTorch reimplementations of DESIGN.md's definitions
+// Attribution methods against independent PyTorch reimplementations of docs/explanations.md's definitions
 // (tests/fixtures/gen_explain.py: autograd, module hooks, F.interpolate; same weights and inputs),
 // and, where the randomness is sib's own (SmoothGrad, VarGrad, RISE), against properties that pin
 // the definition: zero noise is saliency, all-ones masks give the target probability everywhere,
@@ -32,8 +32,8 @@ labels make_labels(const std::vector<long long>& v) {
 // A spec model with the fixture's parameters and buffers, left in training mode: every method must
 // switch to evaluation mode itself (the references are in eval mode) and switch back.
 template <class T = double>
-sib::spec_model<T> load_model(const char* spec, const std::vector<fx::named_array>& params) {
-    sib::spec_model<T> m(spec);
+sib::nn::spec_model<T> load_model(const char* spec, const std::vector<fx::named_array>& params) {
+    sib::nn::spec_model<T> m(spec);
     std::size_t loaded = 0;
     m.for_each_parameter([&](std::string_view name, sib::tensor<T>& v, sib::tensor<T>*) {
         for (const auto& p : params)
@@ -64,7 +64,7 @@ bool bitwise_equal(const dtensor& a, const dtensor& b) {
     return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0;
 }
 
-bool any_training(sib::spec_model<double>& m) {
+bool any_training(sib::nn::spec_model<double>& m) {
     bool on = false;
     m.for_each_layer([&](auto& l, int) {
         if constexpr (requires { l.training; }) on = on || l.training;
@@ -154,7 +154,7 @@ TEST_CASE("explain: gradient family against PyTorch autograd and hooks") {
         const index_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
         const std::vector<long long> map{B, H, W}, full{B, C, H, W};
         dtensor out;
-        ex::model_workspace<sib::spec_model<double>> ws;
+        ex::model_workspace<sib::nn::spec_model<double>> ws;
 
         ex::saliency(m, x, y, out, {}, &ws);
         check_map(out, map, get("saliency_label"), "saliency");
@@ -215,7 +215,7 @@ TEST_CASE("explain: the CAM family against PyTorch hooks, at the default and exp
             return none;
         };
         dtensor out;
-        ex::model_workspace<sib::spec_model<double>> ws;
+        ex::model_workspace<sib::nn::spec_model<double>> ws;
         for (int layer : layers) {
             CAPTURE(layer);
             const int as_given = layer == layers[0] ? -1 : layer;  // the first is the default layer
@@ -260,7 +260,7 @@ TEST_CASE("explain: Grad-CAM on a layer with 1x1 output is constant, relu(sum_k 
     auto m = load_model(fx::bn_gap_spec, fx::bn_gap_params);
     const dtensor x = fixture(fx::bn_gap_x_shape, fx::bn_gap_x);
     const labels y = make_labels(fx::bn_gap_labels);
-    ex::model_workspace<sib::spec_model<double>> ws;
+    ex::model_workspace<sib::nn::spec_model<double>> ws;
     dtensor out;
     ex::gradcam(m, x, y, out, {}, &ws);
     const auto& a = ws.sweeps.activations[4];
@@ -307,7 +307,7 @@ TEST_CASE("explain: occlusion against Captum's definition (cut windows, clamped 
 
 TEST_CASE("explain: integrated gradients is complete up to the trapezoid error, which shrinks as 1/m^2") {
     // A smooth model, so the path integrand is smooth and the trapezoid error is O(1/m^2).
-    sib::spec_model<double> m("Conv2d(2,3,3,padding=1); Tanh; Conv2d(3,2,3); Softplus; Flatten; Linear(18,3)");
+    sib::nn::spec_model<double> m("Conv2d(2,3,3,padding=1); Tanh; Conv2d(3,2,3); Softplus; Flatten; Linear(18,3)");
     sib::rng r(11);
     m.for_each_parameter([&](std::string_view, dtensor& v, dtensor*) {
         for (auto& e : v) e = 0.6 * r.normal();
@@ -315,9 +315,9 @@ TEST_CASE("explain: integrated gradients is complete up to the trapezoid error, 
     const dtensor x = random_tensor({2, 2, 5, 5}, r);
     const labels y({2}, std::vector<std::int64_t>{1, 2});
     const dtensor zero({2, 2, 5, 5}, 0.0);
-    sib::sweep_workspace<double> sw;
-    const dtensor zx = sib::forward_sweep(m, sw, x);
-    const dtensor z0 = sib::forward_sweep(m, sw, zero);
+    sib::autodiff::sweep_workspace<double> sw;
+    const dtensor zx = sib::autodiff::forward_sweep(m, sw, x);
+    const dtensor z0 = sib::autodiff::forward_sweep(m, sw, zero);
     std::vector<double> err_prev(2, 0.0);
     for (int steps : {4, 16, 64, 256}) {
         CAPTURE(steps);
@@ -359,7 +359,7 @@ TEST_CASE("explain: SmoothGrad and VarGrad - zero noise, the documented noise, d
     sib::rng r(seed);
     const index_t len = x.shape().sample_numel();
     std::vector<dtensor> grads;
-    ex::model_workspace<sib::spec_model<double>> ws;
+    ex::model_workspace<sib::nn::spec_model<double>> ws;
     for (int k = 0; k < n; ++k) {
         dtensor noisy = x;
         for (index_t b = 0; b < x.dim(0); ++b) {
@@ -522,7 +522,7 @@ TEST_CASE("explain: errors are one line that names the problem") {
     CHECK_THROWS_WITH_AS(ex::explain(m, dtensor({3, 1, 10, 10}, 0.0), y, "hirescam"),
                          "layer 6 (Linear(216,3)): Linear(216,3): expects input [N,216], got [3,150]", sib::error);
     // A model without a 4-D layer output.
-    sib::spec_model<double> mlp("Flatten; Linear(144,3)");
+    sib::nn::spec_model<double> mlp("Flatten; Linear(144,3)");
     CHECK_THROWS_WITH_AS(ex::explain(mlp, x, y, "xgradcam"), "xgradcam: no layer outputs a 4-D tensor for input [3,1,12,12]",
                          sib::error);
     CHECK_FALSE(any_training(m));
@@ -548,10 +548,10 @@ TEST_CASE("explain: a compile-time Sequential works too, and its layers are name
         CHECK(ex::explain(net, x, y, method, o).shape() == sib::shape{2, 4, 4});
     }
     // Saliency through the sequential equals the plain input gradient computed by the sweeps.
-    sib::sweep_workspace<double> sw;
-    sib::forward_sweep(net, sw, x);
-    sib::target_logit{}.seed(sw.logits(), y, sw.seed());
-    dtensor g = sib::decoder_sweep(net, sw), want, got;
+    sib::autodiff::sweep_workspace<double> sw;
+    sib::autodiff::forward_sweep(net, sw, x);
+    sib::decoders::target_logit{}.seed(sw.logits(), y, sw.seed());
+    dtensor g = sib::autodiff::decoder_sweep(net, sw), want, got;
     ex::max_abs_over_channels(g, want);
     ex::saliency(net, x, y, got);
     CHECK(bitwise_equal(got, want));

@@ -5,15 +5,15 @@
 // scatter against direct loops (ties, -inf, NaN, overlapping windows), results independent of the
 // thread count, and a whole S-IB training step that allocates nothing once warm.
 #include "support/gradcheck.hpp"
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/max_pool2d.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
+#include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -309,7 +309,7 @@ TEST_CASE("training step: no allocation once warm, S-IB and cross entropy, one a
         "Linear(294,5)";
     for (int threads : {1, 2}) {
         sib::set_num_threads(threads);
-        sib::spec_model<float> model(spec);
+        sib::nn::spec_model<float> model(spec);
         sib::rng g(3);
         sib::optim::pytorch_default(model, g);
         sib::tensor<float> x({8, 1, 28, 28});
@@ -317,16 +317,16 @@ TEST_CASE("training step: no allocation once warm, S-IB and cross entropy, one a
         for (auto& v : x) v = static_cast<float>(g.uniform());
         for (auto& v : y) v = static_cast<std::int64_t>(g.below(5));
         sib::optim::adamw<float> opt;
-        sib::density_mask<float> mask;
-        sib::step_workspace<float> ws;
-        auto sib_objective = sib::sib_objective<float>();
+        sib::masks::density_mask<float> mask;
+        sib::autodiff::step_workspace<float> ws;
+        auto sib_objective = sib::loss::sib_objective<float>();
         auto ce_objective = sib::loss::ce();
         auto step = [&](bool with_sib) {
             opt.zero_grad(model);
             if (with_sib)
-                sib::objective_step(model, ws, x, y, sib_objective, mask);
+                sib::autodiff::objective_step(model, ws, x, y, sib_objective, mask);
             else
-                sib::objective_step(model, ws, x, y, ce_objective, mask);
+                sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
             opt.step(model);
         };
         for (int i = 0; i < 2; ++i) step(true);

@@ -1,4 +1,4 @@
-// The golden fixtures of ../shared/golden: an independent implementation (PyTorch autograd with
+// The golden fixtures of tests/data/golden: an independent implementation (PyTorch autograd with
 // create_graph=True) in float64. Our float64 path must match every array to 1e-8 relative, the
 // float32 path to 2e-3.
 #include "support/golden_case.hpp"

@@ -463,7 +463,7 @@ TEST_CASE("safetensors: a dtype sib does not compute in loads, reads raw, and is
 
 TEST_CASE("xtensor: as_xtensor is a view of the tensor's storage with its shape") {
     auto t = formula_tensor<double>({2, 3, 4});
-    auto v = sib::as_xtensor(t);
+    auto v = sib::io::as_xtensor(t);
     CHECK(v.dimension() == 3);
     CHECK(v.shape()[0] == 2);
     CHECK(v.shape()[1] == 3);
@@ -478,36 +478,36 @@ TEST_CASE("xtensor: as_xtensor is a view of the tensor's storage with its shape"
     CHECK(t[5] == 2 * formula<double>(5));
     CHECK(t[12] == formula<double>(12));
     const auto& ct = t;
-    const auto cv = sib::as_xtensor(ct);
+    const auto cv = sib::io::as_xtensor(ct);
     CHECK(cv(1, 0, 0) == formula<double>(12));
     CHECK(xt::sum(cv)() == doctest::Approx(std::accumulate(t.begin(), t.end(), 0.0)));
     // Rank 0.
     sib::tensor<float> s({}, 2.5f);
-    CHECK(sib::as_xtensor(s)() == 2.5f);
+    CHECK(sib::io::as_xtensor(s)() == 2.5f);
 }
 
 TEST_CASE("xtensor: from_xexpression copies any expression in row-major order") {
     const xt::xarray<double> a = {{1, 2, 3}, {4, 5, 6}};
-    const auto t = sib::from_xexpression(a * 2.0 + 1.0);
+    const auto t = sib::io::from_xexpression(a * 2.0 + 1.0);
     static_assert(std::is_same_v<std::decay_t<decltype(t)>, sib::tensor<double>>);
     CHECK(t.shape() == sib::shape{2, 3});
     CHECK(t.to_vector() == std::vector<double>{3, 5, 7, 9, 11, 13});
     // A transposed (strided) view and a column-major array both come out in row-major order.
-    const auto tt = sib::from_xexpression<float>(xt::transpose(a));
+    const auto tt = sib::io::from_xexpression<float>(xt::transpose(a));
     static_assert(std::is_same_v<std::decay_t<decltype(tt)>, sib::tensor<float>>);
     CHECK(tt.shape() == sib::shape{3, 2});
     CHECK(tt.to_vector() == std::vector<float>{1, 4, 2, 5, 3, 6});
     xt::xarray<double, xt::layout_type::column_major> cm = a;
-    CHECK(sib::from_xexpression(cm).to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK(sib::io::from_xexpression(cm).to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
     // Broadcasting and generators.
     const xt::xarray<double> row = {10, 20, 30};
-    CHECK(sib::from_xexpression(a + row).to_vector() == std::vector<double>{11, 22, 33, 14, 25, 36});
-    const auto r = sib::from_xexpression<std::int64_t>(xt::arange<std::int64_t>(5));
+    CHECK(sib::io::from_xexpression(a + row).to_vector() == std::vector<double>{11, 22, 33, 14, 25, 36});
+    const auto r = sib::io::from_xexpression<std::int64_t>(xt::arange<std::int64_t>(5));
     CHECK(r.shape() == sib::shape{5});
     CHECK(r.to_vector() == std::vector<std::int64_t>{0, 1, 2, 3, 4});
     // Through a view and back.
     auto x = formula_tensor<double>({2, 1, 3, 2});
-    const auto back = sib::from_xexpression(sib::as_xtensor(x));
+    const auto back = sib::io::from_xexpression(sib::io::as_xtensor(x));
     CHECK(back.shape() == x.shape());
     CHECK(back.to_vector() == x.to_vector());
 }

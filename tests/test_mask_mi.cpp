@@ -1,4 +1,4 @@
-// The S-IB building blocks of DESIGN.md ("The S-IB objective", items 2-5): soft quantile, density
+// The S-IB building blocks of docs/objective.md ("Soft quantile" to "Background term"): soft quantile, density
 // mask, the dependence estimators and row normalisation. Every VJP is checked against central
 // differences in float64, values and gradients against PyTorch autograd (fixtures), and the density
 // mask against the golden masks of the reference implementation.
@@ -6,8 +6,8 @@
 #include "support/gradcheck.hpp"
 #include <sib/core/concepts.hpp>
 #include <sib/io/npy.hpp>
-#include <sib/mask/density_mask.hpp>
-#include <sib/mask/soft_quantile.hpp>
+#include <sib/masks/density_mask.hpp>
+#include <sib/masks/soft_quantile.hpp>
 #include <sib/mi/cka.hpp>
 #include <sib/mi/hsic_linear.hpp>
 #include <sib/mi/hsic_rbf.hpp>
@@ -23,14 +23,14 @@
 using namespace sibtest;
 namespace fx = mask_mi_fixtures;
 
-static_assert(sib::mi_estimator<sib::hsic_linear<double>>);
-static_assert(sib::mi_estimator<sib::hsic_unbiased<float>>);
-static_assert(sib::mi_estimator<sib::hsic_rbf<double>>);
-static_assert(sib::mi_estimator<sib::cka<float>>);
-static_assert(sib::mi_estimator<sib::variance_proxy<double>>);
-static_assert(sib::mask<sib::density_mask<double>>);
-static_assert(sib::mask<sib::density_mask<float>>);
-static_assert(!sib::mask<sib::hsic_linear<double>>);
+static_assert(sib::mi_estimator<sib::mi::hsic_linear<double>>);
+static_assert(sib::mi_estimator<sib::mi::hsic_unbiased<float>>);
+static_assert(sib::mi_estimator<sib::mi::hsic_rbf<double>>);
+static_assert(sib::mi_estimator<sib::mi::cka<float>>);
+static_assert(sib::mi_estimator<sib::mi::variance_proxy<double>>);
+static_assert(sib::mask<sib::masks::density_mask<double>>);
+static_assert(sib::mask<sib::masks::density_mask<float>>);
+static_assert(!sib::mask<sib::mi::hsic_linear<double>>);
 
 namespace {
 
@@ -65,7 +65,7 @@ TEST_CASE("soft quantile: weights, value and vjp against PyTorch") {
                           fixture_case{"q=0.05 tau=1", 0.05, 1.0, fx::sq_q05_t1_v_shape, fx::sq_q05_t1_v,
                                        fx::sq_q05_t1_y, fx::sq_q05_t1_gy, fx::sq_q05_t1_gv}}) {
         CAPTURE(c.name);
-        sib::soft_quantile<double> sq(c.q, c.tau);
+        sib::masks::soft_quantile<double> sq(c.q, c.tau);
         const dtensor v = fixture(c.shape, c.v);
         dtensor y;
         sq.forward(v, y);
@@ -84,7 +84,7 @@ TEST_CASE("soft quantile: vjp by central differences, accumulation, hard-quantil
     sib::rng r(11);
     for (double q : {0.0, 0.3, 0.8, 1.0}) {
         CAPTURE(q);
-        sib::soft_quantile<double> sq(q, 0.7);
+        sib::masks::soft_quantile<double> sq(q, 0.7);
         dtensor v = random_tensor({3, 8}, r);
         const dtensor gy = random_tensor({3}, r);
         dtensor y;
@@ -103,22 +103,22 @@ TEST_CASE("soft quantile: vjp by central differences, accumulation, hard-quantil
         expect_close(gv.to_vector(), scaled(num, 2), 1e-7, 1e-9, "vjp accumulates");
     }
     // As tau -> 0 with q(n-1) on an integer, the soft quantile is that order statistic.
-    sib::soft_quantile<double> median(0.5, 1e-3);
+    sib::masks::soft_quantile<double> median(0.5, 1e-3);
     dtensor v({1, 5}, std::vector<double>{4, -1, 7, 2, 0});
     dtensor y;
     median.forward(v, y);
     CHECK(y[0] == doctest::Approx(2.0).epsilon(1e-12));
     // A row of one element is its own quantile.
-    sib::soft_quantile<double> single(0.8);
+    sib::masks::soft_quantile<double> single(0.8);
     single.forward(dtensor({2, 1}, std::vector<double>{3, -5}), y);
     CHECK(y.to_vector() == std::vector<double>{3, -5});
 }
 
 TEST_CASE("soft quantile: rejects bad settings and shapes") {
-    CHECK_THROWS_WITH_AS(sib::soft_quantile<double>(1.5), "soft quantile: q must lie in [0, 1], got 1.5", sib::error);
-    CHECK_THROWS_WITH_AS(sib::soft_quantile<double>(0.5, 0.0), "soft quantile: temperature must be positive, got 0",
+    CHECK_THROWS_WITH_AS(sib::masks::soft_quantile<double>(1.5), "soft quantile: q must lie in [0, 1], got 1.5", sib::error);
+    CHECK_THROWS_WITH_AS(sib::masks::soft_quantile<double>(0.5, 0.0), "soft quantile: temperature must be positive, got 0",
                          sib::error);
-    sib::soft_quantile<double> sq(0.5);
+    sib::masks::soft_quantile<double> sq(0.5);
     dtensor y;
     CHECK_THROWS_WITH_AS(sq.forward(dtensor({2, 3, 4}), y), "soft quantile: expects [rows, n] with n > 0, got [2,3,4]",
                          sib::error);
@@ -128,15 +128,15 @@ TEST_CASE("soft quantile: rejects bad settings and shapes") {
 
 namespace {
 
-dtensor mask_of(sib::density_mask<double>& m, const dtensor& r) {
+dtensor mask_of(sib::masks::density_mask<double>& m, const dtensor& r) {
     dtensor out;
     m.forward(r, out);
     return out;
 }
 
 // Every element of the vjp against a central difference of <Mbar, M(R)>, plus a directional check.
-void check_mask_vjp(const sib::density_mask_options& o, const sib::shape& s, std::uint64_t seed) {
-    sib::density_mask<double> m(o);
+void check_mask_vjp(const sib::masks::density_mask_options& o, const sib::shape& s, std::uint64_t seed) {
+    sib::masks::density_mask<double> m(o);
     sib::rng r(seed);
     dtensor R = random_tensor(s, r);
     const dtensor M = mask_of(m, R);
@@ -161,12 +161,12 @@ void check_mask_vjp(const sib::density_mask_options& o, const sib::shape& s, std
 TEST_CASE("density mask: vjp by central differences, windows 1, 3, 5 and larger than the image") {
     for (sib::index_t k : {1, 3, 5, 9}) {
         CAPTURE(k);
-        sib::density_mask_options o;
+        sib::masks::density_mask_options o;
         o.window = k;
         check_mask_vjp(o, {2, 2, 6, 7}, 100 + static_cast<std::uint64_t>(k));
     }
     // Other settings, one channel, batch 1, odd sizes.
-    sib::density_mask_options o;
+    sib::masks::density_mask_options o;
     o.window = 3;
     o.temperature = 0.3;
     o.slope = 4;
@@ -191,11 +191,11 @@ TEST_CASE("density mask: value and vjp against PyTorch") {
           fixture_case{"k5 tau 0.3 slope 4", 5, 0.3, 4.0, fx::dm_k5_t03_s4_R_shape, fx::dm_k5_t03_s4_R,
                        fx::dm_k5_t03_s4_M, fx::dm_k5_t03_s4_Mbar, fx::dm_k5_t03_s4_Rbar}}) {
         CAPTURE(c.name);
-        sib::density_mask_options o;
+        sib::masks::density_mask_options o;
         o.window = c.k;
         o.temperature = c.tau;
         o.slope = c.slope;
-        sib::density_mask<double> m(o);
+        sib::masks::density_mask<double> m(o);
         const dtensor R = fixture(c.shape, c.R);
         const dtensor M = mask_of(m, R);
         CHECK(M.shape() == sib::shape{R.dim(0), 1, R.dim(2), R.dim(3)});
@@ -210,16 +210,16 @@ TEST_CASE("density mask: value and vjp against PyTorch") {
 }
 
 TEST_CASE("density mask: a window covering the whole image gives a flat mask of 0.5") {
-    sib::density_mask_options o;
+    sib::masks::density_mask_options o;
     o.window = 15;
-    sib::density_mask<double> m(o);
+    sib::masks::density_mask<double> m(o);
     sib::rng r(5);
     const dtensor M = mask_of(m, random_tensor({2, 2, 6, 7}, r));
     for (double v : M) CHECK(v == doctest::Approx(0.5).epsilon(1e-12));
 }
 
 TEST_CASE("density mask: default window, and rejected settings and shapes") {
-    sib::density_mask<double> m;
+    sib::masks::density_mask<double> m;
     CHECK(m.window_for(28, 28) == 3);
     CHECK(m.window_for(224, 224) == 31);
     CHECK(m.window_for(224, 100) == 13);
@@ -229,9 +229,9 @@ TEST_CASE("density mask: default window, and rejected settings and shapes") {
     m.forward(random_tensor({2, 1, 30, 40}, r), M);
     CHECK(m.window() == 5);
     for (sib::index_t k : {4, 0 - 1, -3}) {
-        sib::density_mask_options o;
+        sib::masks::density_mask_options o;
         o.window = k;
-        CHECK_THROWS_WITH_AS(sib::density_mask<double>{o},
+        CHECK_THROWS_WITH_AS(sib::masks::density_mask<double>{o},
                              ("density mask: window must be odd and positive, got " + std::to_string(k)).c_str(),
                              sib::error);
     }
@@ -242,13 +242,13 @@ TEST_CASE("density mask: default window, and rejected settings and shapes") {
 }
 
 TEST_CASE("density mask: float32 agrees with float64") {
-    sib::density_mask_options o;
+    sib::masks::density_mask_options o;
     o.window = 3;
     sib::rng r(21);
     const dtensor R = random_tensor({3, 3, 9, 8}, r);
     const dtensor Mbar = random_tensor({3, 1, 9, 8}, r);
-    sib::density_mask<double> md(o);
-    sib::density_mask<float> mf(o);
+    sib::masks::density_mask<double> md(o);
+    sib::masks::density_mask<float> mf(o);
     dtensor Md, Rbar_d(R.shape(), 0.0);
     sib::tensor<float> Mf, Rbar_f(R.shape(), 0.0f);
     md.forward(R, Md);
@@ -279,16 +279,16 @@ TEST_CASE("density mask: the golden masks of the reference implementation") {
                 REQUIRE_MESSAGE(text.find(setting) != std::string::npos, "golden ", name, ": meta.json lacks ",
                                 setting);
         }
-        sib::density_mask_options o;
+        sib::masks::density_mask_options o;
         o.window = window;
         const auto R = sib::io::load_npy<double>(dir + "R.npy");
         const auto want = sib::io::load_npy<double>(dir + "M.npy");
-        sib::density_mask<double> md(o);
+        sib::masks::density_mask<double> md(o);
         dtensor M;
         md.forward(R, M);
         REQUIRE(M.shape() == want.shape());
         expect_close(M.to_vector(), want.to_vector(), 1e-8, 0, "golden M float64");
-        sib::density_mask<float> mf(o);
+        sib::masks::density_mask<float> mf(o);
         sib::tensor<float> Mf;
         mf.forward(sib::tensor_cast<float>(R), Mf);
         expect_close(as_double(Mf), want.to_vector(), 2e-3, 0, "golden M float32");
@@ -326,38 +326,38 @@ void check_estimator_vjp(E& e, sib::index_t b, sib::index_t n, sib::index_t m, s
 
 TEST_CASE("estimators: vjp by central differences") {
     SUBCASE("hsic_linear") {
-        sib::hsic_linear<double> e;
+        sib::mi::hsic_linear<double> e;
         check_estimator_vjp(e, 6, 5, 4, 1);
         check_estimator_vjp(e, 2, 3, 1, 2);
     }
     SUBCASE("hsic_unbiased") {
-        sib::hsic_unbiased<double> e;
+        sib::mi::hsic_unbiased<double> e;
         check_estimator_vjp(e, 6, 5, 4, 3);
         check_estimator_vjp(e, 4, 2, 3, 4);
     }
     SUBCASE("hsic_rbf at fixed bandwidths, and the median heuristic's vjp is the one at its sigma") {
-        sib::hsic_rbf<double> e(1.3, 0.8);
+        sib::mi::hsic_rbf<double> e(1.3, 0.8);
         check_estimator_vjp(e, 6, 5, 4, 5);
         check_estimator_vjp(e, 3, 1, 2, 6);
         sib::rng r(7);
         const dtensor U = random_tensor({7, 3}, r), V = random_tensor({7, 2}, r);
-        sib::hsic_rbf<double> median;
+        sib::mi::hsic_rbf<double> median;
         dtensor dU, dV, dU_fixed, dV_fixed;
         const double v = median.value(U, V);
         median.vjp(U, V, 0.7, dU, dV);
-        sib::hsic_rbf<double> fixed(median.last_sigma_u(), median.last_sigma_v());
+        sib::mi::hsic_rbf<double> fixed(median.last_sigma_u(), median.last_sigma_v());
         CHECK(fixed.value(U, V) == doctest::Approx(v).epsilon(1e-15));
         fixed.vjp(U, V, 0.7, dU_fixed, dV_fixed);
         expect_close(dU.to_vector(), dU_fixed.to_vector(), 1e-15, 0, "median dU");
         expect_close(dV.to_vector(), dV_fixed.to_vector(), 1e-15, 0, "median dV");
     }
     SUBCASE("cka") {
-        sib::cka<double> e;
+        sib::mi::cka<double> e;
         check_estimator_vjp(e, 6, 5, 4, 8);
         check_estimator_vjp(e, 3, 2, 2, 9);
     }
     SUBCASE("variance_proxy") {
-        sib::variance_proxy<double> e;
+        sib::mi::variance_proxy<double> e;
         check_estimator_vjp(e, 6, 5, 4, 10);
         check_estimator_vjp(e, 1, 2, 1, 11);
     }
@@ -372,31 +372,31 @@ TEST_CASE("estimators: values and gradients against PyTorch") {
         expect_close(dU.to_vector(), du, 1e-11, 1e-14, "dU");
         expect_close(dV.to_vector(), dv, 1e-11, 1e-14, "dV");
     };
-    SUBCASE("hsic_linear") { check(sib::hsic_linear<double>{}, fx::hsic_linear_value, fx::hsic_linear_dU, fx::hsic_linear_dV); }
+    SUBCASE("hsic_linear") { check(sib::mi::hsic_linear<double>{}, fx::hsic_linear_value, fx::hsic_linear_dU, fx::hsic_linear_dV); }
     SUBCASE("hsic_unbiased") {
-        check(sib::hsic_unbiased<double>{}, fx::hsic_unbiased_value, fx::hsic_unbiased_dU, fx::hsic_unbiased_dV);
+        check(sib::mi::hsic_unbiased<double>{}, fx::hsic_unbiased_value, fx::hsic_unbiased_dU, fx::hsic_unbiased_dV);
     }
     SUBCASE("hsic_rbf") {
-        sib::hsic_rbf<double> e;
+        sib::mi::hsic_rbf<double> e;
         check(e, fx::hsic_rbf_value, fx::hsic_rbf_dU, fx::hsic_rbf_dV);
         CHECK(e.last_sigma_u() == doctest::Approx(fx::hsic_rbf_sigma_u).epsilon(1e-13));
         CHECK(e.last_sigma_v() == doctest::Approx(fx::hsic_rbf_sigma_v).epsilon(1e-13));
     }
-    SUBCASE("cka") { check(sib::cka<double>{}, fx::cka_value, fx::cka_dU, fx::cka_dV); }
+    SUBCASE("cka") { check(sib::mi::cka<double>{}, fx::cka_value, fx::cka_dU, fx::cka_dV); }
     SUBCASE("variance_proxy") {
-        check(sib::variance_proxy<double>{}, fx::variance_proxy_value, fx::variance_proxy_dU, fx::variance_proxy_dV);
+        check(sib::mi::variance_proxy<double>{}, fx::variance_proxy_value, fx::variance_proxy_dU, fx::variance_proxy_dV);
     }
 }
 
 TEST_CASE("estimators: hand-made values") {
     // U = V = [[1], [-1]]: K = L = [[1,-1],[-1,1]] is already centred, tr(K K) = 4, (B-1)^2 = 1.
     const dtensor pm({2, 1}, std::vector<double>{1, -1});
-    CHECK(sib::hsic_linear<double>{}.value(pm, pm) == doctest::Approx(4.0).epsilon(1e-15));
+    CHECK(sib::mi::hsic_linear<double>{}.value(pm, pm) == doctest::Approx(4.0).epsilon(1e-15));
 
     sib::rng r(3);
     const dtensor U = random_tensor({9, 6}, r), V = random_tensor({9, 4}, r);
     // CKA(U, U) = 1; CKA ignores the scale of either side and lies in [0, 1].
-    sib::cka<double> c;
+    sib::mi::cka<double> c;
     CHECK(c.value(U, U) == doctest::Approx(1.0).epsilon(1e-14));
     dtensor V3 = V;
     for (auto& e : V3) e *= 3;
@@ -415,7 +415,7 @@ TEST_CASE("estimators: hand-made values") {
 
     // HSIC with U = V equals the squared Frobenius norm of the centred Gram matrix / (B-1)^2.
     {
-        sib::hsic_linear<double> h;
+        sib::mi::hsic_linear<double> h;
         std::vector<double> kc(81);
         for (int i = 0; i < 9; ++i)
             for (int j = 0; j < 9; ++j) {
@@ -436,7 +436,7 @@ TEST_CASE("estimators: hand-made values") {
     }
 
     // Variance proxy: a constant row has variance 0; [1,2,3,4] has unbiased variance 5/3.
-    sib::variance_proxy<double> vp;
+    sib::mi::variance_proxy<double> vp;
     const dtensor rows({2, 4}, std::vector<double>{5, 5, 5, 5, 1, 2, 3, 4});
     CHECK(vp.value(rows, rows) == doctest::Approx((0 + 5.0 / 3) / 2).epsilon(1e-15));
     const dtensor flat({1, 4}, 5.0);
@@ -447,7 +447,7 @@ TEST_CASE("estimators: hand-made values") {
     for (double e : dV) CHECK(e == 0.0);
 
     // Median heuristic with an even number of pairs: distances of {0,1,3,7} are 1,2,3,4,6,7.
-    sib::hsic_rbf<double> rbf;
+    sib::mi::hsic_rbf<double> rbf;
     const dtensor line({4, 1}, std::vector<double>{0, 1, 3, 7});
     rbf.value(line, line);
     CHECK(rbf.last_sigma_u() == 3.5);
@@ -465,8 +465,8 @@ TEST_CASE("estimators: the unbiased HSIC of independent samples averages to 0, t
     const sib::index_t b = 50;
     const int draws = 200;
     double biased = 0, unbiased = 0;
-    sib::hsic_linear<double> hb;
-    sib::hsic_unbiased<double> hu;
+    sib::mi::hsic_linear<double> hb;
+    sib::mi::hsic_unbiased<double> hu;
     for (int d = 0; d < draws; ++d) {
         const dtensor U = random_tensor({b, 3}, r), V = random_tensor({b, 3}, r);
         biased += hb.value(U, V) / draws;
@@ -485,14 +485,14 @@ TEST_CASE("estimators: the unbiased HSIC of independent samples averages to 0, t
 
 TEST_CASE("estimators: rejected shapes") {
     dtensor du, dv;
-    CHECK_THROWS_WITH_AS(sib::hsic_unbiased<double>{}.value(dtensor({3, 2}, 0.0), dtensor({3, 2}, 0.0)),
+    CHECK_THROWS_WITH_AS(sib::mi::hsic_unbiased<double>{}.value(dtensor({3, 2}, 0.0), dtensor({3, 2}, 0.0)),
                          "hsic_unbiased: needs at least 4 rows, got 3", sib::error);
     CHECK_THROWS_WITH_AS(
-        sib::hsic_linear<double>{}.vjp(dtensor({4, 2}, 0.0), dtensor({5, 2}, 0.0), 1.0, du, dv),
+        sib::mi::hsic_linear<double>{}.vjp(dtensor({4, 2}, 0.0), dtensor({5, 2}, 0.0), 1.0, du, dv),
         "hsic_linear: U and V need one row per sample and the same number of rows, got [4,2] and [5,2]", sib::error);
-    CHECK_THROWS_WITH_AS(sib::hsic_rbf<double>{}.value(dtensor({1, 2}, 0.0), dtensor({1, 2}, 0.0)),
+    CHECK_THROWS_WITH_AS(sib::mi::hsic_rbf<double>{}.value(dtensor({1, 2}, 0.0), dtensor({1, 2}, 0.0)),
                          "hsic_rbf: needs at least 2 rows, got 1", sib::error);
-    CHECK_THROWS_WITH_AS(sib::variance_proxy<double>{}.value(dtensor({3, 1}, 0.0), dtensor({3, 1}, 0.0)),
+    CHECK_THROWS_WITH_AS(sib::mi::variance_proxy<double>{}.value(dtensor({3, 1}, 0.0), dtensor({3, 1}, 0.0)),
                          "variance_proxy: needs at least one row of at least 2 values, got [3,1]", sib::error);
 }
 
@@ -513,17 +513,17 @@ TEST_CASE("estimators: float32 agrees with float64") {
         expect_close(as_double(dUf), dU.to_vector(), 1e-4, 1e-5 * su, "dU float32");
         expect_close(as_double(dVf), dV.to_vector(), 1e-4, 1e-5 * sv, "dV float32");
     };
-    compare(sib::hsic_linear<double>{}, sib::hsic_linear<float>{});
-    compare(sib::hsic_unbiased<double>{}, sib::hsic_unbiased<float>{});
-    compare(sib::hsic_rbf<double>{}, sib::hsic_rbf<float>{});
-    compare(sib::cka<double>{}, sib::cka<float>{});
-    compare(sib::variance_proxy<double>{}, sib::variance_proxy<float>{});
+    compare(sib::mi::hsic_linear<double>{}, sib::mi::hsic_linear<float>{});
+    compare(sib::mi::hsic_unbiased<double>{}, sib::mi::hsic_unbiased<float>{});
+    compare(sib::mi::hsic_rbf<double>{}, sib::mi::hsic_rbf<float>{});
+    compare(sib::mi::cka<double>{}, sib::mi::cka<float>{});
+    compare(sib::mi::variance_proxy<double>{}, sib::mi::variance_proxy<float>{});
 }
 
 // ---- normalize_rows -----------------------------------------------------------------------------
 
 TEST_CASE("normalize_rows: vjp by central differences and against PyTorch") {
-    sib::normalize_rows<double> nr;
+    sib::mi::normalize_rows<double> nr;
     sib::rng r(31);
     dtensor A = random_tensor({3, 2, 5}, r);
     const dtensor Ubar = random_tensor(A.shape(), r);

@@ -1,6 +1,6 @@
 #include "fixtures/metrics_fixtures.hpp"
 #include "support/gradcheck.hpp"
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>

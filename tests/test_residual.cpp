@@ -8,8 +8,8 @@
 #include <sib/layers/residual.hpp>
 #include <sib/layers/tanh.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
-#include <sib/train/step.hpp>
+#include <sib/masks/density_mask.hpp>
+#include <sib/autodiff/step.hpp>
 
 using namespace sibtest;
 using namespace sib::nn;
@@ -39,12 +39,12 @@ TEST_CASE("residual: a model with a residual block through the S-IB step, by cen
     randomize_parameters(m, r, 0.6);
     const dtensor x = random_tensor({4, 1, 6, 6}, r);
     sib::tensor<std::int64_t> y({4}, {0, 2, 1, 2});
-    sib::density_mask<double> mask(sib::density_mask_options{.window = 3});
-    auto objective = sib::sib_objective<double>({.lambda_bg = 50.0, .lambda_fg = 2.0});
+    sib::masks::density_mask<double> mask(sib::masks::density_mask_options{.window = 3});
+    auto objective = sib::loss::sib_objective<double>({.lambda_bg = 50.0, .lambda_fg = 2.0});
     auto loss = [&] {
-        sib::step_workspace<double> ws;
+        sib::autodiff::step_workspace<double> ws;
         m.for_each_parameter([](std::string_view, dtensor&, dtensor* g) { if (g) g->zero(); });
-        return static_cast<double>(sib::objective_step(m, ws, x, y, objective, mask).total);
+        return static_cast<double>(sib::autodiff::objective_step(m, ws, x, y, objective, mask).total);
     };
     loss();
     std::vector<dtensor*> params;

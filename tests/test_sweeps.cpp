@@ -11,7 +11,7 @@
 #include <sib/layers/relu.hpp>
 #include <sib/layers/sequential.hpp>
 #include <sib/loss/compose.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 
 using namespace sibtest;
 using namespace sib::loss;  // the term operators, for the test term defined here
@@ -43,7 +43,7 @@ struct r_probe_term {
             c.Rbar[i] += scale * (w[i] * (*c.R)[i] + v[i] * (*c.x)[i]);
     }
 };
-static_assert(sib::loss_term<r_probe_term>);
+static_assert(sib::loss::loss_term<r_probe_term>);
 
 struct no_mask {
     template <class Tn>
@@ -64,10 +64,10 @@ void check_step_gradient(Model& m, const sib::shape& in, Expr expr, Decoder deco
     const sib::index_t classes = m.output_shape(in)[1];
     sib::tensor<std::int64_t> y({in[0]});
     for (sib::index_t i = 0; i < in[0]; ++i) y[i] = static_cast<std::int64_t>(r.below(classes));
-    sib::step_workspace<double> ws;
+    sib::autodiff::step_workspace<double> ws;
     no_mask mask;
     m.for_each_parameter([](std::string_view, dtensor&, dtensor* g) { if (g) g->zero(); });
-    sib::objective_step(m, ws, x, y, expr, mask, decoder, &annotation);
+    sib::autodiff::objective_step(m, ws, x, y, expr, mask, decoder, &annotation);
     std::vector<dtensor*> params, grads;
     m.for_each_parameter([&](std::string_view, dtensor& v, dtensor* g) {
         if (g) { params.push_back(&v); grads.push_back(g); }
@@ -75,9 +75,9 @@ void check_step_gradient(Model& m, const sib::shape& in, Expr expr, Decoder deco
     std::vector<dtensor> analytic;
     for (auto* g : grads) analytic.push_back(*g);
     auto loss = [&] {
-        sib::step_workspace<double> w2;
+        sib::autodiff::step_workspace<double> w2;
         for (auto* g : grads) g->zero();
-        return static_cast<double>(sib::objective_step(m, w2, x, y, expr, mask, decoder, &annotation).total);
+        return static_cast<double>(sib::autodiff::objective_step(m, w2, x, y, expr, mask, decoder, &annotation).total);
     };
     // A central difference of a loss of size |L| carries rounding noise of about 1e-16 |L| / eps.
     const double noise = 1e-16 * std::max(1.0, std::abs(loss())) / 1e-6;
@@ -101,27 +101,27 @@ TEST_CASE("objective step: CE + R terms, every decoder, by central differences")
     using sib::loss::ce;
     SUBCASE("softmax energy") {
         auto m = make();
-        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::softmax_energy{});
+        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::decoders::softmax_energy{});
     }
     SUBCASE("target log-probability") {
         auto m = make();
-        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::target_log_prob{});
+        check_step_gradient(m, {3, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::decoders::target_log_prob{});
     }
     SUBCASE("target logit") {
         auto m = make();
-        check_step_gradient(m, {1, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::target_logit{});
+        check_step_gradient(m, {1, 1, 3, 4}, ce() + 2.0 * r_probe_term{}, sib::decoders::target_logit{});
     }
     SUBCASE("shaped and negated terms") {
         auto m = make();
         check_step_gradient(m, {2, 1, 3, 4}, ce() + 0.5 * sib::loss::exp(-r_probe_term{}),
-                            sib::softmax_energy{});
+                            sib::decoders::softmax_energy{});
     }
     SUBCASE("right for the right reasons, sum of log-probabilities decoder") {
         auto m = make();
-        check_step_gradient(m, {3, 1, 3, 4}, ce() + 3.0 * sib::loss::right_reasons<double>(), sib::sum_log_prob{});
+        check_step_gradient(m, {3, 1, 3, 4}, ce() + 3.0 * sib::loss::right_reasons<double>(), sib::decoders::sum_log_prob{});
     }
     SUBCASE("cross entropy alone") {
         auto m = make();
-        check_step_gradient(m, {5, 1, 3, 4}, ce(), sib::softmax_energy{});
+        check_step_gradient(m, {5, 1, 3, 4}, ce(), sib::decoders::softmax_energy{});
     }
 }

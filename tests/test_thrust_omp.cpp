@@ -25,8 +25,8 @@
 #include <sib/loss/cross_entropy.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/loss/right_reasons.hpp>
-#include <sib/mask/density_mask.hpp>
-#include <sib/mask/soft_quantile.hpp>
+#include <sib/masks/density_mask.hpp>
+#include <sib/masks/soft_quantile.hpp>
 #include <sib/mi/cka.hpp>
 #include <sib/mi/hsic_linear.hpp>
 #include <sib/mi/hsic_rbf.hpp>
@@ -36,7 +36,7 @@
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/optim/sgd.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <sib/train/trainer.hpp>
 #include <algorithm>
 #include <cmath>
@@ -69,8 +69,8 @@ static_assert(!host_indexable<sib::tensor<float, TB>>);
 static_assert(host_indexable<sib::tensor<float>>);
 static_assert(sib::check_layer<sib::nn::conv2d<float, TB>>());
 static_assert(sib::check_layer<sib::nn::batch_norm2d<double, TB>>());
-static_assert(sib::mi_estimator<sib::hsic_rbf<double, TB>>);
-static_assert(sib::mask<sib::density_mask<float, TB>>);
+static_assert(sib::mi_estimator<sib::mi::hsic_rbf<double, TB>>);
+static_assert(sib::mask<sib::masks::density_mask<float, TB>>);
 
 namespace {
 
@@ -570,8 +570,8 @@ namespace {
 template <class T>
 void expect_rules_match_cpu(const std::string& spec, const sib::shape& in, std::uint64_t seed) {
     CAPTURE(spec);
-    sib::spec_model<T> mc(spec);
-    sib::spec_model<T, TB> md(spec);
+    sib::nn::spec_model<T> mc(spec);
+    sib::nn::spec_model<T, TB> md(spec);
     sib::rng r(seed);
     sib::optim::pytorch_default(mc, r);
     copy_parameters(mc, md);
@@ -631,8 +631,8 @@ TEST_CASE_TEMPLATE("thrust mask: soft quantile and density mask equal the CPU ba
         for (auto& e : v) e = static_cast<T>(static_cast<int>(r.below(4)));
         sib::tensor<T> vc({4, 9}, v);
         auto vd = to_backend<TB>(vc);
-        sib::soft_quantile<T> qc(0.8, 0.1);
-        sib::soft_quantile<T, TB> qd(0.8, 0.1);
+        sib::masks::soft_quantile<T> qc(0.8, 0.1);
+        sib::masks::soft_quantile<T, TB> qd(0.8, 0.1);
         sib::tensor<T> oc;
         sib::tensor<T, TB> od;
         qc.forward(vc, oc);
@@ -649,10 +649,10 @@ TEST_CASE_TEMPLATE("thrust mask: soft quantile and density mask equal the CPU ba
         for (const sib::shape s : {sib::shape{2, 1, 8, 8}, sib::shape{3, 3, 7, 9}, sib::shape{1, 2, 28, 28}}) {
             CAPTURE(window);
             CAPTURE(s.str());
-            sib::density_mask_options o;
+            sib::masks::density_mask_options o;
             o.window = window;
-            sib::density_mask<T> mc(o);
-            sib::density_mask<T, TB> md(o);
+            sib::masks::density_mask<T> mc(o);
+            sib::masks::density_mask<T, TB> md(o);
             auto R = random_pair<T>(s, r);
             sib::tensor<T> Mc;
             sib::tensor<T, TB> Md;
@@ -691,17 +691,17 @@ void expect_estimator_matches_cpu(const char* name, E<T, sib::cpu> ec, E<T, TB> 
 }  // namespace
 
 TEST_CASE_TEMPLATE("thrust estimators: HSIC (linear, RBF, unbiased), CKA, variance, normalize_rows", T, float, double) {
-    expect_estimator_matches_cpu<sib::hsic_linear, T>("hsic_linear", {}, {}, 1);
-    expect_estimator_matches_cpu<sib::hsic_rbf, T>("hsic_rbf median", sib::hsic_rbf<T>(), sib::hsic_rbf<T, TB>(), 2);
-    expect_estimator_matches_cpu<sib::hsic_rbf, T>("hsic_rbf fixed", sib::hsic_rbf<T>(1.5, 0.7),
-                                                   sib::hsic_rbf<T, TB>(1.5, 0.7), 3);
-    expect_estimator_matches_cpu<sib::hsic_unbiased, T>("hsic_unbiased", {}, {}, 4);
-    expect_estimator_matches_cpu<sib::cka, T>("cka", {}, {}, 5);
-    expect_estimator_matches_cpu<sib::variance_proxy, T>("variance_proxy", {}, {}, 6);
+    expect_estimator_matches_cpu<sib::mi::hsic_linear, T>("hsic_linear", {}, {}, 1);
+    expect_estimator_matches_cpu<sib::mi::hsic_rbf, T>("hsic_rbf median", sib::mi::hsic_rbf<T>(), sib::mi::hsic_rbf<T, TB>(), 2);
+    expect_estimator_matches_cpu<sib::mi::hsic_rbf, T>("hsic_rbf fixed", sib::mi::hsic_rbf<T>(1.5, 0.7),
+                                                   sib::mi::hsic_rbf<T, TB>(1.5, 0.7), 3);
+    expect_estimator_matches_cpu<sib::mi::hsic_unbiased, T>("hsic_unbiased", {}, {}, 4);
+    expect_estimator_matches_cpu<sib::mi::cka, T>("cka", {}, {}, 5);
+    expect_estimator_matches_cpu<sib::mi::variance_proxy, T>("variance_proxy", {}, {}, 6);
     sib::rng r(7);
     auto a = random_pair<T>({3, 2, 4}, r), g = random_pair<T>({3, 2, 4}, r);
-    sib::normalize_rows<T> nc;
-    sib::normalize_rows<T, TB> nd;
+    sib::mi::normalize_rows<T> nc;
+    sib::mi::normalize_rows<T, TB> nd;
     sib::tensor<T> uc, bc;
     sib::tensor<T, TB> ud, bd;
     nc.forward(a.cpu, uc);
@@ -720,11 +720,11 @@ TEST_CASE_TEMPLATE("thrust loss: cross entropy, label check and the three decode
     sib::tensor<std::int64_t, TB> yd({5}, labels);
     sib::tensor<T> dzc({5, 4}, T(0.1));
     sib::tensor<T, TB> dzd({5, 4}, T(0.1));
-    expect_same_value<T>(sib::cross_entropy(z.dev, yd, &dzd, T(0.5)), sib::cross_entropy(z.cpu, yc, &dzc, T(0.5)),
+    expect_same_value<T>(sib::loss::cross_entropy(z.dev, yd, &dzd, T(0.5)), sib::loss::cross_entropy(z.cpu, yc, &dzc, T(0.5)),
                          "cross entropy");
     expect_same(dzd, dzc, "d cross entropy");
-    sib::check_labels(yd, 4);
-    CHECK_THROWS_WITH_AS(sib::check_labels(yd, 3), "label 3 at index 1 is out of range for 3 classes", sib::error);
+    sib::loss::check_labels(yd, 4);
+    CHECK_THROWS_WITH_AS(sib::loss::check_labels(yd, 3), "label 3 at index 1 is out of range for 3 classes", sib::error);
     auto decoders = [&](const auto& d, const char* name) {
         CAPTURE(name);
         sib::tensor<T> sc({5, 4});
@@ -738,10 +738,10 @@ TEST_CASE_TEMPLATE("thrust loss: cross entropy, label check and the three decode
         d.hvp(z.dev, yd, t.dev, hd);
         expect_same(hd, hc, "hvp");
     };
-    decoders(sib::softmax_energy{}, "softmax energy");
-    decoders(sib::target_log_prob{}, "target log-probability");
-    decoders(sib::target_logit{}, "target logit");
-    decoders(sib::sum_log_prob{}, "sum of log-probabilities");
+    decoders(sib::decoders::softmax_energy{}, "softmax energy");
+    decoders(sib::decoders::target_log_prob{}, "target log-probability");
+    decoders(sib::decoders::target_logit{}, "target logit");
+    decoders(sib::decoders::sum_log_prob{}, "sum of log-probabilities");
 }
 
 namespace {
@@ -761,8 +761,8 @@ template <class T, class Ec, class Ed, class D>
 void expect_step_matches_cpu(Ec objective_cpu, Ed objective_dev, D decoder, const char* name, std::uint64_t seed,
                              bool annotated = false) {
     CAPTURE(name);
-    sib::spec_model<T> mc(every_layer_spec);
-    sib::spec_model<T, TB> md(every_layer_spec);
+    sib::nn::spec_model<T> mc(every_layer_spec);
+    sib::nn::spec_model<T, TB> md(every_layer_spec);
     sib::rng r(seed);
     sib::optim::pytorch_default(mc, r);
     copy_parameters(mc, md);
@@ -770,18 +770,18 @@ void expect_step_matches_cpu(Ec objective_cpu, Ed objective_dev, D decoder, cons
     const std::vector<std::int64_t> labels{4, 0, 2, 2};
     sib::tensor<std::int64_t> yc({4}, labels);
     sib::tensor<std::int64_t, TB> yd({4}, labels);
-    sib::density_mask_options o;
+    sib::masks::density_mask_options o;
     o.window = 3;
-    sib::density_mask<T> maskc(o);
-    sib::density_mask<T, TB> maskd(o);
-    sib::step_workspace<T> wc;
-    sib::step_workspace<T, TB> wd;
+    sib::masks::density_mask<T> maskc(o);
+    sib::masks::density_mask<T, TB> maskd(o);
+    sib::autodiff::step_workspace<T> wc;
+    sib::autodiff::step_workspace<T, TB> wd;
     std::vector<T> fg(4 * 8 * 8);
     for (auto& e : fg) e = r.uniform() < 0.4 ? T(1) : T(0);
     const sib::tensor<T> sc({4, 1, 8, 8}, fg);
     const sib::tensor<T, TB> sd({4, 1, 8, 8}, fg);
-    const auto vc = sib::objective_step(mc, wc, x.cpu, yc, objective_cpu, maskc, decoder, annotated ? &sc : nullptr);
-    const auto vd = sib::objective_step(md, wd, x.dev, yd, objective_dev, maskd, decoder, annotated ? &sd : nullptr);
+    const auto vc = sib::autodiff::objective_step(mc, wc, x.cpu, yc, objective_cpu, maskc, decoder, annotated ? &sc : nullptr);
+    const auto vd = sib::autodiff::objective_step(md, wd, x.dev, yd, objective_dev, maskd, decoder, annotated ? &sd : nullptr);
     expect_same_value<T>(vd.total, vc.total, "total");
     expect_same_value<T>(vd.ce, vc.ce, "ce");
     if (!std::isnan(static_cast<double>(vc.fg))) expect_same_value<T>(vd.fg, vc.fg, "fg");
@@ -800,22 +800,22 @@ void expect_step_matches_cpu(Ec objective_cpu, Ed objective_dev, D decoder, cons
 TEST_CASE_TEMPLATE("thrust objective: a step through every layer, every decoder and objective, equals CPU", T, float,
                    double) {
     using namespace sib::loss;
-    const sib::sib_settings linear{2.0, 0.5, shaping::linear};
-    expect_step_matches_cpu<T>(sib::sib_objective<T>(), sib::sib_objective<T, TB>(), sib::softmax_energy{},
+    const sib::loss::sib_settings linear{2.0, 0.5, shaping::linear};
+    expect_step_matches_cpu<T>(sib::loss::sib_objective<T>(), sib::loss::sib_objective<T, TB>(), sib::decoders::softmax_energy{},
                                "S-IB, softmax energy", 1);
-    expect_step_matches_cpu<T>(sib::sib_objective<T>(linear), sib::sib_objective<T, TB>(linear),
-                               sib::target_log_prob{}, "S-IB linear, target log-probability", 2);
-    expect_step_matches_cpu<T>(sib::sib_objective<T>(), sib::sib_objective<T, TB>(), sib::target_logit{},
+    expect_step_matches_cpu<T>(sib::loss::sib_objective<T>(linear), sib::loss::sib_objective<T, TB>(linear),
+                               sib::decoders::target_log_prob{}, "S-IB linear, target log-probability", 2);
+    expect_step_matches_cpu<T>(sib::loss::sib_objective<T>(), sib::loss::sib_objective<T, TB>(), sib::decoders::target_logit{},
                                "S-IB, target logit", 3);
-    expect_step_matches_cpu<T>(ce() + 0.1 * exp(-foreground<T, sib::cpu, sib::hsic_rbf>()) + 10.0 * background<T>(),
-                               ce() + 0.1 * exp(-foreground<T, TB, sib::hsic_rbf>()) + 10.0 * background<T, TB>(),
-                               sib::softmax_energy{}, "CE + RBF foreground + background", 4);
-    expect_step_matches_cpu<T>(ce() + 0.1 * foreground<T, sib::cpu, sib::cka>(),
-                               ce() + 0.1 * foreground<T, TB, sib::cka>(), sib::softmax_energy{},
+    expect_step_matches_cpu<T>(ce() + 0.1 * exp(-foreground<T, sib::cpu, sib::mi::hsic_rbf>()) + 10.0 * background<T>(),
+                               ce() + 0.1 * exp(-foreground<T, TB, sib::mi::hsic_rbf>()) + 10.0 * background<T, TB>(),
+                               sib::decoders::softmax_energy{}, "CE + RBF foreground + background", 4);
+    expect_step_matches_cpu<T>(ce() + 0.1 * foreground<T, sib::cpu, sib::mi::cka>(),
+                               ce() + 0.1 * foreground<T, TB, sib::mi::cka>(), sib::decoders::softmax_energy{},
                                "CE + CKA foreground", 5);
-    expect_step_matches_cpu<T>(ce(), ce(), sib::softmax_energy{}, "CE alone", 6);
+    expect_step_matches_cpu<T>(ce(), ce(), sib::decoders::softmax_energy{}, "CE alone", 6);
     expect_step_matches_cpu<T>(ce() + 10.0 * right_reasons<T>(), ce() + 10.0 * right_reasons<T, TB>(),
-                               sib::sum_log_prob{}, "right for the right reasons", 7, true);
+                               sib::decoders::sum_log_prob{}, "right for the right reasons", 7, true);
 }
 
 namespace {
@@ -839,14 +839,14 @@ TEST_CASE_TEMPLATE("thrust objective: a model with a residual block equals CPU",
     const std::vector<std::int64_t> labels{0, 2, 1, 1};
     sib::tensor<std::int64_t> yc({4}, labels);
     sib::tensor<std::int64_t, TB> yd({4}, labels);
-    sib::density_mask<T> maskc;
-    sib::density_mask<T, TB> maskd;
-    sib::step_workspace<T> wc;
-    sib::step_workspace<T, TB> wd;
-    auto oc = sib::sib_objective<T>();
-    auto od = sib::sib_objective<T, TB>();
-    const auto vc = sib::objective_step(mc, wc, x.cpu, yc, oc, maskc);
-    const auto vd = sib::objective_step(md, wd, x.dev, yd, od, maskd);
+    sib::masks::density_mask<T> maskc;
+    sib::masks::density_mask<T, TB> maskd;
+    sib::autodiff::step_workspace<T> wc;
+    sib::autodiff::step_workspace<T, TB> wd;
+    auto oc = sib::loss::sib_objective<T>();
+    auto od = sib::loss::sib_objective<T, TB>();
+    const auto vc = sib::autodiff::objective_step(mc, wc, x.cpu, yc, oc, maskc);
+    const auto vd = sib::autodiff::objective_step(md, wd, x.dev, yd, od, maskd);
     expect_same_value<T>(vd.total, vc.total, "total");
     expect_same(wd.sweeps.explanation(), wc.sweeps.explanation(), "R");
     expect_same_parameters(md, mc, true, "gradient");
@@ -861,8 +861,8 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
     const char* spec = "Conv2d(1,3,3,bias=False); BatchNorm2d(3); ReLU; Flatten; Linear(48,4)";
     auto run = [&](auto opt_cpu, auto opt_dev, const char* name) {
         CAPTURE(name);
-        sib::spec_model<T> mc(spec);
-        sib::spec_model<T, TB> md(spec);
+        sib::nn::spec_model<T> mc(spec);
+        sib::nn::spec_model<T, TB> md(spec);
         sib::rng rc(17), rd(17);
         sib::optim::kaiming_normal(mc, rc);
         sib::optim::kaiming_normal(md, rd);
@@ -872,17 +872,17 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
         const std::vector<std::int64_t> labels{1, 3, 0};
         sib::tensor<std::int64_t> yc({3}, labels);
         sib::tensor<std::int64_t, TB> yd({3}, labels);
-        sib::density_mask<T> maskc;
-        sib::density_mask<T, TB> maskd;
-        sib::step_workspace<T> wc;
-        sib::step_workspace<T, TB> wd;
-        auto oc = sib::sib_objective<T>();
-        auto od = sib::sib_objective<T, TB>();
+        sib::masks::density_mask<T> maskc;
+        sib::masks::density_mask<T, TB> maskd;
+        sib::autodiff::step_workspace<T> wc;
+        sib::autodiff::step_workspace<T, TB> wd;
+        auto oc = sib::loss::sib_objective<T>();
+        auto od = sib::loss::sib_objective<T, TB>();
         for (int step = 0; step < 4; ++step) {
             opt_cpu.zero_grad(mc);
             opt_dev.zero_grad(md);
-            sib::objective_step(mc, wc, x.cpu, yc, oc, maskc);
-            sib::objective_step(md, wd, x.dev, yd, od, maskd);
+            sib::autodiff::objective_step(mc, wc, x.cpu, yc, oc, maskc);
+            sib::autodiff::objective_step(md, wd, x.dev, yd, od, maskd);
             opt_cpu.step(mc);
             opt_dev.step(md);
         }
@@ -903,8 +903,8 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
     ao.lr = 0.01;
     ao.amsgrad = true;
     run(sib::optim::adamw<T>(ao), sib::optim::adamw<T, TB>(ao), "AdamW, amsgrad");
-    sib::spec_model<T> pc(spec);
-    sib::spec_model<T, TB> pd(spec);
+    sib::nn::spec_model<T> pc(spec);
+    sib::nn::spec_model<T, TB> pd(spec);
     sib::rng r1(4), r2(4);
     sib::optim::pytorch_default(pc, r1);
     sib::optim::pytorch_default(pd, r2);
@@ -946,7 +946,7 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
                              "Linear(256,6)";
     std::ostringstream quiet;
     auto options = [&](const char* file) {
-        sib::train_options o;
+        sib::train::train_options o;
         o.epochs = 2;
         o.batch_size = 4;
         o.seed = 2;
@@ -958,10 +958,10 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
     };
     const auto oc = options("cpu.safetensors");
     const auto od = options("dev.safetensors");
-    sib::spec_model<double> mc(spec);
-    sib::spec_model<double, TB> md(spec);
-    sib::trainer<sib::spec_model<double>> tc(mc, oc, spec);
-    sib::trainer<sib::spec_model<double, TB>> td(md, od, spec);
+    sib::nn::spec_model<double> mc(spec);
+    sib::nn::spec_model<double, TB> md(spec);
+    sib::train::trainer<sib::nn::spec_model<double>> tc(mc, oc, spec);
+    sib::train::trainer<sib::nn::spec_model<double, TB>> td(md, od, spec);
     tc.initialise();
     td.initialise();
     const auto rc = tc.run(train, test);
@@ -977,8 +977,8 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
         CHECK(relative_difference(fd.get<double>(n).to_vector(), fc.get<double>(n).to_vector()) <= 1e-12);
     });
     // And the device model resumes from its own checkpoint.
-    sib::spec_model<double, TB> mr(spec);
-    sib::trainer<sib::spec_model<double, TB>> tr(mr, od, spec);
+    sib::nn::spec_model<double, TB> mr(spec);
+    sib::train::trainer<sib::nn::spec_model<double, TB>> tr(mr, od, spec);
     tr.resume(dir / "dev.safetensors");
     expect_same_parameters(mr, md, false, "resumed weights");
     fs::remove_all(dir);
@@ -992,20 +992,20 @@ TEST_CASE("thrust transfers: a training step uploads the batch and reads back sc
     lo.batch_size = 6;
     auto count_steps = [&](const std::string& spec) {
         CAPTURE(spec);
-        sib::spec_model<float, TB> model(spec);
+        sib::nn::spec_model<float, TB> model(spec);
         sib::rng r(1);
         sib::optim::pytorch_default(model, r);
         sib::optim::adamw<float, TB> opt;
-        sib::density_mask<float, TB> mask;
-        auto objective = sib::sib_objective<float, TB>();
-        sib::step_workspace<float, TB> ws;
+        sib::masks::density_mask<float, TB> mask;
+        auto objective = sib::loss::sib_objective<float, TB>();
+        sib::autodiff::step_workspace<float, TB> ws;
         sib::data::batch_loader<float, TB> loader(ds, lo);
         loader.set_epoch(0);
         sib::data::batch<float, TB> batch;
         auto step = [&](index_t k) {
             loader.load(k, batch);
             opt.zero_grad(model);
-            const auto v = sib::objective_step(model, ws, batch.images, batch.labels, objective, mask);
+            const auto v = sib::autodiff::objective_step(model, ws, batch.images, batch.labels, objective, mask);
             opt.step(model);
             return v;
         };

@@ -3,7 +3,7 @@
 // settings are one clear line.
 #include <doctest/doctest.h>
 #include <sib/layers/spec_model.hpp>
-#include <sib/train/step_flops.hpp>
+#include <sib/autodiff/step_flops.hpp>
 #include <sib/train/trainer.hpp>
 #include <filesystem>
 #include <sstream>
@@ -32,7 +32,7 @@ sib::data::in_memory_dataset squares(sib::index_t n, std::uint64_t seed) {
 
 const char* spec = "Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(64,2)";
 
-std::vector<float> weights_of(sib::spec_model<float>& m) {
+std::vector<float> weights_of(sib::nn::spec_model<float>& m) {
     std::vector<float> out;
     m.for_each_parameter([&](std::string_view, sib::tensor<float>& v, sib::tensor<float>*) {
         const auto x = v.to_vector();
@@ -41,8 +41,8 @@ std::vector<float> weights_of(sib::spec_model<float>& m) {
     return out;
 }
 
-sib::train_options options(const std::string& objective, const std::filesystem::path& ck) {
-    sib::train_options o;
+sib::train::train_options options(const std::string& objective, const std::filesystem::path& ck) {
+    sib::train::train_options o;
     o.objective = objective;
     o.epochs = 3;
     o.batch_size = 16;
@@ -72,11 +72,11 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
     temp_dir dir;
     for (const char* objective : {"ce", "sib", "rrr"}) {
         CAPTURE(objective);
-        sib::spec_model<float> m(spec);
+        sib::nn::spec_model<float> m(spec);
         std::ostringstream log;
         auto o = options(objective, dir.path / "ck.safetensors");
         o.progress_stream = &log;
-        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
         t.initialise();
         const auto r = t.run(train, test);
         CHECK(r.test_accuracy >= 0.9);
@@ -84,9 +84,9 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
         CHECK(r.steps == 3 * 16);
         CHECK(log.str().find("epoch 3/3") != std::string::npos);
         // The checkpoint holds the final weights.
-        sib::spec_model<float> back(spec);
+        sib::nn::spec_model<float> back(spec);
         sib::optim::adamw<float>* none = nullptr;
-        const auto meta = sib::load_checkpoint(dir.path / "ck.safetensors", back, none);
+        const auto meta = sib::train::load_checkpoint(dir.path / "ck.safetensors", back, none);
         CHECK(weights_of(back) == weights_of(m));
         CHECK(meta["epoch"] == 3);
     }
@@ -97,12 +97,12 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
     temp_dir dir;
     for (const char* objective : {"ce", "sib"}) {
         CAPTURE(objective);
-        sib::spec_model<float> full(spec);
+        sib::nn::spec_model<float> full(spec);
         {
             auto o = options(objective, dir.path / "full.safetensors");
             std::ostringstream quiet;
             o.progress_stream = &quiet;
-            sib::trainer<sib::spec_model<float>> t(full, o, full.spec());
+            sib::train::trainer<sib::nn::spec_model<float>> t(full, o, full.spec());
             t.initialise();
             t.run(train, test);
         }
@@ -111,14 +111,14 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
             CAPTURE(k);
             const auto ck = dir.path / ("part" + std::to_string(k) + ".safetensors");
             {
-                sib::spec_model<float> m(spec);
+                sib::nn::spec_model<float> m(spec);
                 auto o = options(objective, ck);
                 std::ostringstream quiet;
                 o.progress_stream = &quiet;
                 o.on_step = [k](sib::index_t step) {
                     if (step == k) throw std::runtime_error("interrupted");
                 };
-                sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+                sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
                 t.initialise();
                 CHECK_THROWS_WITH(t.run(train, test), "interrupted");
             }
@@ -126,11 +126,11 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
                 CHECK(k < 3);  // no checkpoint before the first one is due
                 continue;
             }
-            sib::spec_model<float> m(spec);
+            sib::nn::spec_model<float> m(spec);
             auto o = options(objective, ck);
             std::ostringstream quiet;
             o.progress_stream = &quiet;
-            sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+            sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
             t.resume(ck);
             // Mid-epoch checkpoints every 3 steps; an epoch's own (every 6) comes after on_step.
             const sib::index_t last = (k % 3 == 0 && k % 6 != 0) ? k : ((k - 1) / 3) * 3;
@@ -146,37 +146,37 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
     temp_dir dir;
     const auto ck = dir.path / "ck.safetensors";
     {
-        sib::spec_model<float> m(spec);
+        sib::nn::spec_model<float> m(spec);
         auto o = options("ce", ck);
         o.epochs = 1;
         std::ostringstream quiet;
         o.progress_stream = &quiet;
-        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
         t.initialise();
         t.run(train, test);
     }
     {
-        sib::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
-        sib::trainer<sib::spec_model<float>> t(m, options("ce", ck), m.spec());
+        sib::nn::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, options("ce", ck), m.spec());
         CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("was trained with spec"), sib::error);
     }
     {
-        sib::spec_model<float> m(spec);
+        sib::nn::spec_model<float> m(spec);
         auto o = options("ce", ck);
         o.lr = 0.5;
-        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
         CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'lr'"), sib::error);
     }
-    sib::spec_model<float> m(spec);
+    sib::nn::spec_model<float> m(spec);
     auto o = options("sib", ck);
     o.batch_size = 1;
-    CHECK_THROWS_WITH_AS((sib::trainer<sib::spec_model<float>>(m, o, m.spec())),
+    CHECK_THROWS_WITH_AS((sib::train::trainer<sib::nn::spec_model<float>>(m, o, m.spec())),
                          doctest::Contains("needs batches of at least 2"), sib::error);
     o = options("hinge", ck);
-    CHECK_THROWS_WITH_AS((sib::trainer<sib::spec_model<float>>(m, o, m.spec())),
+    CHECK_THROWS_WITH_AS((sib::train::trainer<sib::nn::spec_model<float>>(m, o, m.spec())),
                          doctest::Contains("unknown objective 'hinge'"), sib::error);
-    sib::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
-    sib::trainer<sib::spec_model<float>> t(wide, options("ce", ck), wide.spec());
+    sib::nn::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
+    sib::train::trainer<sib::nn::spec_model<float>> t(wide, options("ce", ck), wide.spec());
     CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("Linear(100,2)"), sib::error);
 }
 
@@ -184,7 +184,7 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
     const auto train = squares(64, 8), test = squares(16, 9);
     temp_dir dir;
     const auto ck = dir.path / "ck.safetensors";
-    sib::spec_model<float> m(spec);
+    sib::nn::spec_model<float> m(spec);
     auto poison_after = [&m](sib::index_t when) {
         return [&m, when](sib::index_t step) {
             if (step == when)
@@ -198,21 +198,21 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
     o.checkpoint_every = 1;
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::spec_model<float> back(spec);
+    sib::nn::spec_model<float> back(spec);
     sib::optim::adamw<float>* none = nullptr;
     SUBCASE("the next loss is NaN") {
         o.on_step = poison_after(2);
-        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
         t.initialise();
         CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("the loss became nan"), sib::error);
-        CHECK(sib::load_checkpoint(ck, back, none)["step"] == 2);
+        CHECK(sib::train::load_checkpoint(ck, back, none)["step"] == 2);
     }
     SUBCASE("weights that are not finite are never checkpointed") {
         o.on_step = poison_after(4);  // the last step of epoch 1: its checkpoint is due next
-        sib::trainer<sib::spec_model<float>> t(m, o, m.spec());
+        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
         t.initialise();
         CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("weights became non-finite"), sib::error);
-        CHECK(sib::load_checkpoint(ck, back, none)["step"] == 3);
+        CHECK(sib::train::load_checkpoint(ck, back, none)["step"] == 3);
     }
     for (float v : weights_of(back)) REQUIRE(std::isfinite(v));
 }
@@ -220,14 +220,14 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
 TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by hand") {
     // F0 = 2*64*16*784*9 (conv1), F1 = 2*64*32*196*144 (conv2), F2 = 2*64*1568*10 (linear).
     const double f0 = 14450688, f1 = 115605504, f2 = 2007040;
-    sib::spec_model<float> m("Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
+    sib::nn::spec_model<float> m("Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
                              "MaxPool2d(2); Flatten; Linear(1568,10)");
-    const auto c = sib::count_step_flops(m, {64, 1, 28, 28});
+    const auto c = sib::autodiff::count_step_flops(m, {64, 1, 28, 28});
     CHECK(c.forward == f0 + f1 + f2);
     CHECK(c.sib_step == 5 * f0 + 6 * f1 + 6 * f2);  // 777928704
     CHECK(c.ce_step == 2 * f0 + 3 * f1 + 3 * f2);   // 381739008
     // Stride 2 without padding: 9x9 -> 4x4.
-    sib::spec_model<double> s("Conv2d(3,5,3,stride=2); Flatten; Linear(80,2)");
-    const auto d = sib::count_step_flops(s, {2, 3, 9, 9});
+    sib::nn::spec_model<double> s("Conv2d(3,5,3,stride=2); Flatten; Linear(80,2)");
+    const auto d = sib::autodiff::count_step_flops(s, {2, 3, 9, 9});
     CHECK(d.forward == 2.0 * 2 * 5 * 16 * 27 + 2.0 * 2 * 80 * 2);
 }

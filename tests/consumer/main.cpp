@@ -4,8 +4,8 @@
 #include <sib/layers/relu.hpp>
 #include <sib/layers/sequential.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
-#include <sib/train/step.hpp>
+#include <sib/masks/density_mask.hpp>
+#include <sib/autodiff/step.hpp>
 #include <cmath>
 #include <iostream>
 
@@ -17,10 +17,10 @@ int main() {
     sib::tensor<double> x({4, 1, 6, 6});
     for (auto& e : x) e = r.uniform();
     sib::tensor<std::int64_t> y({4}, {0, 1, 2, 1});
-    sib::density_mask<double> mask({.window = 3});
-    auto objective = sib::sib_objective<double>();
-    sib::step_workspace<double> ws;
-    const auto v = sib::objective_step(model, ws, x, y, objective, mask);
+    sib::masks::density_mask<double> mask({.window = 3});
+    auto objective = sib::loss::sib_objective<double>();
+    sib::autodiff::step_workspace<double> ws;
+    const auto v = sib::autodiff::objective_step(model, ws, x, y, objective, mask);
     std::cout << "total " << v.total << "\n";
     return std::isfinite(v.total) ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-// One golden S-IB case (the layout of ../shared/golden, see its README.md): load the model, the
+// One golden S-IB case (the layout of tests/data/golden, see its README.md): load the model, the
 // batch and the mask settings a folder describes, run one objective step, and hold every array and
 // scalar to the reference. Shared by tests/test_golden.cpp and tests/test_golden_extra.cpp.
 #pragma once
@@ -6,8 +6,8 @@
 #include <sib/io/npy.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
-#include <sib/train/step.hpp>
+#include <sib/masks/density_mask.hpp>
+#include <sib/autodiff/step.hpp>
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>
@@ -56,7 +56,7 @@ struct golden_outputs {
 template <class T, class B = sib::cpu>
 golden_outputs run_golden_case(const std::filesystem::path& dir) {
     const auto meta = read_golden_meta(dir);
-    sib::spec_model<T, B> model(meta["spec"].get<std::string>());
+    sib::nn::spec_model<T, B> model(meta["spec"].get<std::string>());
     model.set_training(true);
     model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>& v, sib::tensor<T, B>*) {
         v = sib::io::load_npy<T, B>(dir / ("param." + std::string(name) + ".npy"));
@@ -64,7 +64,7 @@ golden_outputs run_golden_case(const std::filesystem::path& dir) {
     const auto x = sib::io::load_npy<T, B>(dir / "x.npy");
     const auto y = sib::io::load_npy<std::int64_t, B>(dir / "y.npy");
     const auto& mk = meta["mask"];
-    sib::density_mask_options mo;
+    sib::masks::density_mask_options mo;
     mo.window = mk["window"].get<sib::index_t>();
     mo.temperature = mk["temperature"].get<double>();
     mo.slope = mk["slope"].get<double>();
@@ -72,12 +72,12 @@ golden_outputs run_golden_case(const std::filesystem::path& dir) {
     mo.q_high = mk["q_high"].get<double>();
     mo.q_intensity = mk["q_intensity"].get<double>();
     mo.q_density = mk["q_density"].get<double>();
-    sib::density_mask<T, B> mask(mo);
-    sib::sib_settings settings{meta["lambda_bg"].get<double>(), meta["lambda_fg"].get<double>(),
+    sib::masks::density_mask<T, B> mask(mo);
+    sib::loss::sib_settings settings{meta["lambda_bg"].get<double>(), meta["lambda_fg"].get<double>(),
                                sib::loss::parse_shaping(meta["shaping"].get<std::string>())};
-    auto objective = sib::sib_objective<T, B>(settings);
-    sib::step_workspace<T, B> ws;
-    const auto v = sib::objective_step(model, ws, x, y, objective, mask);
+    auto objective = sib::loss::sib_objective<T, B>(settings);
+    sib::autodiff::step_workspace<T, B> ws;
+    const auto v = sib::autodiff::objective_step(model, ws, x, y, objective, mask);
 
     auto to_double = [](const sib::tensor<T, B>& t) {
         const auto h = t.to_vector();

@@ -1,4 +1,4 @@
-// Central-difference checks in float64 of the five layer rules (DESIGN.md, "Differentiating through
+// Central-difference checks in float64 of the five layer rules (docs/second-order.md, "Differentiating through
 // the decoder"). Every rule is compared element by element against a difference quotient of a
 // scalar built from forward and vjp alone, so a wrong rule cannot agree by accident.
 #pragma once

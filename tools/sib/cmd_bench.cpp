@@ -4,8 +4,8 @@
 #include <sib/layers/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
-#include <sib/train/step.hpp>
-#include <sib/train/step_flops.hpp>
+#include <sib/autodiff/step.hpp>
+#include <sib/autodiff/step_flops.hpp>
 #include <algorithm>
 #include <chrono>
 #include <sys/resource.h>
@@ -46,7 +46,7 @@ double peak_rss_mib() {
 int cmd_bench(int argc, char** argv) {
     args a("bench", "Times full training steps (forward, decoder, mask, terms, tangent and backward\n"
                     "sweeps, AdamW update) on random data; prints ms_per_step, images_per_second,\n"
-                    "gflop_per_second (the GEMM FLOPs of the step, include/sib/train/step_flops.hpp)\n"
+                    "gflop_per_second (the GEMM FLOPs of the step, include/sib/autodiff/step_flops.hpp)\n"
                     "and peak_rss_mib.");
     a.required("--model", "SPEC", "model spec")
         .required("--input-shape", "CxHxW", "image shape, e.g. 1x28x28")
@@ -71,7 +71,7 @@ int cmd_bench(int argc, char** argv) {
     const auto settings = sib_settings_from(a);
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::spec_model<T, B> model(a.str("--model"));
+        sib::nn::spec_model<T, B> model(a.str("--model"));
         const sib::shape in{batch, chw[0], chw[1], chw[2]};
         const sib::shape out = model.output_shape(in);
         sib::require(out.rank() == 2, "--model: must end in logits [B,K], gives ", out.str());
@@ -89,16 +89,16 @@ int cmd_bench(int argc, char** argv) {
         const sib::tensor<std::int64_t, B> y({batch}, ys);
 
         sib::optim::adamw<T, B> opt;
-        sib::density_mask<T, B> mask(mo);
-        sib::step_workspace<T, B> ws;
-        auto sib_obj = sib::sib_objective<T, B>(settings);
+        sib::masks::density_mask<T, B> mask(mo);
+        sib::autodiff::step_workspace<T, B> ws;
+        auto sib_obj = sib::loss::sib_objective<T, B>(settings);
         auto ce_obj = sib::loss::ce();
         auto one_step = [&] {
             opt.zero_grad(model);
             if (objective_name == "sib")
-                sib::objective_step(model, ws, x, y, sib_obj, mask);
+                sib::autodiff::objective_step(model, ws, x, y, sib_obj, mask);
             else
-                sib::objective_step(model, ws, x, y, ce_obj, mask);
+                sib::autodiff::objective_step(model, ws, x, y, ce_obj, mask);
             opt.step(model);
             // A device backend runs asynchronously: the step is over when its kernels are.
             if constexpr (requires { B::synchronize(); }) B::synchronize();
@@ -115,7 +115,7 @@ int cmd_bench(int argc, char** argv) {
         double mean = 0;
         for (double m : ms) mean += m;
         mean /= static_cast<double>(ms.size());
-        const auto flops = sib::count_step_flops(model, in);
+        const auto flops = sib::autodiff::count_step_flops(model, in);
         const double step_flops = objective_name == "sib" ? flops.sib_step : flops.ce_step;
         print_json({{"model", a.str("--model")},
                     {"input_shape", a.str("--input-shape")},

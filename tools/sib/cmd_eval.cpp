@@ -142,7 +142,7 @@ int eval_model(const args& a, std::uint64_t seed) {
     }
 
     return with_dtype(a, [&]<class T>() {
-        sib::spec_model<T> model(a.str("--model"));
+        sib::nn::spec_model<T> model(a.str("--model"));
         check_before_explaining(model, test.images().shape(), &test.labels(), methods, opt);
         sib::io::load_weights(model, a.str("--weights"));
         const sib::tensor<T> x = sib::tensor_cast<T>(test.images());
@@ -158,10 +158,10 @@ int eval_model(const args& a, std::uint64_t seed) {
             opt.target == sib::explain::target_mode::label ? test.labels() : sib::tensor<std::int64_t>({n}, pred);
 
         // The target probability of a batch of perturbed images, in evaluation mode.
-        sib::sweep_workspace<T> ws;
+        sib::autodiff::sweep_workspace<T> ws;
         auto probability = [&](const sib::tensor<float>& images, const sib::tensor<std::int64_t>& labels) {
-            sib::explain::eval_mode_scope<sib::spec_model<T>> scope(model);
-            const auto z = sib::forward_sweep(model, ws, sib::tensor_cast<T>(images)).to_vector();
+            sib::explain::eval_mode_scope<sib::nn::spec_model<T>> scope(model);
+            const auto z = sib::autodiff::forward_sweep(model, ws, sib::tensor_cast<T>(images)).to_vector();
             const sib::index_t rows = images.dim(0), k = static_cast<sib::index_t>(z.size()) / rows;
             std::vector<double> p(static_cast<std::size_t>(rows));
             for (sib::index_t r = 0; r < rows; ++r) {

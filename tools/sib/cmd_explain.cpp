@@ -99,7 +99,7 @@ int cmd_explain(int argc, char** argv) {
     const int scale = scale_flag > 0 ? static_cast<int>(scale_flag) : sib::io::auto_scale(h, w);
 
     return with_dtype(a, [&]<class T>() {
-        sib::spec_model<T> model(a.str("--model"));
+        sib::nn::spec_model<T> model(a.str("--model"));
         auto checked = opt;
         checked.keep_channels = keep_channels;
         check_before_explaining(model, in.images.shape(), in.labels.empty() ? nullptr : &in.labels, methods, checked);

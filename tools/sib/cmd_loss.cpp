@@ -1,9 +1,9 @@
-// sib loss: the S-IB objective and its parameter gradient for one batch (DESIGN.md).
+// sib loss: the S-IB objective and its parameter gradient for one batch (docs/cli.md).
 #include "common.hpp"
 #include <sib/io/npy.hpp>
 #include <sib/io/weights.hpp>
 #include <sib/layers/spec_model.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <filesystem>
 
 namespace sib_cli {
@@ -27,7 +27,7 @@ int cmd_loss(int argc, char** argv) {
     const std::filesystem::path out = a.str("--out");
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::spec_model<T, B> model(a.str("--model"));
+        sib::nn::spec_model<T, B> model(a.str("--model"));
         const auto x = sib::io::load_npy<T, B>(a.str("--input"));
         sib::require(x.rank() == 4, a.str("--input"), ": expected [B,C,H,W], got ", x.shape().str());
         const auto labels = sib::io::load_labels(a.str("--labels"));
@@ -36,15 +36,15 @@ int cmd_loss(int argc, char** argv) {
         const sib::shape logits = model.output_shape(x.shape());
         sib::require(logits.rank() == 2, "--model: must end in logits [B,K], gives ", logits.str());
         sib::tensor<std::int64_t, B> y({x.dim(0)}, labels);
-        sib::check_labels(y, logits[1]);
+        sib::loss::check_labels(y, logits[1]);
         sib::io::load_weights(model, a.str("--weights"));
-        sib::density_mask<T, B> mask(mo);
-        auto objective = sib::sib_objective<T, B>(settings);
-        sib::step_workspace<T, B> ws;
+        sib::masks::density_mask<T, B> mask(mo);
+        auto objective = sib::loss::sib_objective<T, B>(settings);
+        sib::autodiff::step_workspace<T, B> ws;
         model.for_each_parameter([](std::string_view, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
             if (g) g->zero();
         });
-        const auto v = sib::objective_step(model, ws, x, y, objective, mask);
+        const auto v = sib::autodiff::objective_step(model, ws, x, y, objective, mask);
 
         std::filesystem::create_directories(out);
         sib::io::save_npy(out / "logits.npy", ws.sweeps.logits());

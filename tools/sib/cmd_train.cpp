@@ -45,7 +45,7 @@ int cmd_train(int argc, char** argv) {
 
     const std::string bench = a.str("--benchmark"), data_dir = a.str("--data");
     sib::require(bench.empty() != data_dir.empty(), "give exactly one of --benchmark NAME or --data DIR");
-    sib::train_options o;
+    sib::train::train_options o;
     o.objective = a.choice("--objective", {"ce", "sib", "rrr"});
     o.lambda_rrr = a.real("--lambda-rrr");
     o.epochs = a.integer("--epochs");
@@ -85,8 +85,8 @@ int cmd_train(int argc, char** argv) {
     const std::string resume = a.str("--resume");
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::spec_model<T, B> model(a.str("--model"));
-        sib::trainer<sib::spec_model<T, B>> t(model, o, model.spec());
+        sib::nn::spec_model<T, B> model(a.str("--model"));
+        sib::train::trainer<sib::nn::spec_model<T, B>> t(model, o, model.spec());
         if (resume.empty())
             t.initialise();
         else

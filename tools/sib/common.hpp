@@ -4,9 +4,9 @@
 #if defined(SIB_CLI_THRUST) || defined(__CUDACC__)
 #include <sib/backend/thrust/systems.hpp>
 #endif
-#include <sib/core/threading.hpp>
+#include <sib/backend/cpu/threading.hpp>
 #include <sib/loss/objective.hpp>
-#include <sib/mask/density_mask.hpp>
+#include <sib/masks/density_mask.hpp>
 #include <nlohmann/json.hpp>
 #include <iostream>
 
@@ -21,8 +21,8 @@ inline void add_sib_flags(args& a) {
         .flag("--shaping", "exp|linear", "psi applied to the terms", "exp");
 }
 
-inline sib::density_mask_options mask_options(const args& a) {
-    sib::density_mask_options o;
+inline sib::masks::density_mask_options mask_options(const args& a) {
+    sib::masks::density_mask_options o;
     const long long k = a.integer("--window");
     sib::require(k == 0 || (k > 0 && k % 2 == 1), "--window must be odd and positive (or 0 for the default), got ", k);
     o.window = k;
@@ -32,7 +32,7 @@ inline sib::density_mask_options mask_options(const args& a) {
     return o;
 }
 
-inline sib::sib_settings sib_settings_from(const args& a) {
+inline sib::loss::sib_settings sib_settings_from(const args& a) {
     return {a.real("--lambda-bg"), a.real("--lambda-fg"),
             sib::loss::parse_shaping(a.choice("--shaping", {"exp", "linear"}))};
 }

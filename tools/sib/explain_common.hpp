@@ -8,7 +8,7 @@
 #include <sib/explain/explain.hpp>
 #include <sib/loss/cross_entropy.hpp>
 #include <sib/train/progress.hpp>
-#include <sib/train/sweeps.hpp>
+#include <sib/autodiff/sweeps.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -16,7 +16,7 @@
 
 namespace sib_cli {
 
-// The six methods DESIGN.md defines (--method all); --method every is all 14.
+// The six methods docs/explanations.md defines (--method all); --method every is all 14.
 inline const std::vector<std::string>& core_methods() {
     static const std::vector<std::string> names{"saliency", "input_x_gradient", "smoothgrad",
                                                 "integrated_gradients", "gradcam", "gradcam_pp"};
@@ -130,7 +130,7 @@ void check_before_explaining(M& model, const sib::shape& images, const sib::tens
                              const std::vector<std::string>& methods, const sib::explain::explain_options& o) {
     const sib::shape z = model.output_shape(images);
     sib::require(z.rank() == 2, "--model: must end in logits [B,K], gives ", z.str(), " for images ", images.str());
-    if (labels) sib::check_labels(*labels, z[1]);
+    if (labels) sib::loss::check_labels(*labels, z[1]);
     for (const auto& m : methods)
         if (is_cam_method(m)) sib::explain::resolve_cam_layer(model, images, o.layer, m.c_str());
     if (o.keep_channels)
@@ -170,11 +170,11 @@ template <class M>
 std::vector<std::int64_t> predictions(M& model, const sib::tensor<typename M::value_type>& x, sib::index_t batch) {
     using T = typename M::value_type;
     sib::explain::eval_mode_scope<M> scope(model);
-    sib::sweep_workspace<T> ws;
+    sib::autodiff::sweep_workspace<T> ws;
     std::vector<std::int64_t> out;
     for (sib::index_t first = 0; first < x.dim(0); first += batch) {
         const sib::index_t k = std::min(batch, x.dim(0) - first);
-        const auto z = sib::forward_sweep(model, ws, rows_of(x, first, k)).to_vector();
+        const auto z = sib::autodiff::forward_sweep(model, ws, rows_of(x, first, k)).to_vector();
         const sib::index_t classes = static_cast<sib::index_t>(z.size()) / k;
         for (sib::index_t i = 0; i < k; ++i) {
             sib::index_t best = 0;

@@ -41,7 +41,7 @@ concept backend = requires(index_t n, float* p, const float* cp, index_t* perm) 
 };
 
 // ---- layers ---------------------------------------------------------------------------------
-// Rules of layer l, a_l = f(a_{l-1}; theta), in the notation of DESIGN.md. x = a_{l-1}, y = a_l.
+// Rules of layer l, a_l = f(a_{l-1}; theta), in the notation of docs/second-order.md. x = a_{l-1}, y = a_l.
 namespace detail {
 struct parameter_visitor {
     template <class Tn>

@@ -1,14 +1,14 @@
 // A dense, row-major (C order) tensor whose storage lives where its backend says.
 #pragma once
-#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/core/forward.hpp>
 #include <sib/core/shape.hpp>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
 
-template <class T, class Backend = cpu>
+template <class T, class Backend>
 class tensor {
 public:
     using value_type = T;

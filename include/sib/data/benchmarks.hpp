@@ -1,10 +1,10 @@
-// The five localisation benchmarks of DESIGN.md, each a train and a test split with ground-truth
+// The five localisation benchmarks of docs/benchmarks.md, each a train and a test split with ground-truth
 // foreground masks, generated deterministically from a seed.
 //
 // Image i of a split depends only on (seed, benchmark, split, i) and the source images, so a
 // limit gives a prefix of the full split, and the images are generated in parallel. The
 // Fashion-MNIST variants take the source as an argument (any [N,1,H,W] set with masks, H,W >= 8),
-// so they run on synthetic data too; at 28x28 the sizes are those of DESIGN.md:
+// so they run on synthetic data too; at 28x28 the sizes are those of docs/benchmarks.md:
 //   fmnist          the source as it is (the seed is not used).
 //   fmnist-decoy    a 4x4 patch in a random corner, gray level 1 - 0.1 y in train and the level of
 //                   a uniformly random class at test; the patch is cut out of the foreground mask.
@@ -25,6 +25,7 @@
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/rng.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/data/dataset.hpp>
 #include <sib/data/idx.hpp>

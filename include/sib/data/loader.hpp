@@ -6,6 +6,7 @@
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/rng.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/data/dataset.hpp>
 #include <algorithm>

@@ -5,6 +5,7 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/data/dataset.hpp>
 #include <sib/io/npy.hpp>

@@ -2,18 +2,17 @@
 // explanation being shaped. It supplies the seed s = dphi/dz and the Hessian-vector product that
 // the tangent sweep needs at the logits.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <cmath>
 #include <cstdint>
 
 SIB_BEGIN_NAMESPACE
-
-template <class T, class B>
-using labels_tensor = tensor<std::int64_t, B>;
+namespace decoders {
 
 // seed: s = dphi/dz (overwrites); hvp: out += (d^2 phi/dz^2) t.
 template <class D, class T = double, class B = cpu>
-concept vjp_decoder = requires(const D& d, const tensor<T, B>& z, const labels_tensor<T, B>& y,
+concept vjp_decoder = requires(const D& d, const tensor<T, B>& z, const labels_tensor<B>& y,
                                const tensor<T, B>& t, tensor<T, B>& out) {
     d.seed(z, y, out);
     d.hvp(z, y, t, out);
@@ -62,4 +61,5 @@ void softmax_rows(const tensor<T, B>& z, tensor<T, B>& p) {
 }
 }  // namespace detail
 
+}  // namespace decoders
 SIB_END_NAMESPACE

@@ -4,11 +4,12 @@
 #include <sib/decoders/decoder.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace decoders {
 
 struct softmax_energy {
     // s_k = p_k (p_k - c), c = sum_j p_j^2.
     template <class T, class B>
-    void seed(const tensor<T, B>& z, const labels_tensor<T, B>&, tensor<T, B>& s) const {
+    void seed(const tensor<T, B>& z, const labels_tensor<B>&, tensor<T, B>& s) const {
         detail::softmax_rows(z, s);
         const index_t n = z.dim(0), k = z.dim(1);
         T* ps = s.data();
@@ -22,7 +23,7 @@ struct softmax_energy {
 
     // dp = p*(t - <p,t>), dc = 2<p,dp>, ds_k = dp_k (2 p_k - c) - p_k dc.
     template <class T, class B>
-    void hvp(const tensor<T, B>& z, const labels_tensor<T, B>&, const tensor<T, B>& t,
+    void hvp(const tensor<T, B>& z, const labels_tensor<B>&, const tensor<T, B>& t,
              tensor<T, B>& out) const {
         const index_t n = z.dim(0), k = z.dim(1);
         const T* pz = z.data();
@@ -47,4 +48,5 @@ struct softmax_energy {
     }
 };
 
+}  // namespace decoders
 SIB_END_NAMESPACE

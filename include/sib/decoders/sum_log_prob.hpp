@@ -4,17 +4,18 @@
 #include <sib/decoders/decoder.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace decoders {
 
 struct sum_log_prob {
     template <class T, class B>
-    void seed(const tensor<T, B>& z, const labels_tensor<T, B>&, tensor<T, B>& s) const {
+    void seed(const tensor<T, B>& z, const labels_tensor<B>&, tensor<T, B>& s) const {
         detail::softmax_rows(z, s);
         const index_t k = z.dim(1);
         T* ps = s.data();
         B::parallel_for(z.size(), [=] SIB_HD(index_t i) { ps[i] = T(1) - static_cast<T>(k) * ps[i]; });
     }
     template <class T, class B>
-    void hvp(const tensor<T, B>& z, const labels_tensor<T, B>&, const tensor<T, B>& t,
+    void hvp(const tensor<T, B>& z, const labels_tensor<B>&, const tensor<T, B>& t,
              tensor<T, B>& out) const {
         const index_t n = z.dim(0), k = z.dim(1);
         const T* pz = z.data();
@@ -29,4 +30,5 @@ struct sum_log_prob {
     }
 };
 
+}  // namespace decoders
 SIB_END_NAMESPACE

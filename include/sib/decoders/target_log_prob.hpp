@@ -3,10 +3,11 @@
 #include <sib/decoders/decoder.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace decoders {
 
 struct target_log_prob {
     template <class T, class B>
-    void seed(const tensor<T, B>& z, const labels_tensor<T, B>& y, tensor<T, B>& s) const {
+    void seed(const tensor<T, B>& z, const labels_tensor<B>& y, tensor<T, B>& s) const {
         detail::softmax_rows(z, s);
         const index_t n = z.dim(0), k = z.dim(1);
         T* ps = s.data();
@@ -16,7 +17,7 @@ struct target_log_prob {
         });
     }
     template <class T, class B>
-    void hvp(const tensor<T, B>& z, const labels_tensor<T, B>&, const tensor<T, B>& t,
+    void hvp(const tensor<T, B>& z, const labels_tensor<B>&, const tensor<T, B>& t,
              tensor<T, B>& out) const {
         const index_t n = z.dim(0), k = z.dim(1);
         const T* pz = z.data();
@@ -31,4 +32,5 @@ struct target_log_prob {
     }
 };
 
+}  // namespace decoders
 SIB_END_NAMESPACE

@@ -2,6 +2,7 @@
 // its running statistics, Dropout the identity) and then give the caller back the mode each layer
 // was in, so explaining in the middle of training changes nothing.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/layers/sequential.hpp>
 #include <vector>

@@ -1,6 +1,6 @@
 // Grad-CAM++ (Chattopadhay et al. 2018) in the gradient form pytorch-grad-cam uses:
 // relu(sum_k w_k A_k), w_k = sum_ij alpha_kij relu(G_kij),
-// alpha = G^2 / (2 G^2 + (sum_ab A_kab) G^3), and alpha = 0 where that denominator is 0 (DESIGN.md;
+// alpha = G^2 / (2 G^2 + (sum_ab A_kab) G^3), and alpha = 0 where that denominator is 0 (docs/explanations.md;
 // no epsilon, so alpha is exact elsewhere; pytorch-grad-cam adds 1e-6 and zeroes alpha where
 // G = 0, which agrees wherever its epsilon is negligible).
 #pragma once

@@ -13,11 +13,12 @@
 // bounded by the internal batch size; per image, results are accumulated in variant order, so they
 // do not depend on how the rows are chunked (up to the GEMM's rounding).
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/decoders/target_logit.hpp>
-#include <sib/train/sweeps.hpp>
+#include <sib/autodiff/sweeps.hpp>
 #include <cstdint>
 #include <vector>
 
@@ -31,14 +32,14 @@ enum class target_mode { label, prediction };
 template <class M>
 using model_tensor = tensor<typename M::value_type, typename M::backend>;
 template <class M>
-using model_labels = labels_tensor<typename M::value_type, typename M::backend>;
+using model_labels = labels_tensor<typename M::backend>;
 
 // Buffers reused across calls: pass one workspace to repeated explanations to avoid reallocation.
 template <class T, class B = cpu>
 struct explain_workspace {
-    sweep_workspace<T, B> sweeps;
-    labels_tensor<T, B> targets;      // the class explained, per image
-    labels_tensor<T, B> row_targets;  // the class explained, per row of an internal batch
+    autodiff::sweep_workspace<T, B> sweeps;
+    labels_tensor<B> targets;      // the class explained, per image
+    labels_tensor<B> row_targets;  // the class explained, per row of an internal batch
     tensor<T, B> rows;                // an internal batch of perturbed, scaled or masked inputs
     tensor<T, B> scores;              // per row: the target's logit or probability
     tensor<T, B> mean, m2;            // running mean and sum of squared deviations, per image
@@ -71,7 +72,7 @@ inline index_t rows_per_call(index_t internal_batch_size) {
 }
 
 template <class T, class B>
-void check_input(const char* method, const tensor<T, B>& x, const labels_tensor<T, B>& labels,
+void check_input(const char* method, const tensor<T, B>& x, const labels_tensor<B>& labels,
                  target_mode mode) {
     require(x.rank() == 4, method, ": expects input [B,C,H,W], got ", x.shape().str());
     require(x.size() > 0, method, ": empty input ", x.shape().str());
@@ -88,8 +89,8 @@ void check_logits(const char* method, const tensor<T, B>& z, index_t batch) {
 
 // targets[b] = labels[b] (checked against the class count) or the prediction of row b of z.
 template <class T, class B>
-void select_targets(const char* method, const tensor<T, B>& z, const labels_tensor<T, B>& labels,
-                    target_mode mode, labels_tensor<T, B>& targets) {
+void select_targets(const char* method, const tensor<T, B>& z, const labels_tensor<B>& labels,
+                    target_mode mode, labels_tensor<B>& targets) {
     const index_t n = z.dim(0), k = z.dim(1);
     targets.resize({n});
     std::int64_t* pt = targets.data();
@@ -136,7 +137,7 @@ void target_logits(const tensor<T, B>& z, const tensor<std::int64_t, B>& t, tens
 // g_{l} = J_{l+1}^T g_{l+1} for the layers above activation `stop` only: decoded[stop..L] are
 // valid afterwards (decoded[0] is the input gradient when stop is 0).
 template <model M>
-void decoder_sweep_to(M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws, int stop) {
+void decoder_sweep_to(M& m, autodiff::sweep_workspace<typename M::value_type, typename M::backend>& ws, int stop) {
     m.for_each_layer_reverse([&](auto& layer, int i) {
         if (i < stop) return;
         const auto k = static_cast<std::size_t>(i);
@@ -151,9 +152,9 @@ template <model M>
 const model_tensor<M>& forward_and_seed(M& m, model_workspace<M>& ws, const model_tensor<M>& x,
                                         const tensor<std::int64_t, typename M::backend>& t,
                                         const char* method) {
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, x.dim(0));
-    target_logit{}.seed(z, t, ws.sweeps.seed());
+    decoders::target_logit{}.seed(z, t, ws.sweeps.seed());
     return z;
 }
 
@@ -162,10 +163,10 @@ template <model M>
 const model_tensor<M>& forward_select_and_seed(M& m, model_workspace<M>& ws, const model_tensor<M>& x,
                                                const model_labels<M>& labels, target_mode mode,
                                                const char* method) {
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, x.dim(0));
     select_targets(method, z, labels, mode, ws.targets);
-    target_logit{}.seed(z, ws.targets, ws.sweeps.seed());
+    decoders::target_logit{}.seed(z, ws.targets, ws.sweeps.seed());
     return z;
 }
 
@@ -177,7 +178,7 @@ const model_tensor<M>& input_gradient(M& m, model_workspace<M>& ws, const model_
                                       const char* method = "input_gradient") {
     check_input(method, x, labels, mode);
     forward_select_and_seed(m, ws, x, labels, mode, method);
-    return decoder_sweep(m, ws.sweeps);
+    return autodiff::decoder_sweep(m, ws.sweeps);
 }
 
 // g = d z_t / d x for given per-row targets t (rows of perturbed inputs).
@@ -186,7 +187,7 @@ const model_tensor<M>& target_gradient(M& m, model_workspace<M>& ws, const model
                                        const tensor<std::int64_t, typename M::backend>& t,
                                        const char* method = "target_gradient") {
     forward_and_seed(m, ws, x, t, method);
-    return decoder_sweep(m, ws.sweeps);
+    return autodiff::decoder_sweep(m, ws.sweeps);
 }
 
 // Per-image minimum and maximum of x [B, ...] into out [B,2] (min, max).

@@ -13,7 +13,7 @@ namespace explain {
 
 // decoder_sweep with the guided rule at nn::relu layers; returns the guided input gradient.
 template <model M>
-const model_tensor<M>& guided_decoder_sweep(M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws) {
+const model_tensor<M>& guided_decoder_sweep(M& m, autodiff::sweep_workspace<typename M::value_type, typename M::backend>& ws) {
     using T = typename M::value_type;
     using B = typename M::backend;
     m.for_each_layer_reverse([&](auto& layer, int i) {

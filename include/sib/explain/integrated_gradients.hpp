@@ -32,7 +32,7 @@ void integrated_gradients(M& m, const model_tensor<M>& x, const model_labels<M>&
     check_input(method, x, labels, opt.target);
     require(opt.steps >= 1, method, ": needs at least 1 step, got ", opt.steps);
     const index_t n = x.dim(0), len = x.shape().sample_numel();
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, n);
     select_targets(method, z, labels, opt.target, ws.targets);
 

@@ -46,7 +46,7 @@ void occlusion(M& m, const model_tensor<M>& x, const model_labels<M>& labels, mo
     const index_t ph = detail::occlusion_positions(h, kh, s), pw = detail::occlusion_positions(w, kw, s);
     const index_t positions = ph * pw;
 
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, n);
     select_targets(method, z, labels, opt.target, ws.targets);
     target_logits(z, ws.targets, ws.per_image);
@@ -68,7 +68,7 @@ void occlusion(M& m, const model_tensor<M>& x, const model_labels<M>& labels, mo
             pr[i] = inside ? base : px[rows.image(r) * len + i % len];
         });
         gather_row_targets(ws.targets, rows, first, count, ws.row_targets);
-        const auto& zr = forward_sweep(m, ws.sweeps, ws.rows);
+        const auto& zr = autodiff::forward_sweep(m, ws.sweeps, ws.rows);
         target_logits(zr, ws.row_targets, ws.scores);
         const T* clean = ws.per_image.data();
         const T* sc = ws.scores.data();

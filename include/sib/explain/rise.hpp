@@ -47,7 +47,7 @@ void rise(M& m, const model_tensor<M>& x, const model_labels<M>& labels, model_t
     const index_t cell_h = (h + s - 1) / s, cell_w = (w + s - 1) / s;
     const index_t up_h = (s + 1) * cell_h, up_w = (s + 1) * cell_w;
 
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, n);
     select_targets(method, z, labels, opt.target, ws.targets);
 
@@ -94,8 +94,8 @@ void rise(M& m, const model_tensor<M>& x, const model_labels<M>& labels, model_t
             });
         }
         gather_row_targets(ws.targets, rows, 0, nm * n, ws.row_targets);
-        const auto& zr = forward_sweep(m, ws.sweeps, ws.rows);
-        sib::detail::softmax_rows(zr, ws.mean);
+        const auto& zr = autodiff::forward_sweep(m, ws.sweeps, ws.rows);
+        decoders::detail::softmax_rows(zr, ws.mean);
         target_logits(ws.mean, ws.row_targets, ws.scores);  // target probabilities
         // sal[b] += P_i M_i in mask order.
         const T* pp = ws.scores.data();

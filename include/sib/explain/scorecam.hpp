@@ -64,7 +64,7 @@ void scorecam(M& m, const model_tensor<M>& x, const model_labels<M>& labels, mod
     eval_mode_scope guard(m);
     check_input(method, x, labels, opt.target);
     const auto l = static_cast<std::size_t>(resolve_cam_layer(m, x.shape(), opt.layer, method));
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, x.dim(0));
     select_targets(method, z, labels, opt.target, ws.targets);
     const auto& a = ws.sweeps.activations[l + 1];
@@ -91,7 +91,7 @@ void scorecam(M& m, const model_tensor<M>& x, const model_labels<M>& labels, mod
             pr[i] = px[rows.image(r) * len + i % len] * pm[r * hw + i % hw];
         });
         gather_row_targets(ws.targets, rows, first, count, ws.row_targets);
-        const auto& zr = forward_sweep(m, ws.sweeps, ws.rows);
+        const auto& zr = autodiff::forward_sweep(m, ws.sweeps, ws.rows);
         target_logits(zr, ws.row_targets, ws.scores);
         B::copy(count, ws.scores.data(), ws.weights.data() + first);
     }

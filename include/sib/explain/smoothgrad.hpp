@@ -36,7 +36,7 @@ void for_each_noisy_gradient(M& m, model_workspace<M>& ws, const model_tensor<M>
     require(opt.samples >= 1, method, ": needs at least 1 sample, got ", opt.samples);
     require(opt.noise_level >= 0, method, ": noise level must be non-negative, got ", opt.noise_level);
     const index_t n = x.dim(0), len = x.shape().sample_numel();
-    const auto& z = forward_sweep(m, ws.sweeps, x);
+    const auto& z = autodiff::forward_sweep(m, ws.sweeps, x);
     check_logits(method, z, n);
     select_targets(method, z, labels, opt.target, ws.targets);
 

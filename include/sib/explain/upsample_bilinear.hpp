@@ -5,6 +5,7 @@
 // i0+1 (i0 at the last index), weights src - i0 and its complement, computed in T as PyTorch does.
 #pragma once
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 
 SIB_BEGIN_NAMESPACE

@@ -1,4 +1,4 @@
-// Pictures of explanation maps (DESIGN.md, "Explanations"): a raw map A over its image, and a
+// Pictures of explanation maps (docs/explanations.md, "Explanations"): a raw map A over its image, and a
 // contact sheet of several images and methods with labelled columns. The same pictures as
 // `sib explain` writes, for C++ users.
 //

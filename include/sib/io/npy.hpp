@@ -4,6 +4,7 @@
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/shape.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/io/atomic_write.hpp>
 #include <sib/io/dtype.hpp>

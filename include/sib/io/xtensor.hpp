@@ -15,6 +15,7 @@
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
+namespace io {
 
 namespace detail {
 inline std::vector<std::size_t> xtensor_shape(const sib::shape& s) {
@@ -59,4 +60,5 @@ auto from_xexpression(const xt::xexpression<E>& expression) {
     return out;
 }
 
+}  // namespace io
 SIB_END_NAMESPACE

@@ -5,7 +5,7 @@
 // are the batch's, so the batch couples samples and every rule below is the full batch-norm
 // Jacobian, which is symmetric:
 //   J^T g = J g = gamma istd (g - mean(g) - xhat mean(g xhat)).
-// Its second-order terms (DESIGN.md table), with a_v = mean(v xhat):
+// Its second-order terms (docs/second-order.md table), with a_v = mean(v xhat):
 //   mixed      d/dgamma <t, J^T g> = istd (sum(t g) - m mean(t) mean(g) - m a_t a_g)
 //   curvature  d/dx <t, J^T g> = gamma istd^2 (3 xhat a_t a_g - xhat (mean(t g) - mean(t) mean(g))
 //                                               - (t - mean(t)) a_g - (g - mean(g)) a_t)

@@ -1,5 +1,5 @@
 // The rules every elementwise activation y = sigma(x) shares. J is diagonal, so vjp and jvp scale
-// by sigma'(x) and the curvature term is sigma''(x) * tx * gy (DESIGN.md table); an activation only
+// by sigma'(x) and the curvature term is sigma''(x) * tx * gy (docs/second-order.md table); an activation only
 // supplies sigma, sigma' and sigma'' as a small copyable function object. The kernels capture that
 // object by value, so a device backend runs the same code.
 #pragma once

@@ -1,6 +1,7 @@
 // What every layer shares: its tensor type, the no-op rules of layers without parameters or
 // curvature, and the compile-time check that names a missing rule.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/rng.hpp>
 #include <sib/core/tensor.hpp>

@@ -10,7 +10,7 @@
 // save one inner pass per block.
 #pragma once
 #include <sib/layers/sequential.hpp>
-#include <sib/train/sweeps.hpp>
+#include <sib/autodiff/sweeps.hpp>
 
 SIB_BEGIN_NAMESPACE
 namespace nn {
@@ -37,7 +37,7 @@ public:
     }
 
     void forward(const tensor_type& x, tensor_type& y) {
-        const auto& f = forward_sweep(inner_, ws_, x);
+        const auto& f = autodiff::forward_sweep(inner_, ws_, x);
         add(x, f, y);
     }
 
@@ -47,11 +47,11 @@ public:
     }
 
     void param_vjp(const tensor_type&, const tensor_type&, const tensor_type& gy) {
-        backward_sweep(inner_, ws_, gy);
+        autodiff::backward_sweep(inner_, ws_, gy);
     }
 
     void jvp(const tensor_type&, const tensor_type&, const tensor_type& tx, tensor_type& ty) {
-        const auto& t = tangent_sweep(inner_, ws_, tx, {.input_gradient = false, .parameters = false});
+        const auto& t = autodiff::tangent_sweep(inner_, ws_, tx, {.input_gradient = false, .parameters = false});
         add(tx, t, ty);
     }
 
@@ -83,17 +83,17 @@ SIB_KERNELS:
         auto& seed = ws_.seed();
         seed.resize(gy.shape());
         B::copy(gy.size(), gy.data(), seed.data());
-        return decoder_sweep(inner_, ws_);
+        return autodiff::decoder_sweep(inner_, ws_);
     }
 
     // The inner chain's decoder sweep from gy, its tangent sweep from tx, and the backward sweep of
     // the curvature terms from a zero adjoint at the output.
-    void second_order(const tensor_type& tx, const tensor_type& gy, sweep_options opt) {
+    void second_order(const tensor_type& tx, const tensor_type& gy, autodiff::sweep_options opt) {
         inner_vjp(gy);
-        tangent_sweep(inner_, ws_, tx, opt);
+        autodiff::tangent_sweep(inner_, ws_, tx, opt);
         zero_.resize(gy.shape());
         zero_.zero();
-        backward_sweep(inner_, ws_, zero_, opt);
+        autodiff::backward_sweep(inner_, ws_, zero_, opt);
     }
 
     static void add(const tensor_type& a, const tensor_type& b, tensor_type& out) {
@@ -105,7 +105,7 @@ SIB_KERNELS:
 
 private:
     inner_type inner_;
-    sweep_workspace<T, B> ws_;
+    autodiff::sweep_workspace<T, B> ws_;
     tensor_type zero_;
 };
 

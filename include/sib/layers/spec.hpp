@@ -1,4 +1,4 @@
-// The model spec grammar of DESIGN.md: PyTorch class names and argument order, separated by ';'.
+// The model spec grammar of docs/cli.md: PyTorch class names and argument order, separated by ';'.
 //   Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(3136,10)
 // Parsing is separate from building so that errors can name the layer and the argument.
 #pragma once
@@ -13,6 +13,7 @@
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
+namespace nn {
 
 struct layer_spec {
     std::string name;
@@ -189,4 +190,5 @@ inline std::vector<layer_spec> parse_model_spec(std::string_view spec) {
     return out;
 }
 
+}  // namespace nn
 SIB_END_NAMESPACE

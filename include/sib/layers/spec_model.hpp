@@ -22,6 +22,7 @@
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
+namespace nn {
 
 template <class T, class B = cpu>
 using any_layer = std::variant<nn::conv2d<T, B>, nn::linear<T, B>, nn::relu<T, B>, nn::leaky_relu<T, B>,
@@ -185,4 +186,5 @@ private:
     std::vector<std::string> texts_;
 };
 
+}  // namespace nn
 SIB_END_NAMESPACE

@@ -57,7 +57,7 @@ struct sum_term {
     }
 };
 
-// psi of DESIGN.md: exp (the paper's code) or identity, chosen at compile time or at run time.
+// psi of docs/objective.md: exp (the paper's code) or identity, chosen at compile time or at run time.
 struct exp_shaping {
     static double value(double v) { return std::exp(v); }
     static double derivative(double v) { return std::exp(v); }

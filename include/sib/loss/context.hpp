@@ -6,6 +6,7 @@
 #include <type_traits>
 
 SIB_BEGIN_NAMESPACE
+namespace loss {
 
 template <class T, class B = cpu>
 struct loss_context {
@@ -15,7 +16,7 @@ struct loss_context {
 
     const tensor_type* x = nullptr;              // input batch [B,C,H,W]
     const tensor_type* z = nullptr;              // logits [B,K]
-    const labels_tensor<T, B>* y = nullptr;      // labels [B]
+    const labels_tensor<B>* y = nullptr;      // labels [B]
     const tensor_type* R = nullptr;              // explanation, shape of x (null for CE only)
     const tensor_type* M = nullptr;              // soft mask [B,1,H,W] (null for CE only)
     const tensor_type* annotation = nullptr;     // the data's foreground masks [B,1,H,W], if any
@@ -23,7 +24,7 @@ struct loss_context {
     tensor_type zbar, Rbar, Mbar;
 
     // Points at this step's tensors and forgets last step's values (the adjoint buffers are kept).
-    void begin(const tensor_type& input, const tensor_type& logits, const labels_tensor<T, B>& labels) {
+    void begin(const tensor_type& input, const tensor_type& logits, const labels_tensor<B>& labels) {
         x = &input;
         z = &logits;
         y = &labels;
@@ -86,4 +87,5 @@ concept loss_term = requires(E& e, term_context_t<E>& c) {
     { E::needs_explanation } -> std::convertible_to<bool>;
 };
 
+}  // namespace loss
 SIB_END_NAMESPACE

@@ -4,23 +4,24 @@
 #include <sib/core/error.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace loss {
 
 // Returns mean_b -log softmax(z_b)_{y_b}; when dz is given, dz += scale * dCE/dz.
 template <class T, class B>
-T cross_entropy(const tensor<T, B>& z, const labels_tensor<T, B>& y, tensor<T, B>* dz = nullptr,
+T cross_entropy(const tensor<T, B>& z, const labels_tensor<B>& y, tensor<T, B>* dz = nullptr,
                 T scale = T(1)) {
     const index_t n = z.dim(0), k = z.dim(1);
     require(y.size() == n, "cross entropy: ", y.size(), " labels for ", n, " logits rows");
     const T* pz = z.data();
     const std::int64_t* py = y.data();
     const double total = B::reduce_sum(n, [=] SIB_HD(index_t r) {
-        return -detail::row_softmax<T>(pz + r * k, k).log_p(py[r]);
+        return -decoders::detail::row_softmax<T>(pz + r * k, k).log_p(py[r]);
     });
     if (dz) {
         T* pd = dz->data();
         const T w = scale / static_cast<T>(n);
         B::parallel_for(n, [=] SIB_HD(index_t r) {
-            const detail::row_softmax<T> sm(pz + r * k, k);
+            const decoders::detail::row_softmax<T> sm(pz + r * k, k);
             for (index_t j = 0; j < k; ++j) pd[r * k + j] += w * (sm.p(j) - (j == py[r] ? T(1) : T(0)));
         }, 4 * k);
     }
@@ -36,4 +37,5 @@ void check_labels(const tensor<std::int64_t, B>& y, index_t classes) {
                 classes, " classes");
 }
 
+}  // namespace loss
 SIB_END_NAMESPACE

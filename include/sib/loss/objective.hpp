@@ -6,6 +6,7 @@
 #include <sib/loss/sib_terms.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace loss {
 
 struct sib_settings {
     double lambda_bg = 1000.0;
@@ -23,4 +24,5 @@ auto sib_objective(const sib_settings& s = {}) {
 template <class T, class B = cpu>
 using sib_objective_t = decltype(sib_objective<T, B>());
 
+}  // namespace loss
 SIB_END_NAMESPACE

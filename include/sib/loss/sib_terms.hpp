@@ -1,4 +1,4 @@
-// The two S-IB terms of DESIGN.md. The soft mask M splits the explanation R:
+// The two S-IB terms of docs/objective.md. The soft mask M splits the explanation R:
 //   foreground = Estimator(normalize(R*M), normalize(x*M))   (dependence to raise)
 //   background = Estimator(R*(1-M), x*(1-M))                  (by default the variance proxy)
 // Both send gradient to R directly and through M (no stop-gradient), via ctx.Rbar and ctx.Mbar.
@@ -60,7 +60,7 @@ void accumulate_mask_adjoints(const tensor<T, B>& r, const tensor<T, B>& x, cons
 
 }  // namespace detail
 
-template <class T, class B = cpu, template <class, class> class Estimator = hsic_linear>
+template <class T, class B = cpu, template <class, class> class Estimator = mi::hsic_linear>
 struct foreground_term {
     static constexpr bool needs_explanation = true;
     using context_type = loss_context<T, B>;
@@ -82,11 +82,11 @@ struct foreground_term {
     }
 
 private:
-    normalize_rows<T, B> normalize_;
+    mi::normalize_rows<T, B> normalize_;
     tensor<T, B> r_masked_, x_masked_, u_, v_, du_, dv_, dr_masked_, dx_masked_;
 };
 
-template <class T, class B = cpu, template <class, class> class Estimator = variance_proxy>
+template <class T, class B = cpu, template <class, class> class Estimator = mi::variance_proxy>
 struct background_term {
     static constexpr bool needs_explanation = true;
     using context_type = loss_context<T, B>;
@@ -100,7 +100,7 @@ struct background_term {
     }
     void backward(loss_context<T, B>& c, double w) {
         // The variance proxy does not read x: skip its (zero) gradient.
-        constexpr bool reads_x = !std::is_same_v<Estimator<T, B>, variance_proxy<T, B>>;
+        constexpr bool reads_x = !std::is_same_v<Estimator<T, B>, mi::variance_proxy<T, B>>;
         if constexpr (reads_x)
             estimator.vjp(r_masked_, x_masked_, static_cast<T>(w), dr_masked_, dx_masked_);
         else
@@ -113,11 +113,11 @@ private:
     tensor<T, B> r_masked_, x_masked_, dr_masked_, dx_masked_;
 };
 
-template <class T, class B = cpu, template <class, class> class Estimator = hsic_linear>
+template <class T, class B = cpu, template <class, class> class Estimator = mi::hsic_linear>
 foreground_term<T, B, Estimator> foreground() {
     return {};
 }
-template <class T, class B = cpu, template <class, class> class Estimator = variance_proxy>
+template <class T, class B = cpu, template <class, class> class Estimator = mi::variance_proxy>
 background_term<T, B, Estimator> background() {
     return {};
 }

@@ -1,4 +1,4 @@
-// Deletion and insertion (RISE, Petsiuk et al. 2018; DESIGN.md "Localisation metrics"): the
+// Deletion and insertion (RISE, Petsiuk et al. 2018; docs/metrics.md "Localisation metrics"): the
 // target-class probability while pixels are removed from the image (set to 0), or inserted into a
 // blurred copy, in order of decreasing a = |A|. A faithful map makes deletion fall fast (low AUC)
 // and insertion rise fast (high AUC).

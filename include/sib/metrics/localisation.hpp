@@ -1,4 +1,4 @@
-// Localisation metrics of one explanation map against a binary foreground mask (DESIGN.md,
+// Localisation metrics of one explanation map against a binary foreground mask (docs/metrics.md,
 // "Localisation metrics"): how much of |A| sits on the object, and how sparse |A| is.
 //
 // Conventions shared by every metric here:

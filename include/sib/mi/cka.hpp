@@ -6,11 +6,13 @@
 // one degenerate batch does not poison training with NaN.
 #pragma once
 #include <sib/core/config.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/mi/gram.hpp>
 #include <cmath>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 // Shapes and vjp conventions as hsic_linear.
 template <class T, class B = cpu>
@@ -84,4 +86,5 @@ private:
     tensor_type k_, l_, kc_, lc_, means_, p_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

@@ -4,9 +4,11 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 namespace detail {
 
 // Both sides must describe the same samples; `who` names the estimator in the message.
@@ -63,4 +65,5 @@ double frobenius_dot(const tensor<T, B>& a, const tensor<T, B>& b) {
 }
 
 }  // namespace detail
+}  // namespace mi
 SIB_END_NAMESPACE

@@ -1,13 +1,15 @@
-// Biased HSIC with linear kernels, the S-IB foreground term (DESIGN.md item 4):
+// Biased HSIC with linear kernels, the S-IB foreground term (docs/objective.md, "Foreground term"):
 // HSIC = tr(K H L H) / (B-1)^2 with K = U U^T, L = V V^T, H = I - 1 1^T / B.
 // Since H is idempotent, tr(K H L H) = <H K H, L>, and d/dK = H L H; through K = U U^T that gives
 // dU = 2 (H L H) U / (B-1)^2, and symmetrically for V.
 #pragma once
 #include <sib/core/config.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/mi/gram.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 // Like every estimator in mi/: U [B, ...] and V [B, ...] hold one row per sample (dimensions after
 // the first are flattened); vjp resizes dU (and dV) to the shapes of U (and V) and overwrites them;
@@ -62,4 +64,5 @@ private:
     tensor_type k_, l_, kc_, lc_, means_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

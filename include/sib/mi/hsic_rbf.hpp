@@ -13,11 +13,13 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/mi/gram.hpp>
 #include <cmath>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 // Shapes and vjp conventions as hsic_linear.
 template <class T, class B = cpu>
@@ -142,4 +144,5 @@ private:
     tensor<index_t, B> perm_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

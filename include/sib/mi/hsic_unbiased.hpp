@@ -7,10 +7,12 @@
 // restricted to the off-diagonal (the diagonal of K~ is constant), and dU = (G + G') U.
 #pragma once
 #include <sib/core/config.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/mi/gram.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 // Shapes and vjp conventions as hsic_linear.
 template <class T, class B = cpu>
@@ -99,4 +101,5 @@ private:
     tensor_type k_, l_, k_row_sums_, l_row_sums_, p_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

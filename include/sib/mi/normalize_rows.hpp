@@ -6,10 +6,12 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <cmath>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 template <class T, class B = cpu>
 class normalize_rows {
@@ -78,4 +80,5 @@ private:
     tensor_type norms_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

@@ -1,4 +1,4 @@
-// The S-IB background proxy (DESIGN.md item 5): the mean over rows of the unbiased variance
+// The S-IB background proxy (docs/objective.md, "Background term"): the mean over rows of the unbiased variance
 // (divide by n-1) of each row of U. It is not a dependence measure; it takes V only to fit the
 // estimator interface, ignores it, and gives it a zero gradient. A row of constant values has
 // variance 0, so minimising it flattens the background rather than silencing it.
@@ -6,9 +6,11 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace mi {
 
 // Shapes and vjp conventions as hsic_linear (the overload without dV skips the zero fill).
 template <class T, class B = cpu>
@@ -73,4 +75,5 @@ private:
     tensor_type means_, variances_;
 };
 
+}  // namespace mi
 SIB_END_NAMESPACE

@@ -5,6 +5,7 @@
 //                    weight has rank >= 2 (conv, linear), as torch.nn.init.kaiming_normal_; other
 //                    layers (norms with rank-1 weights) get their PyTorch default.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/config.hpp>
 #include <sib/core/rng.hpp>

@@ -2,6 +2,7 @@
 // for_each_parameter(f(name, value, grad-or-null)), and exposes its whole state by name so that a
 // checkpoint can save and restore it bit for bit.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/config.hpp>
 #include <sib/core/tensor.hpp>

@@ -3,6 +3,7 @@
 // and shapes on every step turns a model/optimizer mismatch into an error instead of a silent
 // update of the wrong tensor.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>

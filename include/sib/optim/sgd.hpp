@@ -7,6 +7,7 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <sib/optim/optimizer.hpp>
 #include <sib/optim/parameter_state.hpp>

@@ -10,6 +10,7 @@
 #include <string>
 
 SIB_BEGIN_NAMESPACE
+namespace train {
 
 inline constexpr const char* checkpoint_format = "sib-checkpoint/1";
 
@@ -92,4 +93,5 @@ nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt*
     return meta;
 }
 
+}  // namespace train
 SIB_END_NAMESPACE

@@ -8,7 +8,7 @@
 #include <sib/decoders/sum_log_prob.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/loss/right_reasons.hpp>
-#include <sib/mask/density_mask.hpp>
+#include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/optim/schedule.hpp>
@@ -16,7 +16,7 @@
 #include <sib/train/checkpoint.hpp>
 #include <sib/train/jsonl_log.hpp>
 #include <sib/train/progress.hpp>
-#include <sib/train/step.hpp>
+#include <sib/autodiff/step.hpp>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -27,6 +27,7 @@
 #include <variant>
 
 SIB_BEGIN_NAMESPACE
+namespace train {
 
 struct train_options {
     std::string objective = "sib";  // ce | sib | rrr (right for the right reasons; needs masks)
@@ -43,8 +44,8 @@ struct train_options {
     double gamma = 0.1;                 // step schedule
     std::string init = "pytorch";       // pytorch | kaiming
     std::uint64_t seed = 0;
-    sib_settings sib{};
-    density_mask_options mask{};
+    loss::sib_settings sib{};
+    masks::density_mask_options mask{};
     bool horizontal_flip = false;
     index_t crop_padding = 0;
     std::filesystem::path checkpoint;  // written after every epoch (and every checkpoint_every steps)
@@ -92,10 +93,10 @@ double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256) {
     data::batch_loader<T, B> loader(test, lo);
     loader.set_epoch(0);
     typename data::batch_loader<T, B>::batch_type batch;
-    sweep_workspace<T, B> ws;
+    autodiff::sweep_workspace<T, B> ws;
     index_t correct = 0;
     while (loader.next(batch)) {
-        const auto z = forward_sweep(m, ws, batch.images).to_vector();
+        const auto z = autodiff::forward_sweep(m, ws, batch.images).to_vector();
         const auto y = batch.labels.to_vector();
         const index_t k = static_cast<index_t>(z.size()) / batch.size();
         for (index_t i = 0; i < batch.size(); ++i) {
@@ -141,7 +142,7 @@ public:
     // `identity` (e.g. the model spec) is stored in checkpoints and must match on resume.
     trainer(M& model, train_options opt, std::string identity)
         : model_(model), opt_(std::move(opt)), identity_(std::move(identity)), optimizer_(make_optimizer()),
-          mask_(opt_.mask), sib_(sib_objective<T, B>(opt_.sib)) {
+          mask_(opt_.mask), sib_(loss::sib_objective<T, B>(opt_.sib)) {
         require(opt_.objective == "ce" || opt_.objective == "sib" || opt_.objective == "rrr",
                 "train: unknown objective '", opt_.objective, "' (expected ce, sib or rrr)");
         require(opt_.epochs >= 1, "train: epochs must be at least 1, got ", opt_.epochs);
@@ -309,19 +310,19 @@ SIB_KERNELS:
                 "train: the rrr objective needs foreground masks, and the training data has none");
     }
 
-    step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
+    autodiff::step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
         detail::reseed_dropout(model_, opt_.seed, step_);
         return std::visit(
             [&](auto& o) {
                 o.zero_grad(model_);
-                step_values<T> v;
+                autodiff::step_values<T> v;
                 if (opt_.objective == "sib")
-                    v = objective_step(model_, ws_, batch.images, batch.labels, sib_, mask_);
+                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, sib_, mask_);
                 else if (opt_.objective == "rrr")
-                    v = objective_step(model_, ws_, batch.images, batch.labels, rrr_, mask_, sum_log_prob{},
+                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, rrr_, mask_, decoders::sum_log_prob{},
                                        &batch.masks);
                 else
-                    v = objective_step(model_, ws_, batch.images, batch.labels, ce_, mask_);
+                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, ce_, mask_);
                 if (std::isfinite(static_cast<double>(v.total))) o.step(model_);
                 return v;
             },
@@ -355,13 +356,14 @@ private:
     std::string identity_;
     optimizer_type optimizer_;
     optim::lr_schedule schedule_;
-    density_mask<T, B> mask_;
-    sib_objective_t<T, B> sib_;
+    masks::density_mask<T, B> mask_;
+    loss::sib_objective_t<T, B> sib_;
     loss::cross_entropy_term ce_;
     decltype(loss::ce() + 1.0 * loss::right_reasons<T, B>()) rrr_ = loss::ce() + opt_.lambda_rrr * loss::right_reasons<T, B>();
-    step_workspace<T, B> ws_;
+    autodiff::step_workspace<T, B> ws_;
     index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0;
     double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN;
 };
 
+}  // namespace train
 SIB_END_NAMESPACE

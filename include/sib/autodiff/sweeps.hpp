@@ -1,14 +1,16 @@
-// The four sweeps of an S-IB step over any model (DESIGN.md, "Differentiating through the
+// The four sweeps of an S-IB step over any model (docs/second-order.md, "Differentiating through the
 // decoder"): forward, decoder (R = J^T s), tangent (jvp + mixed + curvature from t_0 = dL/dR) and
 // backward (parameter gradients from zbar). They keep no graph: each layer's rules read the stored
 // activations, so a step costs about six forward passes and the buffers are reused every step.
 #pragma once
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/concepts.hpp>
 #include <sib/core/tensor.hpp>
 #include <type_traits>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
+namespace autodiff {
 
 // What the tangent and backward sweeps compute beyond a model's needs. A composite layer (residual)
 // runs them on its inner chain and needs the gradient with respect to its own input (the tangent
@@ -135,4 +137,5 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
     });
 }
 
+}  // namespace autodiff
 SIB_END_NAMESPACE

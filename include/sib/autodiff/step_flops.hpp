@@ -14,6 +14,7 @@
 #include <type_traits>
 
 SIB_BEGIN_NAMESPACE
+namespace autodiff {
 
 struct step_flop_count {
     double forward = 0, sib_step = 0, ce_step = 0;
@@ -21,7 +22,7 @@ struct step_flop_count {
 
 // `in` is the input batch's shape [N,C,H,W].
 template <class T, class B>
-step_flop_count count_step_flops(spec_model<T, B>& m, shape in) {
+step_flop_count count_step_flops(nn::spec_model<T, B>& m, shape in) {
     step_flop_count c;
     m.for_each_layer([&](auto& l, int i) {
         using L = std::decay_t<decltype(l)>;
@@ -41,4 +42,5 @@ step_flop_count count_step_flops(spec_model<T, B>& m, shape in) {
     return c;
 }
 
+}  // namespace autodiff
 SIB_END_NAMESPACE

@@ -4,9 +4,10 @@
 #include <sib/decoders/softmax_energy.hpp>
 #include <sib/loss/context.hpp>
 #include <sib/loss/cross_entropy.hpp>
-#include <sib/train/sweeps.hpp>
+#include <sib/autodiff/sweeps.hpp>
 
 SIB_BEGIN_NAMESPACE
+namespace autodiff {
 
 template <class T>
 struct step_values {
@@ -16,18 +17,18 @@ struct step_values {
 template <class T, class B = cpu>
 struct step_workspace {
     sweep_workspace<T, B> sweeps;
-    loss_context<T, B> context;
+    loss::loss_context<T, B> context;
     tensor<T, B> mask;
 };
 
 // Runs forward, and when the expression reads the explanation, the decoder, the mask, the term
 // VJPs, the tangent sweep and the decoder's Hessian-vector product; then the backward sweep.
 // `annotation` (the data's foreground masks) is for terms that read ground truth, such as RRR.
-template <model M, loss_term E, class Mask, class D = softmax_energy>
+template <model M, loss::loss_term E, class Mask, class D = decoders::softmax_energy>
 step_values<typename M::value_type> objective_step(
     M& m, step_workspace<typename M::value_type, typename M::backend>& ws,
     const tensor<typename M::value_type, typename M::backend>& x,
-    const labels_tensor<typename M::value_type, typename M::backend>& y, E& expression,
+    const labels_tensor<typename M::backend>& y, E& expression,
     Mask& mask, const D& decoder = {},
     const tensor<typename M::value_type, typename M::backend>* annotation = nullptr) {
     using T = typename M::value_type;
@@ -64,4 +65,5 @@ step_values<typename M::value_type> objective_step(
     return {total, ctx.ce, ctx.fg, ctx.bg};
 }
 
+}  // namespace autodiff
 SIB_END_NAMESPACE

@@ -1,16 +1,18 @@
-// Soft quantile of each row of a [rows, n] matrix (DESIGN.md, "The S-IB objective" item 2): the
+// Soft quantile of each row of a [rows, n] matrix (docs/objective.md, "Soft quantile"): the
 // ascending sort s of the row, averaged with weights w_i = softmax_i(-|i - q(n-1)| / tau). The
 // weights depend only on (n, q, tau), so the value is linear in the sorted row and the gradient is
 // w scattered back through the sort permutation.
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
+namespace masks {
 
 template <class T, class B = cpu>
 class soft_quantile {
@@ -87,4 +89,5 @@ private:
     tensor<index_t, B> perm_;
 };
 
+}  // namespace masks
 SIB_END_NAMESPACE

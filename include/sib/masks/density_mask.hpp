@@ -1,17 +1,19 @@
-// The differentiable density mask M [B,1,H,W] of a decoded map R [B,C,H,W] (DESIGN.md, "The S-IB
-// objective" item 3): the channel-mean magnitude, normalised between its soft 5% and 95% quantiles,
+// The differentiable density mask M [B,1,H,W] of a decoded map R [B,C,H,W] (docs/objective.md, "Density
+// mask"): the channel-mean magnitude, normalised between its soft 5% and 95% quantiles,
 // softly thresholded at its soft 80% quantile, box-averaged so that isolated pixels fade and dense
 // regions stay, and softly thresholded again. Every quantile depends on the values, so the VJP
 // runs through all of them (no stop-gradient).
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
-#include <sib/mask/soft_quantile.hpp>
+#include <sib/masks/soft_quantile.hpp>
 #include <algorithm>
 #include <cmath>
 
 SIB_BEGIN_NAMESPACE
+namespace masks {
 
 struct density_mask_options {
     index_t window = 0;  // 0: 2*floor(15*min(H,W)/224)+1 (31 at 224 px, 3 at 28 px)
@@ -239,4 +241,5 @@ private:
     tensor_type lo_, hi_, q_intensity_value_, q_density_value_, row_bar_, row_bar2_;
 };
 
+}  // namespace masks
 SIB_END_NAMESPACE
