@@ -65,7 +65,7 @@ struct sib_trainer {
     // Loss and gradients (accumulated into the zeroed gradients), no update.
     sib::autodiff::step_values<T> objective(objective_kind o) {
         opt.zero_grad(model);
-        if (o == objective_kind::sib) return sib::autodiff::objective_step(model, ws, x, y, sib::loss::sib_objective, mask);
+        if (o == objective_kind::sib) return sib::autodiff::objective_step(model, ws, x, y, sib_objective, mask);
         return sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
     }
 

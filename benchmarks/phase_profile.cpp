@@ -86,7 +86,9 @@ sib::autodiff::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase
     c.lap(8);
     t.opt.step(t.model);
     c.lap(9);
-    return {total, ctx.ce, ctx.fg, ctx.bg};
+    sib::autodiff::step_values<T> out{total, {}};
+    expression.report(out.terms);
+    return out;
 }
 
 // Sends "enable" or "disable" to perf's control fifo and waits for its ack (no-op without one).

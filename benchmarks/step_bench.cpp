@@ -177,10 +177,10 @@ bool check_model(const reference_model& r, double value_tol, bool deep) {
             ok = ok && e <= value_tol;
         };
         compare("total", sv.total, tv.total);
-        compare("ce", sv.ce, tv.ce);
+        compare("ce", sv.terms["ce"], tv.ce);
         if (is_sib) {
-            compare("fg", sv.fg, tv.fg);
-            compare("bg", sv.bg, tv.bg);
+            compare("fg", sv.terms["fg"], tv.fg);
+            compare("bg", sv.terms["bg"], tv.bg);
         }
         line << " (tolerance " << value_tol << ")";
         if (deep) {

@@ -8,10 +8,11 @@
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
+#include <sib/explain/methods.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/localisation.hpp>
-#include <sib/train/trainer.hpp>
+#include <sib/train/choice.hpp>
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
@@ -26,7 +27,7 @@ struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
     sib::index_t train_limit = 12000, test_limit = 1000, explain_count = 200, epochs = 1;
-    std::vector<std::string> benchmarks{"fmnist", "fmnist-decoy", "fmnist-clutter", "fmnist-color", "shapes"};
+    std::vector<std::string> benchmarks = sib::data::benchmark_names();
     int threads = 2;
     std::string models_dir = "build/study-models";  // seed-0 checkpoints, for contact sheets
 };
@@ -43,8 +44,7 @@ const std::vector<arm> arms{{"ce", "CE", "ce"},
                             {"sib", "S-IB", "sib"},
                             {"sib-x100", "S-IB x100", "sib", 100},
                             {"rrr", "RRR", "rrr"}};
-const std::vector<std::string> methods{"saliency", "input_x_gradient", "smoothgrad",
-                                       "integrated_gradients", "gradcam", "gradcam_pp"};
+const std::vector<std::string> methods = sib::explain::core_methods();  // the six of docs/explanations.md
 const std::vector<std::string> metric_names{"ebpg", "pointing_game", "rank_acc", "auroc", "gini"};
 
 // The small reference CNN of the core issue, sized to the benchmark's images.
@@ -52,14 +52,6 @@ std::string spec_for(const sib::shape& chw, int classes) {
     const auto c = chw[0], h = chw[1] / 4, w = chw[2] / 4;
     return "Conv2d(" + std::to_string(c) + ",16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
            "MaxPool2d(2); Flatten; Linear(" + std::to_string(32 * h * w) + "," + std::to_string(classes) + ")";
-}
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream in(s);
-    for (std::string item; std::getline(in, item, ',');)
-        if (!item.empty()) out.push_back(item);
-    return out;
 }
 
 // The first n test images, labels and masks as tensors.
@@ -114,7 +106,7 @@ int main(int argc, char** argv) {
         else if (k == "--test-limit") cfg.test_limit = std::stoll(v);
         else if (k == "--explain-count") cfg.explain_count = std::stoll(v);
         else if (k == "--epochs") cfg.epochs = std::stoll(v);
-        else if (k == "--benchmarks") cfg.benchmarks = split(v);
+        else if (k == "--benchmarks") cfg.benchmarks = sib::explain::split_list(v);
         else if (k == "--threads") cfg.threads = std::stoi(v);
         else if (k == "--models-dir") cfg.models_dir = v;
         else {
@@ -145,8 +137,7 @@ int main(int argc, char** argv) {
             if (bench == "fmnist-decoy" || bench == "fmnist-color") {
                 // The test images with the training distribution's shortcut intact, for contrast.
                 const auto src = sib::data::load_fashion_mnist(sib::data::fashion_mnist_default_dir, false);
-                shortcut_test = bench == "fmnist-decoy" ? sib::data::make_fmnist_decoy(src, 0, true, cfg.test_limit)
-                                                        : sib::data::make_fmnist_color(src, 0, true, cfg.test_limit);
+                shortcut_test = sib::data::benchmark_by_name(bench).generate(src, 0, /*train=*/true, cfg.test_limit);
             }
             const auto batch = first_images(data.test, cfg.explain_count);
             const std::string spec = spec_for(data.train.image_shape(), data.train.num_classes());
@@ -156,10 +147,11 @@ int main(int argc, char** argv) {
                 const std::string& objective = a.name;
                 for (int seed = 0; seed < cfg.seeds; ++seed) {
                     sib::nn::spec_model<float> model(spec);
+                    sib::train::run_choice c;
+                    c.objective = a.objective;
+                    c.sib.lambda_bg *= a.weight_scale;
+                    c.sib.lambda_fg *= a.weight_scale;
                     sib::train::train_options o;
-                    o.objective = a.objective;
-                    o.sib.lambda_bg *= a.weight_scale;
-                    o.sib.lambda_fg *= a.weight_scale;
                     o.epochs = cfg.epochs;
                     o.seed = static_cast<std::uint64_t>(seed);
                     o.progress = sib::train::progress_mode::plain;
@@ -167,9 +159,10 @@ int main(int argc, char** argv) {
                         std::filesystem::create_directories(cfg.models_dir);
                         o.checkpoint = std::filesystem::path(cfg.models_dir) / (bench + "-" + objective + ".safetensors");
                     }
-                    sib::train::trainer<sib::nn::spec_model<float>> t(model, o, spec);
-                    t.initialise();
-                    const auto r = t.run(data.train, data.test);
+                    const auto r = sib::train::with_trainer(model, c, o, spec, [&](auto& t) {
+                        t.initialise();
+                        return t.run(data.train, data.test);
+                    });
                     acc[objective].push_back(r.test_accuracy);
                     if (shortcut_test) acc_shortcut[objective].push_back(accuracy(model, *shortcut_test));
                     for (const auto& method : methods) {

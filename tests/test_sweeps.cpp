@@ -21,6 +21,7 @@ namespace {
 struct r_probe_term {
     static constexpr bool needs_explanation = true;
     std::vector<double> w, v;
+    void report(sib::loss::term_values& out) const { out.add("probe", 0.0); }
     template <class Ctx>
     auto forward(Ctx& c) {
         using T = typename Ctx::value_type;

@@ -4,8 +4,10 @@
 #include <doctest/doctest.h>
 #include <sib/layers/spec_model.hpp>
 #include <sib/autodiff/step_flops.hpp>
-#include <sib/train/trainer.hpp>
+#include <sib/train/choice.hpp>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace {
@@ -41,14 +43,19 @@ std::vector<float> weights_of(sib::nn::spec_model<float>& m) {
     return out;
 }
 
-sib::train::train_options options(const std::string& objective, const std::filesystem::path& ck) {
+sib::train::run_choice choice(const std::string& objective) {
+    sib::train::run_choice c;
+    c.objective = objective;
+    c.lr = 1e-2;
+    c.mask.window = 3;
+    return c;
+}
+
+sib::train::train_options options(const std::filesystem::path& ck) {
     sib::train::train_options o;
-    o.objective = objective;
     o.epochs = 3;
     o.batch_size = 16;
-    o.lr = 1e-2;
     o.seed = 7;
-    o.mask.window = 3;
     o.checkpoint = ck;
     o.checkpoint_every = 3;
     o.progress = sib::train::progress_mode::plain;
@@ -65,7 +72,31 @@ struct temp_dir {
     ~temp_dir() { std::filesystem::remove_all(path); }
 };
 
+// A loss term of a user's own, half the cross entropy: its name must reach the log.
+struct half_ce {
+    static constexpr bool needs_explanation = false;
+    double value = 0;
+    template <class Ctx>
+    auto forward(Ctx& c) {
+        const auto v = sib::loss::cross_entropy(*c.z, *c.y);
+        value = 0.5 * static_cast<double>(v);
+        return static_cast<decltype(v)>(value);
+    }
+    template <class Ctx>
+    void backward(Ctx& c, double w) {
+        sib::loss::cross_entropy(*c.z, *c.y, &c.zbar, static_cast<typename Ctx::value_type>(0.5 * w));
+    }
+    void report(sib::loss::term_values& out) const { out.add("half_ce", value); }
+};
+
 }  // namespace
+
+// f(trainer&) for the objective named, with the small model and options of these tests.
+template <class F>
+decltype(auto) with_trainer(sib::nn::spec_model<float>& m, const std::string& objective,
+                            const sib::train::train_options& o, F&& f) {
+    return sib::train::with_trainer(m, choice(objective), o, m.spec(), std::forward<F>(f));
+}
 
 TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
     const auto train = squares(256, 1), test = squares(64, 2);
@@ -74,15 +105,25 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
         CAPTURE(objective);
         sib::nn::spec_model<float> m(spec);
         std::ostringstream log;
-        auto o = options(objective, dir.path / "ck.safetensors");
+        auto o = options(dir.path / "ck.safetensors");
         o.progress_stream = &log;
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-        t.initialise();
-        const auto r = t.run(train, test);
+        const auto r = with_trainer(m, objective, o, [&](auto& t) {
+            t.initialise();
+            return t.run(train, test);
+        });
         CHECK(r.test_accuracy >= 0.9);
         CHECK(std::isfinite(r.train_loss));
         CHECK(r.steps == 3 * 16);
         CHECK(log.str().find("epoch 3/3") != std::string::npos);
+        // The epoch line names the objective's own terms, not only the total.
+        const std::string expected_terms = objective == std::string("ce")    ? ", ce "
+                                           : objective == std::string("sib") ? ", ce "
+                                                                             : ", rrr ";
+        CHECK(log.str().find(expected_terms) != std::string::npos);
+        if (objective == std::string("sib")) {
+            CHECK(log.str().find(", bg ") != std::string::npos);
+            CHECK(log.str().find(", fg ") != std::string::npos);
+        }
         // The checkpoint holds the final weights.
         sib::nn::spec_model<float> back(spec);
         sib::optim::adamw<float>* none = nullptr;
@@ -92,6 +133,34 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
     }
 }
 
+TEST_CASE("trainer: the JSON-lines log records every named term of a user's own objective") {
+    using namespace sib::loss;
+    const auto train = squares(64, 11), test = squares(16, 12);
+    temp_dir dir;
+    sib::nn::spec_model<float> m(spec);
+    auto o = options(dir.path / "ck.safetensors");
+    o.epochs = 1;
+    o.log = dir.path / "log.jsonl";
+    o.log_every = 1;
+    std::ostringstream quiet;
+    o.progress_stream = &quiet;
+    sib::optim::adamw_options ao;
+    ao.lr = 1e-2;
+    sib::train::trainer t(m, sib::train::objective{ce() + 2.0 * half_ce{}}, sib::optim::adamw<float>(ao), o, "mine");
+    t.initialise();
+    t.run(train, test);
+    std::ifstream in(o.log);
+    std::string line, last_step, epoch;
+    while (std::getline(in, line)) (line.find("\"event\":\"step\"") != std::string::npos ? last_step : epoch) = line;
+    const auto step = nlohmann::json::parse(last_step), ep = nlohmann::json::parse(epoch);
+    REQUIRE(step.contains("half_ce"));
+    REQUIRE(step.contains("ce"));
+    CHECK(step["half_ce"].get<double>() == doctest::Approx(0.5 * step["ce"].get<double>()).epsilon(1e-6));
+    CHECK(step["loss"].get<double>() == doctest::Approx(2.0 * step["ce"].get<double>()).epsilon(1e-5));
+    CHECK(ep.contains("train_half_ce"));
+    CHECK(quiet.str().find("half_ce") != std::string::npos);
+}
+
 TEST_CASE("trainer: a run interrupted at any step and resumed ends with identical weights") {
     const auto train = squares(96, 3), test = squares(32, 4);
     temp_dir dir;
@@ -99,12 +168,13 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
         CAPTURE(objective);
         sib::nn::spec_model<float> full(spec);
         {
-            auto o = options(objective, dir.path / "full.safetensors");
+            auto o = options(dir.path / "full.safetensors");
             std::ostringstream quiet;
             o.progress_stream = &quiet;
-            sib::train::trainer<sib::nn::spec_model<float>> t(full, o, full.spec());
-            t.initialise();
-            t.run(train, test);
+            with_trainer(full, objective, o, [&](auto& t) {
+                t.initialise();
+                t.run(train, test);
+            });
         }
         // Stop after step k (a checkpoint exists every 3 steps and after every epoch), resume.
         for (sib::index_t k : {1, 3, 4, 6, 7, 12}) {
@@ -112,30 +182,32 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
             const auto ck = dir.path / ("part" + std::to_string(k) + ".safetensors");
             {
                 sib::nn::spec_model<float> m(spec);
-                auto o = options(objective, ck);
+                auto o = options(ck);
                 std::ostringstream quiet;
                 o.progress_stream = &quiet;
                 o.on_step = [k](sib::index_t step) {
                     if (step == k) throw std::runtime_error("interrupted");
                 };
-                sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-                t.initialise();
-                CHECK_THROWS_WITH(t.run(train, test), "interrupted");
+                with_trainer(m, objective, o, [&](auto& t) {
+                    t.initialise();
+                    CHECK_THROWS_WITH(t.run(train, test), "interrupted");
+                });
             }
             if (!std::filesystem::exists(ck)) {
                 CHECK(k < 3);  // no checkpoint before the first one is due
                 continue;
             }
             sib::nn::spec_model<float> m(spec);
-            auto o = options(objective, ck);
+            auto o = options(ck);
             std::ostringstream quiet;
             o.progress_stream = &quiet;
-            sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-            t.resume(ck);
-            // Mid-epoch checkpoints every 3 steps; an epoch's own (every 6) comes after on_step.
-            const sib::index_t last = (k % 3 == 0 && k % 6 != 0) ? k : ((k - 1) / 3) * 3;
-            CHECK(t.steps_done() == last);
-            t.run(train, test);
+            with_trainer(m, objective, o, [&](auto& t) {
+                t.resume(ck);
+                // Mid-epoch checkpoints every 3 steps; an epoch's own (every 6) comes after on_step.
+                const sib::index_t last = (k % 3 == 0 && k % 6 != 0) ? k : ((k - 1) / 3) * 3;
+                CHECK(t.steps_done() == last);
+                t.run(train, test);
+            });
             CHECK(weights_of(m) == weights_of(full));
         }
     }
@@ -147,37 +219,46 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
     const auto ck = dir.path / "ck.safetensors";
     {
         sib::nn::spec_model<float> m(spec);
-        auto o = options("ce", ck);
+        auto o = options(ck);
         o.epochs = 1;
         std::ostringstream quiet;
         o.progress_stream = &quiet;
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-        t.initialise();
-        t.run(train, test);
+        with_trainer(m, "ce", o, [&](auto& t) {
+            t.initialise();
+            t.run(train, test);
+        });
     }
     {
         sib::nn::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, options("ce", ck), m.spec());
-        CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("was trained with spec"), sib::error);
+        with_trainer(m, "ce", options(ck), [&](auto& t) {
+            CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("was trained with spec"), sib::error);
+        });
     }
     {
         sib::nn::spec_model<float> m(spec);
-        auto o = options("ce", ck);
-        o.lr = 0.5;
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-        CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'lr'"), sib::error);
+        auto c = choice("ce");
+        c.lr = 0.5;
+        sib::train::with_trainer(m, c, options(ck), m.spec(), [&](auto& t) {
+            CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'schedule'"), sib::error);
+        });
+    }
+    {
+        sib::nn::spec_model<float> m(spec);
+        with_trainer(m, "sib", options(ck), [&](auto& t) {
+            CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'objective'"), sib::error);
+        });
     }
     sib::nn::spec_model<float> m(spec);
-    auto o = options("sib", ck);
+    auto o = options(ck);
     o.batch_size = 1;
-    CHECK_THROWS_WITH_AS((sib::train::trainer<sib::nn::spec_model<float>>(m, o, m.spec())),
-                         doctest::Contains("needs batches of at least 2"), sib::error);
-    o = options("hinge", ck);
-    CHECK_THROWS_WITH_AS((sib::train::trainer<sib::nn::spec_model<float>>(m, o, m.spec())),
-                         doctest::Contains("unknown objective 'hinge'"), sib::error);
+    CHECK_THROWS_WITH_AS(with_trainer(m, "sib", o, [](auto&) {}), doctest::Contains("needs batches of at least 2"),
+                         sib::error);
+    CHECK_THROWS_WITH_AS(with_trainer(m, "hinge", options(ck), [](auto&) {}),
+                         doctest::Contains("unknown objective 'hinge' (known: ce, sib, rrr)"), sib::error);
     sib::nn::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
-    sib::train::trainer<sib::nn::spec_model<float>> t(wide, options("ce", ck), wide.spec());
-    CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("Linear(100,2)"), sib::error);
+    with_trainer(wide, "ce", options(ck), [&](auto& t) {
+        CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("Linear(100,2)"), sib::error);
+    });
 }
 
 TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps the checkpoint") {
@@ -193,7 +274,7 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
                 });
         };
     };
-    auto o = options("ce", ck);
+    auto o = options(ck);
     o.epochs = 2;
     o.checkpoint_every = 1;
     std::ostringstream quiet;
@@ -202,19 +283,63 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
     sib::optim::adamw<float>* none = nullptr;
     SUBCASE("the next loss is NaN") {
         o.on_step = poison_after(2);
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-        t.initialise();
-        CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("the loss became nan"), sib::error);
+        with_trainer(m, "ce", o, [&](auto& t) {
+            t.initialise();
+            std::string message;
+            try {
+                t.run(train, test);
+            } catch (const sib::error& e) {
+                message = e.what();
+            }
+            CHECK(message.find("the loss became nan") != std::string::npos);
+            CHECK(message.find("(ce nan)") != std::string::npos);  // each named term
+        });
         CHECK(sib::train::load_checkpoint(ck, back, none)["step"] == 2);
     }
     SUBCASE("weights that are not finite are never checkpointed") {
         o.on_step = poison_after(4);  // the last step of epoch 1: its checkpoint is due next
-        sib::train::trainer<sib::nn::spec_model<float>> t(m, o, m.spec());
-        t.initialise();
-        CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("weights became non-finite"), sib::error);
+        with_trainer(m, "ce", o, [&](auto& t) {
+            t.initialise();
+            CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("weights became non-finite"), sib::error);
+        });
         CHECK(sib::train::load_checkpoint(ck, back, none)["step"] == 3);
     }
     for (float v : weights_of(back)) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("objective_step: the soft mask is computed only for objectives whose terms read it") {
+    // Counts the calls and delegates to the density mask.
+    struct spy_mask {
+        sib::masks::density_mask<float> inner{sib::masks::density_mask_options{.window = 3}};
+        int calls = 0;
+        void forward(const sib::tensor<float>& r, sib::tensor<float>& m) {
+            ++calls;
+            inner.forward(r, m);
+        }
+        void vjp(const sib::tensor<float>& mbar, sib::tensor<float>& rbar) {
+            ++calls;
+            inner.vjp(mbar, rbar);
+        }
+    };
+    const auto data = squares(8, 13);
+    sib::data::loader_options lo;
+    lo.batch_size = 8;
+    lo.shuffle = false;
+    sib::data::batch_loader<float> loader(data, lo);
+    loader.set_epoch(0);
+    sib::data::batch<float> batch;
+    REQUIRE(loader.next(batch));
+    sib::nn::spec_model<float> m(spec);
+    sib::rng r(3);
+    sib::optim::pytorch_default(m, r);
+    sib::autodiff::step_workspace<float> ws;
+    spy_mask spy;
+    auto rrr = sib::train::make_rrr_objective<float>(10);
+    sib::autodiff::objective_step(m, ws, batch.images, batch.labels, rrr.expression, spy, rrr.decoder, &batch.masks);
+    CHECK(spy.calls == 0);  // RRR reads the data's masks and R, never the soft mask
+    auto s = sib::loss::sib_objective<float>();
+    sib::autodiff::objective_step(m, ws, batch.images, batch.labels, s, spy);
+    CHECK(spy.calls == 2);  // S-IB: forward and vjp once each
 }
 
 TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by hand") {

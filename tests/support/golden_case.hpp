@@ -90,9 +90,9 @@ golden_outputs run_golden_case(const std::filesystem::path& dir) {
     model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
         if (g) out.grads.emplace_back(std::string(name), to_double(*g));
     });
-    out.ce = static_cast<double>(v.ce);
-    out.fg = static_cast<double>(v.fg);
-    out.bg = static_cast<double>(v.bg);
+    out.ce = static_cast<double>(v.terms["ce"]);
+    out.fg = static_cast<double>(v.terms["fg"]);
+    out.bg = static_cast<double>(v.terms["bg"]);
     out.total = static_cast<double>(v.total);
     return out;
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sib_cli {
@@ -93,13 +94,17 @@ public:
         }
         sib::fail(name, " must be a number, got '", v, "'");
     }
-    // One of the allowed words.
-    std::string choice(const std::string& name, std::initializer_list<const char*> allowed) const {
+    // One of the allowed words (a braced list or a registry's array of names).
+    std::string choice(const std::string& name, std::initializer_list<std::string_view> allowed) const {
+        return choice<std::initializer_list<std::string_view>>(name, allowed);
+    }
+    template <class Names>
+    std::string choice(const std::string& name, const Names& allowed) const {
         const std::string v = str(name);
         std::string list;
-        for (const char* a : allowed) {
+        for (std::string_view a : allowed) {
             if (v == a) return v;
-            list += list.empty() ? a : std::string("|") + a;
+            list += (list.empty() ? "" : "|") + std::string(a);
         }
         sib::fail(name, " must be one of ", list, ", got '", v, "'");
     }

@@ -53,7 +53,10 @@ int cmd_loss(int argc, char** argv) {
         model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
             if (g) sib::io::save_npy(out / ("grad." + std::string(name) + ".npy"), *g);
         });
-        print_json({{"ce", v.ce}, {"fg", v.fg}, {"bg", v.bg}, {"total", v.total}});
+        nlohmann::json values;
+        for (const auto& [name, value] : v.terms) values[std::string(name)] = value;
+        values["total"] = v.total;
+        print_json(values);
         return 0;
     });
 }

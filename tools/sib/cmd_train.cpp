@@ -2,7 +2,7 @@
 #include "common.hpp"
 #include <sib/data/open.hpp>
 #include <sib/layers/spec_model.hpp>
-#include <sib/train/trainer.hpp>
+#include <sib/train/choice.hpp>
 
 namespace sib_cli {
 
@@ -45,25 +45,26 @@ int cmd_train(int argc, char** argv) {
 
     const std::string bench = a.str("--benchmark"), data_dir = a.str("--data");
     sib::require(bench.empty() != data_dir.empty(), "give exactly one of --benchmark NAME or --data DIR");
+    sib::train::run_choice c;
+    c.objective = a.choice("--objective", sib::train::objective_names);
+    c.lambda_rrr = a.real("--lambda-rrr");
+    c.sib = sib_settings_from(a);
+    c.mask = mask_options(a);
+    c.optimizer = a.choice("--optimizer", sib::train::optimizer_names);
+    c.lr = a.real("--lr");
+    if (!a.str("--weight-decay").empty()) c.weight_decay = a.real("--weight-decay");
+    c.momentum = a.real("--momentum");
+    c.nesterov = a.set("--nesterov");
     sib::train::train_options o;
-    o.objective = a.choice("--objective", {"ce", "sib", "rrr"});
-    o.lambda_rrr = a.real("--lambda-rrr");
     o.epochs = a.integer("--epochs");
     o.batch_size = a.integer("--batch");
-    o.optimizer = a.choice("--optimizer", {"adamw", "sgd"});
-    o.lr = a.real("--lr");
-    if (!a.str("--weight-decay").empty()) o.weight_decay = a.real("--weight-decay");
-    o.momentum = a.real("--momentum");
-    o.nesterov = a.set("--nesterov");
-    o.schedule = a.choice("--schedule", {"constant", "step", "cosine"});
-    o.step_size = a.integer("--step-size");
-    o.gamma = a.real("--gamma");
+    const std::string schedule = a.choice("--schedule", {"constant", "step", "cosine"});
+    if (schedule == "step") o.schedule = sib::optim::step_schedule{c.lr, a.integer("--step-size"), a.real("--gamma")};
+    if (schedule == "cosine") o.schedule = sib::optim::cosine_schedule{c.lr, o.epochs, 0.0};
     o.init = a.choice("--init", {"pytorch", "kaiming"});
     const long long seed = a.integer("--seed");
     sib::require(seed >= 0, "--seed must be non-negative, got ", seed);
     o.seed = static_cast<std::uint64_t>(seed);
-    o.sib = sib_settings_from(a);
-    o.mask = mask_options(a);
     o.horizontal_flip = a.set("--flip");
     o.crop_padding = a.integer("--crop-padding");
     o.checkpoint = a.str("--out");
@@ -86,17 +87,19 @@ int cmd_train(int argc, char** argv) {
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
         sib::nn::spec_model<T, B> model(a.str("--model"));
-        sib::train::trainer<sib::nn::spec_model<T, B>> t(model, o, model.spec());
-        if (resume.empty())
-            t.initialise();
-        else
-            t.resume(resume);
-        const auto r = t.run(data.train, data.test);
-        print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
-                    {"images_per_second", r.images_per_second}, {"epochs", r.epochs}, {"steps", r.steps},
-                    {"checkpoint", o.checkpoint.string()}, {"objective", o.objective},
-                    {"train_images", data.train.size()}, {"test_images", data.test.size()}});
-        return 0;
+        // The objective and the optimizer are types: chosen here, once, by name.
+        return sib::train::with_trainer(model, c, o, model.spec(), [&](auto& t) {
+            if (resume.empty())
+                t.initialise();
+            else
+                t.resume(resume);
+            const auto r = t.run(data.train, data.test);
+            print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
+                        {"images_per_second", r.images_per_second}, {"epochs", r.epochs}, {"steps", r.steps},
+                        {"checkpoint", o.checkpoint.string()}, {"objective", c.objective},
+                        {"train_images", data.train.size()}, {"test_images", data.test.size()}});
+            return 0;
+        });
     });
 }
 

@@ -9,9 +9,11 @@
 SIB_BEGIN_NAMESPACE
 namespace autodiff {
 
+// The objective's value and the named values of its terms (terms["ce"], terms["fg"], ...).
 template <class T>
 struct step_values {
-    T total, ce, fg, bg;
+    T total;
+    loss::term_values terms;
 };
 
 template <class T, class B = cpu>
@@ -21,9 +23,10 @@ struct step_workspace {
     tensor<T, B> mask;
 };
 
-// Runs forward, and when the expression reads the explanation, the decoder, the mask, the term
-// VJPs, the tangent sweep and the decoder's Hessian-vector product; then the backward sweep.
-// `annotation` (the data's foreground masks) is for terms that read ground truth, such as RRR.
+// Runs forward, and when the expression reads the explanation, the decoder, the mask (only if a
+// term reads it), the term VJPs, the tangent sweep and the decoder's Hessian-vector product; then
+// the backward sweep. `annotation` (the data's foreground masks) is for terms that read ground
+// truth, such as RRR. `mask` is not touched by expressions that do not read it (masks::none).
 template <model M, loss::loss_term E, class Mask, class D = decoders::softmax_energy>
 step_values<typename M::value_type> objective_step(
     M& m, step_workspace<typename M::value_type, typename M::backend>& ws,
@@ -46,23 +49,27 @@ step_values<typename M::value_type> objective_step(
         sw.seed().resize(z.shape());
         decoder.seed(z, y, sw.seed());
         const auto& R = decoder_sweep(m, sw);
-        mask.forward(R, ws.mask);
         ctx.R = &R;
-        ctx.M = &ws.mask;
         ctx.Rbar.resize(R.shape());
         ctx.Rbar.zero();
-        ctx.Mbar.resize(ws.mask.shape());
-        ctx.Mbar.zero();
+        if constexpr (loss::reads_mask_v<E>) {
+            mask.forward(R, ws.mask);
+            ctx.M = &ws.mask;
+            ctx.Mbar.resize(ws.mask.shape());
+            ctx.Mbar.zero();
+        }
     }
     const T total = static_cast<T>(expression.forward(ctx));
     expression.backward(ctx, 1.0);
     if constexpr (E::needs_explanation) {
-        mask.vjp(ctx.Mbar, ctx.Rbar);
+        if constexpr (loss::reads_mask_v<E>) mask.vjp(ctx.Mbar, ctx.Rbar);
         const auto& tz = tangent_sweep(m, sw, ctx.Rbar);
         decoder.hvp(z, y, tz, ctx.zbar);
     }
     backward_sweep(m, sw, ctx.zbar);
-    return {total, ctx.ce, ctx.fg, ctx.bg};
+    step_values<T> out{total, {}};
+    expression.report(out.terms);
+    return out;
 }
 
 }  // namespace autodiff

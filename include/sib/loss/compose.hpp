@@ -4,6 +4,7 @@
 #pragma once
 #include <sib/loss/context.hpp>
 #include <sib/loss/cross_entropy.hpp>
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
@@ -12,11 +13,14 @@ namespace loss {
 
 struct cross_entropy_term {
     static constexpr bool needs_explanation = false;
+    double value = 0;  // at the last forward
     template <class Ctx>
     auto forward(Ctx& c) {
-        c.ce = cross_entropy(*c.z, *c.y);
-        return c.ce;
+        const auto v = cross_entropy(*c.z, *c.y);
+        value = static_cast<double>(v);
+        return v;
     }
+    void report(term_values& out) const { out.add("ce", value); }
     template <class Ctx>
     void backward(Ctx& c, double w) {
         cross_entropy(*c.z, *c.y, &c.zbar, static_cast<typename Ctx::value_type>(w));
@@ -24,9 +28,17 @@ struct cross_entropy_term {
 };
 inline cross_entropy_term ce() { return {}; }
 
+// The flags of a composite: those of its parts, combined.
+template <class... Es>
+struct composite_flags {
+    static constexpr bool needs_explanation = (Es::needs_explanation || ...);
+    static constexpr bool reads_mask = (reads_mask_v<Es> || ...);
+    static constexpr bool needs_annotation = (needs_annotation_v<Es> || ...);
+    static constexpr index_t min_batch = std::max({min_batch_v<Es>...});
+};
+
 template <loss_term E>
-struct scaled_term {
-    static constexpr bool needs_explanation = E::needs_explanation;
+struct scaled_term : composite_flags<E> {
     using context_type = typename common_context<E>::type;
     double weight;
     E term;
@@ -38,11 +50,11 @@ struct scaled_term {
     void backward(Ctx& c, double w) {
         term.backward(c, w * weight);
     }
+    void report(term_values& out) const { term.report(out); }
 };
 
 template <loss_term A, loss_term Bt>
-struct sum_term {
-    static constexpr bool needs_explanation = A::needs_explanation || Bt::needs_explanation;
+struct sum_term : composite_flags<A, Bt> {
     using context_type = typename common_context<A, Bt>::type;
     A a;
     Bt b;
@@ -54,6 +66,10 @@ struct sum_term {
     void backward(Ctx& c, double w) {
         a.backward(c, w);
         b.backward(c, w);
+    }
+    void report(term_values& out) const {
+        a.report(out);
+        b.report(out);
     }
 };
 
@@ -79,8 +95,7 @@ struct runtime_shaping {
 };
 
 template <class Psi, loss_term E>
-struct shaped_term {
-    static constexpr bool needs_explanation = E::needs_explanation;
+struct shaped_term : composite_flags<E> {
     using context_type = typename common_context<E>::type;
     Psi psi;
     E term;
@@ -94,31 +109,33 @@ struct shaped_term {
     void backward(Ctx& c, double w) {
         term.backward(c, w * psi.derivative(inner));
     }
+    // The inner term's own values (psi's argument), which is what a reader wants to follow.
+    void report(term_values& out) const { term.report(out); }
 };
 
 template <loss_term E>
 auto operator*(double w, E e) {
-    return scaled_term<E>{w, std::move(e)};
+    return scaled_term<E>{{}, w, std::move(e)};
 }
 template <loss_term E>
 auto operator-(E e) {
-    return scaled_term<E>{-1.0, std::move(e)};
+    return scaled_term<E>{{}, -1.0, std::move(e)};
 }
 template <loss_term A, loss_term Bt>
 auto operator+(A a, Bt b) {
-    return sum_term<A, Bt>{std::move(a), std::move(b)};
+    return sum_term<A, Bt>{{}, std::move(a), std::move(b)};
 }
 template <loss_term E>
 auto exp(E e) {
-    return shaped_term<exp_shaping, E>{{}, std::move(e)};
+    return shaped_term<exp_shaping, E>{{}, {}, std::move(e)};
 }
 template <loss_term E>
 auto identity(E e) {
-    return shaped_term<linear_shaping, E>{{}, std::move(e)};
+    return shaped_term<linear_shaping, E>{{}, {}, std::move(e)};
 }
 template <loss_term E>
 auto psi(shaping s, E e) {
-    return shaped_term<runtime_shaping, E>{{s}, std::move(e)};
+    return shaped_term<runtime_shaping, E>{{}, {s}, std::move(e)};
 }
 
 }  // namespace loss

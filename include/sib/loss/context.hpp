@@ -2,7 +2,8 @@
 // gradients (zbar, Rbar, Mbar). One context per step; the terms accumulate, never overwrite.
 #pragma once
 #include <sib/decoders/decoder.hpp>
-#include <limits>
+#include <sib/loss/term_values.hpp>
+#include <algorithm>
 #include <type_traits>
 
 SIB_BEGIN_NAMESPACE
@@ -31,13 +32,7 @@ struct loss_context {
         R = nullptr;
         M = nullptr;
         annotation = nullptr;
-        ce = fg = bg = std::numeric_limits<T>::quiet_NaN();
     }
-
-    // Values of the named terms, for logs; NaN when the objective has no such term.
-    T ce = std::numeric_limits<T>::quiet_NaN();
-    T fg = std::numeric_limits<T>::quiet_NaN();
-    T bg = std::numeric_limits<T>::quiet_NaN();
 };
 
 // The context a term works on: its context_type when it is tied to one element type and backend,
@@ -78,14 +73,35 @@ struct common_context<E, Es...> {
     using type = std::conditional_t<std::is_void_v<own>, rest, own>;
 };
 
-// A loss term computes its value from the context, then sends w * d(value) into the adjoints.
-// needs_explanation says whether it reads R and M (and so whether the step runs the decoder).
+// A loss term computes its value from the context, then sends w * d(value) into the adjoints, and
+// reports its named values (a leaf term its own, a composite its parts'). Its static flags tell the
+// step what to compute: needs_explanation (it reads R, so the decoder and tangent sweeps run).
+// Optional flags, false or 1 when absent (see the traits below): reads_mask (it reads M; by default
+// as needs_explanation), needs_annotation (it reads the data's foreground masks), min_batch (the
+// smallest batch on which its value is defined, 2 for HSIC).
 template <class E>
-concept loss_term = requires(E& e, term_context_t<E>& c) {
+concept loss_term = requires(E& e, const E& ce, term_context_t<E>& c, term_values& v) {
     { e.forward(c) } -> std::convertible_to<double>;
     e.backward(c, 1.0);
+    ce.report(v);
     { E::needs_explanation } -> std::convertible_to<bool>;
 };
+
+template <class E>
+inline constexpr bool reads_mask_v = [] {
+    if constexpr (requires { E::reads_mask; }) return static_cast<bool>(E::reads_mask);
+    else return static_cast<bool>(E::needs_explanation);
+}();
+template <class E>
+inline constexpr bool needs_annotation_v = [] {
+    if constexpr (requires { E::needs_annotation; }) return static_cast<bool>(E::needs_annotation);
+    else return false;
+}();
+template <class E>
+inline constexpr index_t min_batch_v = [] {
+    if constexpr (requires { E::min_batch; }) return static_cast<index_t>(E::min_batch);
+    else return index_t{1};
+}();
 
 }  // namespace loss
 SIB_END_NAMESPACE

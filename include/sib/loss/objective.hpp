@@ -16,7 +16,6 @@ struct sib_settings {
 
 template <class T, class B = cpu>
 auto sib_objective(const sib_settings& s = {}) {
-    using namespace loss;
     return ce() + s.lambda_bg * psi(s.shaping, background<T, B>()) +
            s.lambda_fg * psi(s.shaping, -foreground<T, B>());
 }

@@ -13,6 +13,8 @@ namespace loss {
 template <class T, class B = cpu>
 struct right_reasons_term {
     static constexpr bool needs_explanation = true;
+    static constexpr bool reads_mask = false;  // it reads the data's masks, not S-IB's soft mask
+    static constexpr bool needs_annotation = true;
     using context_type = loss_context<T, B>;
 
     T forward(loss_context<T, B>& c) {
@@ -29,8 +31,10 @@ struct right_reasons_term {
             const T v = (T(1) - ps[b * plane + p]) * pr[i];
             return v * v;
         });
-        return static_cast<T>(total / static_cast<double>(r.dim(0)));
+        value_ = total / static_cast<double>(r.dim(0));
+        return static_cast<T>(value_);
     }
+    void report(term_values& out) const { out.add("rrr", value_); }
     void backward(loss_context<T, B>& c, double w) {
         const auto& r = *c.R;
         const index_t plane = c.annotation->shape().sample_numel(), per_sample = r.shape().sample_numel();
@@ -43,6 +47,9 @@ struct right_reasons_term {
             pg[i] += scale * o * o * pr[i];
         });
     }
+
+private:
+    double value_ = 0;
 };
 
 template <class T, class B = cpu>

@@ -63,6 +63,11 @@ void accumulate_mask_adjoints(const tensor<T, B>& r, const tensor<T, B>& x, cons
 template <class T, class B = cpu, template <class, class> class Estimator = mi::hsic_linear>
 struct foreground_term {
     static constexpr bool needs_explanation = true;
+    // A dependence between rows needs two of them; an estimator may need more (unbiased HSIC: 4).
+    static constexpr index_t min_batch = [] {
+        if constexpr (requires { Estimator<T, B>::min_rows; }) return static_cast<index_t>(Estimator<T, B>::min_rows);
+        else return index_t{2};
+    }();
     using context_type = loss_context<T, B>;
     Estimator<T, B> estimator;
 
@@ -71,9 +76,11 @@ struct foreground_term {
         detail::apply_mask(*c.x, *c.M, false, x_masked_);
         normalize_.forward(r_masked_, u_);
         normalize_.forward(x_masked_, v_);
-        c.fg = estimator.value(u_, v_);
-        return c.fg;
+        const T v = estimator.value(u_, v_);
+        value_ = static_cast<double>(v);
+        return v;
     }
+    void report(term_values& out) const { out.add("fg", value_); }
     void backward(loss_context<T, B>& c, double w) {
         estimator.vjp(u_, v_, static_cast<T>(w), du_, dv_);
         normalize_.vjp(r_masked_, u_, du_, dr_masked_);
@@ -82,6 +89,7 @@ struct foreground_term {
     }
 
 private:
+    double value_ = 0;
     mi::normalize_rows<T, B> normalize_;
     tensor<T, B> r_masked_, x_masked_, u_, v_, du_, dv_, dr_masked_, dx_masked_;
 };
@@ -95,9 +103,11 @@ struct background_term {
     T forward(loss_context<T, B>& c) {
         detail::apply_mask(*c.R, *c.M, true, r_masked_);
         detail::apply_mask(*c.x, *c.M, true, x_masked_);
-        c.bg = estimator.value(r_masked_, x_masked_);
-        return c.bg;
+        const T v = estimator.value(r_masked_, x_masked_);
+        value_ = static_cast<double>(v);
+        return v;
     }
+    void report(term_values& out) const { out.add("bg", value_); }
     void backward(loss_context<T, B>& c, double w) {
         // The variance proxy does not read x: skip its (zero) gradient.
         constexpr bool reads_x = !std::is_same_v<Estimator<T, B>, mi::variance_proxy<T, B>>;
@@ -110,6 +120,7 @@ struct background_term {
     }
 
 private:
+    double value_ = 0;
     tensor<T, B> r_masked_, x_masked_, dr_masked_, dx_masked_;
 };
 

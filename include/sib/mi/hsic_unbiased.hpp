@@ -21,9 +21,10 @@ public:
     using value_type = T;
     using backend = B;
     using tensor_type = tensor<T, B>;
+    static constexpr index_t min_rows = 4;  // the estimator divides by (n-1)(n-2)(n-3)
 
     T value(const tensor_type& u, const tensor_type& v) {
-        detail::require_row_pair("hsic_unbiased", u, v, 4);
+        detail::require_row_pair("hsic_unbiased", u, v, min_rows);
         const index_t rows = u.dim(0);
         zero_diagonal_gram(u, k_, k_row_sums_);
         zero_diagonal_gram(v, l_, l_row_sums_);
@@ -82,7 +83,7 @@ SIB_KERNELS:
 
     void gradients(const tensor_type& u, const tensor_type& v, T gbar, tensor_type& du,
                    tensor_type* dv) {
-        detail::require_row_pair("hsic_unbiased", u, v, 4);
+        detail::require_row_pair("hsic_unbiased", u, v, min_rows);
         const index_t rows = u.dim(0);
         zero_diagonal_gram(v, l_, l_row_sums_);
         symmetric_gradient(l_, l_row_sums_, gbar, p_);

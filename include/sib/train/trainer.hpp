@@ -1,22 +1,21 @@
-// Training a model on a dataset with the CE or S-IB objective: batches from a seeded loader,
-// AdamW or SGD with a per-epoch schedule, test accuracy per epoch, progress, a JSON-lines log and
-// atomic checkpoints from which --resume continues bit for bit (the loader's order, dropout masks
-// and the optimizer are functions of the seed and the step, all saved).
+// Training a model with an objective and an optimizer: batches from a seeded loader, a per-epoch
+// learning-rate schedule, test accuracy per epoch, progress with every named term of the objective,
+// a JSON-lines log and atomic checkpoints from which resume() continues bit for bit (the loader's
+// order, dropout masks and the optimizer are functions of the seed and the step, all saved).
+// trainer<Model, Objective, Optimizer>: the three are types, chosen once by the caller (the command
+// line picks them by name); nothing is chosen by string per step.
 #pragma once
+#include <sib/autodiff/step.hpp>
 #include <sib/data/dataset.hpp>
 #include <sib/data/loader.hpp>
-#include <sib/decoders/sum_log_prob.hpp>
-#include <sib/loss/objective.hpp>
-#include <sib/loss/right_reasons.hpp>
-#include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/optim/schedule.hpp>
 #include <sib/optim/sgd.hpp>
 #include <sib/train/checkpoint.hpp>
 #include <sib/train/jsonl_log.hpp>
+#include <sib/train/objective.hpp>
 #include <sib/train/progress.hpp>
-#include <sib/autodiff/step.hpp>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -30,46 +29,48 @@ SIB_BEGIN_NAMESPACE
 namespace train {
 
 struct train_options {
-    std::string objective = "sib";  // ce | sib | rrr (right for the right reasons; needs masks)
-    double lambda_rrr = 1000;       // weight of the RRR term (Ross et al.'s lambda_1)
     index_t epochs = 1;
     index_t batch_size = 64;
-    std::string optimizer = "adamw";  // adamw | sgd
-    double lr = 1e-3;
-    std::optional<double> weight_decay;  // default: AdamW 1e-2, SGD 0 (PyTorch's)
-    double momentum = 0.9;               // SGD only
-    bool nesterov = false;
-    std::string schedule = "constant";  // constant | step | cosine
-    index_t step_size = 1;              // step schedule
-    double gamma = 0.1;                 // step schedule
-    std::string init = "pytorch";       // pytorch | kaiming
+    // Per-epoch learning rate; default: the optimizer's own rate, constant.
+    std::optional<optim::lr_schedule> schedule;
+    std::string init = "pytorch";  // pytorch | kaiming (initialise())
     std::uint64_t seed = 0;
-    loss::sib_settings sib{};
-    masks::density_mask_options mask{};
     bool horizontal_flip = false;
     index_t crop_padding = 0;
     std::filesystem::path checkpoint;  // written after every epoch (and every checkpoint_every steps)
     index_t checkpoint_every = 0;
     std::filesystem::path log;  // JSON lines, one per epoch (and per logged step)
     index_t log_every = 0;      // steps between step records in the log; 0: epochs only
-    train::progress_mode progress = train::progress_mode::automatic;
+    progress_mode progress = progress_mode::automatic;
     std::ostream* progress_stream = &std::cerr;
     // Called after every optimizer step with the number of steps done (after any checkpoint of that
     // step was written); throwing from it stops training, e.g. for early stopping.
     std::function<void(index_t)> on_step;
-
-    // Everything that must match for a resumed run to continue the same run.
-    nlohmann::json settings_json() const {
-        return {{"objective", objective}, {"lambda_rrr", lambda_rrr}, {"batch_size", batch_size}, {"optimizer", optimizer},
-                {"lr", lr}, {"weight_decay", weight_decay ? nlohmann::json(*weight_decay) : nlohmann::json()},
-                {"momentum", momentum}, {"nesterov", nesterov}, {"schedule", schedule},
-                {"step_size", step_size}, {"gamma", gamma}, {"init", init}, {"seed", seed},
-                {"lambda_bg", sib.lambda_bg}, {"lambda_fg", sib.lambda_fg},
-                {"shaping", sib.shaping == loss::shaping::exp ? "exp" : "linear"},
-                {"window", mask.window}, {"temperature", mask.temperature}, {"slope", mask.slope},
-                {"horizontal_flip", horizontal_flip}, {"crop_padding", crop_padding}};
-    }
 };
+
+// How a schedule and the optimizers sib ships are written in a checkpoint's settings. The rate is
+// the schedule's: the optimizer's own changes every epoch, so it is not part of its identity.
+inline nlohmann::json schedule_settings(const optim::lr_schedule& s) {
+    return std::visit(
+        [](const auto& x) -> nlohmann::json {
+            using S = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<S, optim::constant_schedule>)
+                return {{"schedule", "constant"}, {"lr", x.base_lr}};
+            else if constexpr (std::is_same_v<S, optim::step_schedule>)
+                return {{"schedule", "step"}, {"lr", x.base_lr}, {"step_size", x.step_size}, {"gamma", x.gamma}};
+            else
+                return {{"schedule", "cosine"}, {"lr", x.base_lr}, {"t_max", x.t_max}, {"eta_min", x.eta_min}};
+        },
+        s);
+}
+inline nlohmann::json optimizer_settings(const optim::adamw_options& o) {
+    return {{"optimizer", "adamw"}, {"betas", {o.beta1, o.beta2}}, {"eps", o.eps},
+            {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}};
+}
+inline nlohmann::json optimizer_settings(const optim::sgd_options& o) {
+    return {{"optimizer", "sgd"}, {"momentum", o.momentum}, {"dampening", o.dampening},
+            {"weight_decay", o.weight_decay}, {"nesterov", o.nesterov}};
+}
 
 struct train_result {
     double test_accuracy = NAN;
@@ -119,6 +120,12 @@ inline std::string spell(double v) {
     return os.str();
 }
 
+inline std::string spell(const loss::term_values& terms) {
+    std::string out;
+    for (const auto& [name, value] : terms) out += (out.empty() ? "" : ", ") + std::string(name) + " " + spell(value);
+    return out;
+}
+
 // Dropout masks as a function of (seed, step, layer), so a resumed run draws the same ones.
 template <class M>
 void reseed_dropout(M& m, std::uint64_t seed, index_t step) {
@@ -132,25 +139,37 @@ void reseed_dropout(M& m, std::uint64_t seed, index_t step) {
 }
 }  // namespace detail
 
-template <model M>
+template <model M, class Objective, class Optimizer>
 class trainer {
 public:
     using T = typename M::value_type;
     using B = typename M::backend;
-    using optimizer_type = std::variant<optim::adamw<T, B>, optim::sgd<T, B>>;
+    using expression_type = typename Objective::expression_type;
+    static constexpr index_t min_batch = loss::min_batch_v<expression_type>;
+    static constexpr bool needs_annotation = loss::needs_annotation_v<expression_type>;
 
     // `identity` (e.g. the model spec) is stored in checkpoints and must match on resume.
-    trainer(M& model, train_options opt, std::string identity)
-        : model_(model), opt_(std::move(opt)), identity_(std::move(identity)), optimizer_(make_optimizer()),
-          mask_(opt_.mask), sib_(loss::sib_objective<T, B>(opt_.sib)) {
-        require(opt_.objective == "ce" || opt_.objective == "sib" || opt_.objective == "rrr",
-                "train: unknown objective '", opt_.objective, "' (expected ce, sib or rrr)");
+    trainer(M& model, Objective objective, Optimizer optimizer, train_options opt, std::string identity)
+        : model_(model), objective_(std::move(objective)), optimizer_(std::move(optimizer)), opt_(std::move(opt)),
+          identity_(std::move(identity)) {
         require(opt_.epochs >= 1, "train: epochs must be at least 1, got ", opt_.epochs);
-        require(opt_.batch_size >= 1, "train: batch size must be at least 1, got ", opt_.batch_size);
-        require(opt_.objective != "sib" || opt_.batch_size >= 2,
-                "train: the S-IB objective needs batches of at least 2 (HSIC), got ", opt_.batch_size);
-        require(opt_.lr > 0, "train: learning rate must be positive, got ", opt_.lr);
-        schedule_ = make_schedule();
+        require(opt_.batch_size >= min_batch, "train: this objective needs batches of at least ", min_batch,
+                " (a dependence between samples), got ", opt_.batch_size);
+        require(opt_.init == "pytorch" || opt_.init == "kaiming", "train: unknown init '", opt_.init,
+                "' (expected pytorch or kaiming)");
+        if (!opt_.schedule) opt_.schedule = optim::constant_schedule{optimizer_.lr()};
+        require(optim::lr_at(*opt_.schedule, 0) > 0, "train: learning rate must be positive, got ",
+                optim::lr_at(*opt_.schedule, 0));
+    }
+
+    // Everything that must match for a resumed run to continue the same run.
+    nlohmann::json settings() const {
+        nlohmann::json s = {{"batch_size", opt_.batch_size}, {"init", opt_.init}, {"seed", opt_.seed},
+                            {"horizontal_flip", opt_.horizontal_flip}, {"crop_padding", opt_.crop_padding},
+                            {"objective", objective_.settings}, {"schedule", schedule_settings(*opt_.schedule)}};
+        if constexpr (requires { optimizer_settings(optimizer_.options()); })
+            s["optimizer"] = optimizer_settings(optimizer_.options());
+        return s;
     }
 
     // Fresh start: initialises the weights from the seed.
@@ -158,19 +177,17 @@ public:
         rng r(opt_.seed);
         if (opt_.init == "kaiming")
             optim::kaiming_normal(model_, r);
-        else if (opt_.init == "pytorch")
-            optim::pytorch_default(model_, r);
         else
-            fail("train: unknown init '", opt_.init, "' (expected pytorch or kaiming)");
+            optim::pytorch_default(model_, r);
     }
 
     // Continues from a checkpoint written by this trainer with the same identity and settings.
     void resume(const std::filesystem::path& path) {
         require(std::filesystem::exists(path), "--resume: ", path.string(), " not found");
-        nlohmann::json meta = std::visit([&](auto& o) { return load_checkpoint(path, model_, &o); }, optimizer_);
+        nlohmann::json meta = load_checkpoint(path, model_, &optimizer_);
         require(meta.value("identity", std::string()) == identity_, "--resume: ", path.string(),
                 " was trained with spec '", meta.value("identity", std::string()), "', not '", identity_, "'");
-        const auto want = opt_.settings_json();
+        const auto want = settings();
         const auto& got = meta["settings"];
         for (auto it = want.begin(); it != want.end(); ++it)
             require(got.contains(it.key()) && got[it.key()] == it.value(), "--resume: setting '", it.key(),
@@ -193,14 +210,14 @@ public:
         check_fit(train, test);
         data::loader_options lo;
         lo.batch_size = opt_.batch_size;
-        lo.drop_last = opt_.objective == "sib";  // a last batch of one sample has no HSIC
+        lo.drop_last = min_batch > 1;  // a short last batch may have no defined value
         lo.seed = opt_.seed;
         lo.crop_padding = opt_.crop_padding;
         lo.horizontal_flip = opt_.horizontal_flip;
         data::batch_loader<T, B> loader(train, lo);
         require(loader.num_batches() > 0, "train: ", train.size(), " training images do not fill one batch of ",
                 opt_.batch_size);
-        std::optional<train::jsonl_log> log;
+        std::optional<jsonl_log> log;
         if (!opt_.log.empty()) log.emplace(opt_.log, /*append=*/epoch_ > 0 || batch_in_epoch_ > 0);
         const auto t0 = std::chrono::steady_clock::now();
         index_t images = 0;
@@ -209,33 +226,34 @@ public:
         model_.set_training(true);
 
         for (; epoch_ < opt_.epochs; ++epoch_, batch_in_epoch_ = 0) {
-            std::visit([&](auto& o) { optim::apply_schedule(schedule_, o, epoch_); }, optimizer_);
+            optim::apply_schedule(*opt_.schedule, optimizer_, epoch_);
             loader.set_epoch(epoch_);
-            train::progress_options po;
+            progress_options po;
             po.label = "epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(opt_.epochs);
             po.unit = "batch";
             po.mode = opt_.progress;
-            train::progress bar(loader.num_batches() - batch_in_epoch_, po, *opt_.progress_stream);
-            double loss_sum = 0;
-            index_t loss_count = 0;
+            progress bar(loader.num_batches() - batch_in_epoch_, po, *opt_.progress_stream);
+            epoch_sums sums;
             for (; batch_in_epoch_ < loader.num_batches(); ++batch_in_epoch_) {
                 loader.load(batch_in_epoch_, batch);
                 const auto v = step(batch);
                 if (!std::isfinite(static_cast<double>(v.total)))
-                    fail("train: the loss became ", detail::spell(v.total), " at epoch ", epoch_ + 1,
-                         " step ", step_ + 1, " (ce ", detail::spell(v.ce), ", fg ", detail::spell(v.fg),
-                         ", bg ", detail::spell(v.bg), "); stopped, the last good checkpoint is kept",
+                    fail("train: the loss became ", detail::spell(v.total), " at epoch ", epoch_ + 1, " step ",
+                         step_ + 1, " (", detail::spell(v.terms), "); stopped, the last good checkpoint is kept",
                          opt_.checkpoint.empty() ? "" : " at " + opt_.checkpoint.string(),
-                         " (try a smaller --lr or --lambda-bg)");
+                         " (try a smaller learning rate or term weights)");
                 ++step_;
                 images += batch.size();
-                loss_sum += static_cast<double>(v.total);
-                ++loss_count;
-                bar.set("loss", static_cast<double>(v.total));
+                sums.add(static_cast<double>(v.total), v.terms);
+                // The terms, not the total: 1000 exp(bg) is about 1000 whatever bg does.
+                for (const auto& [name, value] : v.terms) bar.set(name, value);
                 bar.advance();
-                if (log && opt_.log_every > 0 && step_ % opt_.log_every == 0)
-                    log->write({{"event", "step"}, {"epoch", epoch_ + 1}, {"step", step_},
-                                {"loss", v.total}, {"ce", v.ce}, {"fg", v.fg}, {"bg", v.bg}});
+                if (log && opt_.log_every > 0 && step_ % opt_.log_every == 0) {
+                    nlohmann::json record = {{"event", "step"}, {"epoch", epoch_ + 1}, {"step", step_},
+                                             {"loss", v.total}};
+                    for (const auto& [name, value] : v.terms) record[std::string(name)] = value;
+                    log->write(record);
+                }
                 if (opt_.checkpoint_every > 0 && step_ % opt_.checkpoint_every == 0 &&
                     batch_in_epoch_ + 1 < loader.num_batches()) {
                     ++batch_in_epoch_;  // the position to continue from
@@ -245,14 +263,18 @@ public:
                 if (opt_.on_step) opt_.on_step(step_);
             }
             bar.finish();
-            last_loss_ = loss_count ? loss_sum / static_cast<double>(loss_count) : last_loss_;
+            if (sums.count > 0) last_loss_ = sums.mean(sums.total);
             last_accuracy_ = evaluate_accuracy(model_, test);
-            if (log)
-                log->write({{"event", "epoch"}, {"epoch", epoch_ + 1}, {"step", step_},
-                            {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
-                            {"seconds", elapsed(t0)}});
-            *opt_.progress_stream << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss "
-                                  << last_loss_ << ", test accuracy " << last_accuracy_ << std::endl;
+            if (log) {
+                nlohmann::json record = {{"event", "epoch"}, {"epoch", epoch_ + 1}, {"step", step_},
+                                         {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
+                                         {"seconds", elapsed(t0)}};
+                for (const auto& [name, sum] : sums.terms) record["train_" + std::string(name)] = sums.mean(sum);
+                log->write(record);
+            }
+            *opt_.progress_stream << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss " << last_loss_;
+            for (const auto& [name, sum] : sums.terms) *opt_.progress_stream << ", " << name << " " << sums.mean(sum);
+            *opt_.progress_stream << ", test accuracy " << last_accuracy_ << std::endl;
             // Checkpoint the position after this epoch.
             ++epoch_;
             batch_in_epoch_ = 0;
@@ -270,32 +292,26 @@ public:
     }
 
     index_t steps_done() const { return step_; }
+    Objective& objective() { return objective_; }
+    Optimizer& optimizer() { return optimizer_; }
 
 SIB_KERNELS:
-    optimizer_type make_optimizer() const {
-        if (opt_.optimizer == "adamw") {
-            optim::adamw_options o;
-            o.lr = opt_.lr;
-            o.weight_decay = opt_.weight_decay.value_or(1e-2);
-            return optim::adamw<T, B>(o);
+    // Sums of the total and of each named term over an epoch's steps (the terms are the same every step).
+    struct epoch_sums {
+        double total = 0;
+        loss::term_values terms;
+        index_t count = 0;
+        void add(double t, const loss::term_values& v) {
+            total += t;
+            if (count++ == 0) {
+                terms = v;
+                return;
+            }
+            auto* sum = terms.begin();
+            for (const auto& [name, value] : v) (sum++)->value += value;
         }
-        if (opt_.optimizer == "sgd") {
-            optim::sgd_options o;
-            o.lr = opt_.lr;
-            o.momentum = opt_.momentum;
-            o.nesterov = opt_.nesterov;
-            o.weight_decay = opt_.weight_decay.value_or(0.0);
-            return optim::sgd<T, B>(o);
-        }
-        fail("train: unknown optimizer '", opt_.optimizer, "' (expected adamw or sgd)");
-    }
-
-    optim::lr_schedule make_schedule() const {
-        if (opt_.schedule == "constant") return optim::constant_schedule{opt_.lr};
-        if (opt_.schedule == "step") return optim::step_schedule{opt_.lr, opt_.step_size, opt_.gamma};
-        if (opt_.schedule == "cosine") return optim::cosine_schedule{opt_.lr, opt_.epochs, 0.0};
-        fail("train: unknown schedule '", opt_.schedule, "' (expected constant, step or cosine)");
-    }
+        double mean(double sum) const { return sum / static_cast<double>(count); }
+    };
 
     template <data::dataset D1, data::dataset D2>
     void check_fit(const D1& train, const D2& test) {
@@ -306,27 +322,18 @@ SIB_KERNELS:
         require(out.rank() == 2, "train: the model must end in logits [N,K], gives ", out.str());
         require(train.num_classes() <= out[1], "train: the data has ", train.num_classes(),
                 " classes but the model outputs ", out[1]);
-        require(opt_.objective != "rrr" || train.has_masks(),
-                "train: the rrr objective needs foreground masks, and the training data has none");
+        require(!needs_annotation || train.has_masks(),
+                "train: this objective needs foreground masks, and the training data has none");
     }
 
     autodiff::step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
         detail::reseed_dropout(model_, opt_.seed, step_);
-        return std::visit(
-            [&](auto& o) {
-                o.zero_grad(model_);
-                autodiff::step_values<T> v;
-                if (opt_.objective == "sib")
-                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, sib_, mask_);
-                else if (opt_.objective == "rrr")
-                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, rrr_, mask_, decoders::sum_log_prob{},
-                                       &batch.masks);
-                else
-                    v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, ce_, mask_);
-                if (std::isfinite(static_cast<double>(v.total))) o.step(model_);
-                return v;
-            },
-            optimizer_);
+        optimizer_.zero_grad(model_);
+        const auto v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, objective_.expression,
+                                                objective_.mask, objective_.decoder,
+                                                needs_annotation ? &batch.masks : nullptr);
+        if (std::isfinite(static_cast<double>(v.total))) optimizer_.step(model_);
+        return v;
     }
 
     double elapsed(std::chrono::steady_clock::time_point t0) const {
@@ -343,23 +350,19 @@ SIB_KERNELS:
         });
         require(finite, "train: the weights became non-finite at epoch ", epoch_, " step ", step_,
                 "; stopped, the last good checkpoint is kept at ", opt_.checkpoint.string());
-        nlohmann::json meta = {{"identity", identity_}, {"settings", opt_.settings_json()},
+        nlohmann::json meta = {{"identity", identity_}, {"settings", settings()},
                                {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_}, {"step", step_},
                                {"epochs", opt_.epochs}, {"seconds", seconds},
                                {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_}};
-        std::visit([&](auto& o) { save_checkpoint(opt_.checkpoint, model_, &o, meta); }, optimizer_);
+        save_checkpoint(opt_.checkpoint, model_, &optimizer_, meta);
     }
 
 private:
     M& model_;
+    Objective objective_;
+    Optimizer optimizer_;
     train_options opt_;
     std::string identity_;
-    optimizer_type optimizer_;
-    optim::lr_schedule schedule_;
-    masks::density_mask<T, B> mask_;
-    loss::sib_objective_t<T, B> sib_;
-    loss::cross_entropy_term ce_;
-    decltype(loss::ce() + 1.0 * loss::right_reasons<T, B>()) rrr_ = loss::ce() + opt_.lambda_rrr * loss::right_reasons<T, B>();
     autodiff::step_workspace<T, B> ws_;
     index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0;
     double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN;

@@ -1,0 +1,20 @@
+// <sib/explain.hpp>: sib::explain: the attribution methods and the by-name entry point.
+#pragma once
+#include <sib/explain/eval_mode.hpp>
+#include <sib/explain/explain.hpp>
+#include <sib/explain/gradcam.hpp>
+#include <sib/explain/gradcam_pp.hpp>
+#include <sib/explain/gradients.hpp>
+#include <sib/explain/guided_backprop.hpp>
+#include <sib/explain/hirescam.hpp>
+#include <sib/explain/input_x_gradient.hpp>
+#include <sib/explain/integrated_gradients.hpp>
+#include <sib/explain/layercam.hpp>
+#include <sib/explain/occlusion.hpp>
+#include <sib/explain/rise.hpp>
+#include <sib/explain/saliency.hpp>
+#include <sib/explain/scorecam.hpp>
+#include <sib/explain/smoothgrad.hpp>
+#include <sib/explain/upsample_bilinear.hpp>
+#include <sib/explain/vargrad.hpp>
+#include <sib/explain/xgradcam.hpp>

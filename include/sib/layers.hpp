@@ -1,0 +1,23 @@
+// <sib/layers.hpp>: sib::nn: every layer with its five rules, sequential and residual composition, the run-time spec model.
+#pragma once
+#include <sib/layers/adaptive_avg_pool2d.hpp>
+#include <sib/layers/avg_pool2d.hpp>
+#include <sib/layers/batch_norm2d.hpp>
+#include <sib/layers/conv2d.hpp>
+#include <sib/layers/dropout.hpp>
+#include <sib/layers/elementwise.hpp>
+#include <sib/layers/flatten.hpp>
+#include <sib/layers/gelu.hpp>
+#include <sib/layers/layer.hpp>
+#include <sib/layers/leaky_relu.hpp>
+#include <sib/layers/linear.hpp>
+#include <sib/layers/max_pool2d.hpp>
+#include <sib/layers/relu.hpp>
+#include <sib/layers/residual.hpp>
+#include <sib/layers/sequential.hpp>
+#include <sib/layers/sigmoid.hpp>
+#include <sib/layers/softplus.hpp>
+#include <sib/layers/spec.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <sib/layers/tanh.hpp>
+#include <sib/layers/window2d.hpp>
