@@ -6,6 +6,8 @@
 #include <sib/backend/cpu/cpu.hpp>
 #include <sib/backend/gemm_batched.hpp>
 #include <sib/backend/cpu/threading.hpp>
+#include <sib/core/concepts.hpp>
+#include <sib/layers/relu.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -78,6 +80,22 @@ const std::vector<gemm_case> gemm_cases = {
 };
 
 }  // namespace
+
+// The backend concept names every primitive the layers call: a backend missing one fails the
+// concept (and so every layer on it), not a rule deep inside a layer.
+namespace {
+struct cpu_without_reduce_sum : sib::cpu {
+    static void reduce_sum() = delete;
+};
+struct cpu_without_concurrency : sib::cpu {
+    static void concurrency() = delete;
+};
+}  // namespace
+static_assert(sib::backend<sib::cpu>);
+static_assert(!sib::backend<cpu_without_reduce_sum>);
+static_assert(!sib::backend<cpu_without_concurrency>);
+static_assert(sib::layer<sib::nn::relu<float>>);
+static_assert(!sib::layer<sib::nn::relu<float, cpu_without_reduce_sum>>);
 
 TEST_CASE("cpu gemm: every transpose combination and path against direct loops") {
     thread_count_guard guard;

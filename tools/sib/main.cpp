@@ -1,6 +1,7 @@
 // sib: the command line, a thin layer over the library (every subcommand is a few library calls;
 // examples/ shows the same in C++).
 #include <sib/core/error.hpp>
+#include <sib/layers/registry.hpp>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -33,6 +34,9 @@ const command commands[] = {
 void usage(std::ostream& out) {
     out << "usage: sib <command> [flags]   (sib <command> --help for its flags)\n\ncommands:\n";
     for (const auto& c : commands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+    out << "\nmodel specs (--model): PyTorch layers separated by ';', e.g. \"Conv2d(1,16,3,padding=1); ReLU; "
+           "Flatten; Linear(12544,10)\";\nthe layers and their arguments, in PyTorch's order:\n"
+        << sib::nn::layer_help();
 }
 }  // namespace
 

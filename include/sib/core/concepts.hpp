@@ -10,28 +10,28 @@
 
 SIB_BEGIN_NAMESPACE
 
-// ---- tensor and backend ---------------------------------------------------------------------
-template <class X>
-concept tensor_like = requires(X& t, const X& ct, const sib::shape& s) {
-    typename X::value_type;
-    typename X::backend;
-    { ct.shape() } -> std::convertible_to<sib::shape>;
-    { ct.size() } -> std::convertible_to<index_t>;
-    { t.data() } -> std::same_as<typename X::value_type*>;
-    t.resize(s);
-};
-
+// ---- backend ---------------------------------------------------------------------------------
 namespace detail {
 struct index_functor {
     void operator()(index_t) const {}
 };
+struct index_value_functor {
+    double operator()(index_t) const { return 0; }
+};
 }  // namespace detail
 
+// Every primitive a layer, mask, estimator, loss or optimizer calls on its backend B, so that a
+// backend missing one fails here, in one line, not deep inside a layer. Optional: gemm_batched
+// (backend/gemm_batched.hpp falls back to one gemm per product) and a constant `nested_primitives`
+// (parallel_for items may call primitives; layers then fuse per-sample work).
 template <class B>
 concept backend = requires(index_t n, float* p, const float* cp, index_t* perm) {
     typename B::template buffer<float>;
     { B::host_accessible } -> std::convertible_to<bool>;
+    { B::concurrency() } -> std::convertible_to<index_t>;
     B::parallel_for(n, detail::index_functor{});
+    B::parallel_for(n, detail::index_functor{}, n);  // with a cost per item
+    { B::reduce_sum(n, detail::index_value_functor{}) } -> std::convertible_to<double>;
     B::gemm(false, false, n, n, n, 1.0f, cp, n, cp, n, 0.0f, p, n);
     B::segmented_sort(cp, p, perm, n, n);
     B::copy(n, cp, p);
@@ -55,6 +55,10 @@ concept layer_types = requires {
     typename L::backend;
     typename L::tensor_type;
 };
+
+// Its backend offers every primitive (a missing one fails here, not inside a rule).
+template <class L>
+concept layer_backend = backend<typename L::backend>;
 
 template <class L>
 concept has_shape_rule = requires(const L& l, const sib::shape& s) {
@@ -117,7 +121,7 @@ template <class L>
 concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };
 
 template <class L>
-concept layer = layer_types<L> && has_shape_rule<L> && has_forward_rule<L> && has_vjp_rule<L> &&
+concept layer = layer_types<L> && layer_backend<L> && has_shape_rule<L> && has_forward_rule<L> && has_vjp_rule<L> &&
                 has_param_vjp_rule<L> && has_jvp_rule<L> && has_mixed_rule<L> &&
                 has_curvature_rule<L> && has_parameters<L>;
 

@@ -45,6 +45,7 @@ struct same_shape {
 template <class L>
 consteval bool check_layer() {
     static_assert(layer_types<L>, "sib layer: missing value_type, backend or tensor_type (derive from nn::layer_base<T, B>)");
+    static_assert(layer_backend<L>, "sib layer: its backend lacks a primitive that layers call (see the concept sib::backend)");
     static_assert(has_shape_rule<L>, "sib layer: missing shape rule  sib::shape output_shape(const sib::shape&) const");
     static_assert(has_forward_rule<L>, "sib layer: missing forward rule  void forward(const tensor& x, tensor& y)");
     static_assert(has_vjp_rule<L>, "sib layer: missing vjp rule  void vjp(const tensor& x, const tensor& y, const tensor& gy, tensor& gx)");

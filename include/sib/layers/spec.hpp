@@ -15,102 +15,126 @@
 SIB_BEGIN_NAMESPACE
 namespace nn {
 
+// One item of a spec as written: `Conv2d(1, 16, 3, padding=1)`.
 struct layer_spec {
     std::string name;
     std::vector<std::string> args;             // positional, as written
     std::map<std::string, std::string> kwargs;  // keyword=value, as written
     std::string text;                          // the whole item, for messages
+};
 
-    std::size_t used_positional = 0;
-
-    // The argument at `position` or named `key`, or std::nullopt.
-    std::optional<std::string> find(std::size_t position, const std::string& key) const {
-        if (position < args.size()) {
-            require(!kwargs.count(key), "spec: '", text, "': argument '", key, "' given twice");
-            return args[position];
+// A spec item's arguments bound to a layer's signature, written as PyTorch's Python signature:
+// "in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True".
+// Positional arguments take the signature's order, keywords its names; a parameter without a
+// default is required. Every accessor names the item and the argument in its error.
+class layer_arguments {
+public:
+    layer_arguments(const layer_spec& s, std::string_view signature) : spec_(s) {
+        std::size_t start = 0;
+        while (start < signature.size()) {
+            std::size_t comma = signature.find(',', start);
+            if (comma == std::string_view::npos) comma = signature.size();
+            const std::string p = trim(signature.substr(start, comma - start));
+            const auto eq = p.find('=');
+            if (eq == std::string::npos)
+                params_.push_back({p, std::nullopt});
+            else
+                params_.push_back({trim(std::string_view(p).substr(0, eq)), trim(std::string_view(p).substr(eq + 1))});
+            start = comma + 1;
         }
-        auto it = kwargs.find(key);
-        if (it != kwargs.end()) return it->second;
-        return std::nullopt;
+        require(s.args.size() <= params_.size(), "spec: '", s.text, "': ", s.name, " takes at most ", params_.size(),
+                " positional arguments, got ", s.args.size());
+        for (const auto& [k, v] : s.kwargs) {
+            const auto i = index_of(k);
+            require(i < params_.size(), "spec: '", s.text, "': unknown argument '", k, "' for ", s.name, "(",
+                    signature, ")");
+            require(i >= s.args.size(), "spec: '", s.text, "': argument '", k, "' given twice");
+        }
     }
 
-    long long integer(std::size_t position, const std::string& key, std::optional<long long> fallback = std::nullopt) const {
-        auto v = find(position, key);
-        if (!v) {
-            require(fallback.has_value(), "spec: '", text, "': missing argument '", key, "'");
-            return *fallback;
-        }
-        if (*v == "None" && fallback) return *fallback;
-        long long out = 0;
-        const char* b = v->data();
-        const char* e = b + v->size();
-        auto [p, ec] = std::from_chars(b, e, out);
-        require(ec == std::errc() && p == e, "spec: '", text, "': argument '", key,
-                "' must be an integer, got '", *v, "'");
-        return out;
+    // The value as written, the signature's default, or std::nullopt ("None" counts as absent).
+    std::optional<std::string> find(std::string_view name) const {
+        const auto i = index_of(name);
+        require(i < params_.size(), "spec: internal: ", spec_.name, " has no parameter '", name, "'");
+        std::optional<std::string> v;
+        if (i < spec_.args.size())
+            v = spec_.args[i];
+        else if (auto it = spec_.kwargs.find(std::string(name)); it != spec_.kwargs.end())
+            v = it->second;
+        else
+            v = params_[i].second;
+        if (v && *v == "None") v.reset();
+        return v;
     }
+    std::string required(std::string_view name) const {
+        auto v = find(name);
+        require(v.has_value(), "spec: '", spec_.text, "': missing argument '", name, "'");
+        return *v;
+    }
+
+    long long integer(std::string_view name) const { return parse_integer(name, required(name)); }
 
     // An int or a pair "(a,b)", as PyTorch's _pair arguments.
-    std::pair<long long, long long> pair(std::size_t position, const std::string& key,
-                                         std::optional<long long> fallback = std::nullopt) const {
-        auto v = find(position, key);
-        if (!v || *v == "None") {
-            require(fallback.has_value(), "spec: '", text, "': missing argument '", key, "'");
-            return {*fallback, *fallback};
-        }
-        auto parse = [&](std::string_view t) {
-            long long out = 0;
-            const std::string s(t.empty() ? "" : t);
-            std::size_t b = 0, e = s.size();
-            while (b < e && s[b] == ' ') ++b;
-            while (e > b && s[e - 1] == ' ') --e;
-            auto [p, ec] = std::from_chars(s.data() + b, s.data() + e, out);
-            require(b < e && ec == std::errc() && p == s.data() + e, "spec: '", text, "': argument '",
-                    key, "' must be an integer or a pair of integers, got '", *v, "'");
-            return out;
-        };
-        if (v->size() >= 2 && v->front() == '(' && v->back() == ')') {
-            const std::string_view in = std::string_view(*v).substr(1, v->size() - 2);
+    std::pair<long long, long long> pair(std::string_view name) const {
+        const std::string v = required(name);
+        if (v.size() >= 2 && v.front() == '(' && v.back() == ')') {
+            const std::string_view in = std::string_view(v).substr(1, v.size() - 2);
             const auto comma = in.find(',');
-            require(comma != std::string_view::npos, "spec: '", text, "': argument '", key,
-                    "' must be an integer or a pair of integers, got '", *v, "'");
-            return {parse(in.substr(0, comma)), parse(in.substr(comma + 1))};
+            require(comma != std::string_view::npos, "spec: '", spec_.text, "': argument '", name,
+                    "' must be an integer or a pair of integers, got '", v, "'");
+            return {parse_integer(name, trim(in.substr(0, comma))), parse_integer(name, trim(in.substr(comma + 1)))};
         }
-        const long long a = parse(*v);
+        const long long a = parse_integer(name, v);
         return {a, a};
     }
 
-    double real(std::size_t position, const std::string& key, double fallback) const {
-        auto v = find(position, key);
-        if (!v) return fallback;
-        try {
-            std::size_t used = 0;
-            double d = std::stod(*v, &used);
-            require(used == v->size(), "");
-            return d;
-        } catch (...) {
-            fail("spec: '", text, "': argument '", key, "' must be a number, got '", *v, "'");
-        }
+    double real(std::string_view name) const {
+        const std::string v = required(name);
+        double d = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+        require(ec == std::errc() && p == v.data() + v.size(), "spec: '", spec_.text, "': argument '", name,
+                "' must be a number, got '", v, "'");
+        return d;
     }
 
-    bool boolean(std::size_t position, const std::string& key, bool fallback) const {
-        auto v = find(position, key);
-        if (!v) return fallback;
-        if (*v == "True" || *v == "true" || *v == "1") return true;
-        if (*v == "False" || *v == "false" || *v == "0") return false;
-        fail("spec: '", text, "': argument '", key, "' must be True or False, got '", *v, "'");
+    bool boolean(std::string_view name) const {
+        const std::string v = required(name);
+        if (v == "True" || v == "true" || v == "1") return true;
+        if (v == "False" || v == "false" || v == "0") return false;
+        fail("spec: '", spec_.text, "': argument '", name, "' must be True or False, got '", v, "'");
     }
 
-    // Rejects arguments beyond `positional` and keywords not in `known`.
-    void only(std::size_t positional, std::initializer_list<std::string_view> known) const {
-        require(args.size() <= positional, "spec: '", text, "': ", name, " takes at most ", positional,
-                " positional arguments, got ", args.size());
-        for (const auto& [k, v] : kwargs) {
-            bool ok = false;
-            for (auto n : known) ok = ok || n == k;
-            require(ok, "spec: '", text, "': unknown argument '", k, "' for ", name);
-        }
+    // A parameter sib accepts only at one value (PyTorch's dilation, groups, ceil_mode, ...).
+    void only_default(std::string_view name, std::string_view supported) const {
+        const auto v = find(name);
+        require((!v && supported == "None") || (v && *v == supported), "spec: '", spec_.text, "': only ", name,
+                "=", supported, " is supported");
     }
+
+    const layer_spec& spec() const { return spec_; }
+
+private:
+    static std::string trim(std::string_view s) {
+        std::size_t b = 0, e = s.size();
+        while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+        while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+        return std::string(s.substr(b, e - b));
+    }
+    std::size_t index_of(std::string_view name) const {
+        std::size_t i = 0;
+        while (i < params_.size() && params_[i].first != name) ++i;
+        return i;
+    }
+    long long parse_integer(std::string_view name, const std::string& v) const {
+        long long out = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+        require(!v.empty() && ec == std::errc() && p == v.data() + v.size(), "spec: '", spec_.text, "': argument '",
+                name, "' must be an integer, got '", v, "'");
+        return out;
+    }
+
+    const layer_spec& spec_;
+    std::vector<std::pair<std::string, std::optional<std::string>>> params_;
 };
 
 namespace detail {

@@ -315,7 +315,7 @@ struct cpu {
         std::fill(dst, dst + n, value);
     }
 
-    // Host transfers; counted so tests can state how many a training step makes.
+    // Host transfers: plain copies here (the memory is the host's); the Thrust backends count theirs.
     template <class T>
     static void to_host(index_t n, const T* src, T* host_dst) {
         copy(n, src, host_dst);
