@@ -9,12 +9,19 @@
 #include <sib/io/npy.hpp>
 #include <sib/io/png.hpp>
 #include <sib/io/safetensors.hpp>
-#include <sib/io/xtensor.hpp>
 #include <nlohmann/json.hpp>
+// The xtensor interop cases are compiled where the build has xtensor (sib::xtensor):
+// tests/CMakeLists.txt defines SIB_HAS_XTENSOR as 1 or 0.
+#if !defined(SIB_HAS_XTENSOR)
+#error "SIB_HAS_XTENSOR must be defined as 1 or 0 (tests/CMakeLists.txt does)"
+#endif
+#if SIB_HAS_XTENSOR
+#include <sib/io/xtensor.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xview.hpp>
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -460,6 +467,7 @@ TEST_CASE("safetensors: a dtype sib does not compute in loads, reads raw, and is
 }
 
 // ---- xtensor ------------------------------------------------------------------------------------
+#if SIB_HAS_XTENSOR
 
 TEST_CASE("xtensor: as_xtensor is a view of the tensor's storage with its shape") {
     auto t = formula_tensor<double>({2, 3, 4});
@@ -511,6 +519,7 @@ TEST_CASE("xtensor: from_xexpression copies any expression in row-major order") 
     CHECK(back.shape() == x.shape());
     CHECK(back.to_vector() == x.to_vector());
 }
+#endif  // SIB_HAS_XTENSOR
 
 // ---- images -------------------------------------------------------------------------------------
 

@@ -1,11 +1,7 @@
-// A user's program: a compile-time model and the S-IB objective through the installed package.
-#include <sib/layers/linear.hpp>
-#include <sib/layers/flatten.hpp>
-#include <sib/layers/relu.hpp>
-#include <sib/layers/sequential.hpp>
-#include <sib/loss/objective.hpp>
-#include <sib/masks/density_mask.hpp>
-#include <sib/autodiff/step.hpp>
+// A user's program: a compile-time model and the S-IB objective through sib::sib and the umbrella
+// header, whichever way the project got sib (find_package, add_subdirectory, FetchContent). Exits
+// non-zero unless the objective is finite.
+#include <sib/sib.hpp>
 #include <cmath>
 #include <iostream>
 

@@ -27,6 +27,12 @@
 #define SIB_KERNELS private
 #endif
 
+// The CPU backend's GEMM: a BLAS through CBLAS where the build defines SIB_USE_CBLAS (CMake's
+// sib::sib does where it found one), unless SIB_NO_CBLAS asks for Eigen's in this translation unit.
+#if defined(SIB_NO_CBLAS) && defined(SIB_USE_CBLAS)
+#undef SIB_USE_CBLAS
+#endif
+
 SIB_BEGIN_NAMESPACE
 using index_t = std::int64_t;
 SIB_END_NAMESPACE

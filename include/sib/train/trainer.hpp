@@ -7,6 +7,7 @@
 #pragma once
 #include <sib/autodiff/step.hpp>
 #include <sib/data/dataset.hpp>
+#include <sib/decoders/argmax.hpp>
 #include <sib/data/loader.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
@@ -97,15 +98,9 @@ double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256) {
     autodiff::sweep_workspace<T, B> ws;
     index_t correct = 0;
     while (loader.next(batch)) {
-        const auto z = autodiff::forward_sweep(m, ws, batch.images).to_vector();
+        const auto predicted = decoders::argmax_rows(autodiff::forward_sweep(m, ws, batch.images));
         const auto y = batch.labels.to_vector();
-        const index_t k = static_cast<index_t>(z.size()) / batch.size();
-        for (index_t i = 0; i < batch.size(); ++i) {
-            index_t best = 0;
-            for (index_t j = 1; j < k; ++j)
-                if (z[i * k + j] > z[i * k + best]) best = j;
-            correct += best == y[i];
-        }
+        for (index_t i = 0; i < batch.size(); ++i) correct += predicted[static_cast<std::size_t>(i)] == y[i];
     }
     m.set_training(true);
     return static_cast<double>(correct) / static_cast<double>(test.size());

@@ -1,9 +1,18 @@
-// The CPU backend: Eigen for GEMM, OpenMP for index-parallel kernels. Layers are written against
-// these primitives only, so the Thrust backend can supply the same names and run them unchanged.
+// The CPU backend: GEMM from a tuned BLAS through CBLAS where the build found one (SIB_USE_CBLAS:
+// OpenBLAS or BLIS; CMake's sib::sib defines it, see SIB_BLAS), else Eigen's; OpenMP for
+// index-parallel kernels. Layers are written against these primitives only, so the Thrust backend
+// can supply the same names and run them unchanged.
 #pragma once
 #include <sib/backend/cpu/aligned_buffer.hpp>
 #include <sib/core/config.hpp>
+#if defined(SIB_USE_CBLAS)
+#include <cblas.h>
+#if defined(SIB_BLAS_OPENBLAS)
+extern "C" void openblas_set_num_threads(int);
+#endif
+#else
 #include <Eigen/Core>
+#endif
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -27,12 +36,14 @@ T* thread_scratch(int slot, std::size_t n) {
     return buffers[slot].data();
 }
 
+#if !defined(SIB_USE_CBLAS)
 // Eigen's packing buffers for one product: Eigen's own product allocates them on every call once
 // they exceed its stack limit (128 KiB), i.e. on every convolution-sized product.
 template <class T>
 T* packing_buffer(int which, std::size_t n) {
     return thread_scratch<T>(which, n);
 }
+#endif
 
 // The unsigned image of a float or double that sorts as the values do, with -0 equal to +0 and
 // every NaN after +inf.
@@ -102,6 +113,31 @@ void radix_argsort(const T* row, index_t len, index_t* perm) {
         std::memcpy(perm, ia, static_cast<std::size_t>(len) * sizeof(index_t));
 }
 
+#if defined(SIB_USE_CBLAS)
+// The BLAS runs one thread per call: sib splits products between its own threads (cpu::gemm), and
+// a threaded BLAS inside them would oversubscribe the cores. OpenBLAS starts with all cores, so it
+// is told once; BLIS is single-threaded unless BLIS_NUM_THREADS says otherwise.
+inline void blas_single_threaded() {
+#if defined(SIB_BLAS_OPENBLAS)
+    static const bool once = (openblas_set_num_threads(1), true);
+    (void)once;
+#endif
+}
+
+// Row-major C += alpha * op(A) * op(B) on the calling thread: one sequential BLAS call.
+inline void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha, const float* a,
+                       index_t lda, const float* b, index_t ldb, float* c, index_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
+                static_cast<int>(ldb), 1.0f, c, static_cast<int>(ldc));
+}
+inline void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha, const double* a,
+                       index_t lda, const double* b, index_t ldb, double* c, index_t ldc) {
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
+                static_cast<int>(ldb), 1.0, c, static_cast<int>(ldc));
+}
+#else
 // The blocking of Eigen's sequential product (gemm_blocking_space with one thread and L3
 // blocking) on the buffers above. A row-major result is computed as the transposed column-major
 // product, hence mc from the columns and nc from the rows, as in Eigen.
@@ -158,6 +194,7 @@ void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T a
     else
         gemm_kept<T, C, C>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
+#endif
 
 }  // namespace cpu_detail
 
@@ -238,14 +275,17 @@ struct cpu {
     static void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
                      const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
         if (m == 0 || n == 0) return;
-        if (beta != T(1)) {
-            using mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-            Eigen::Map<mat, Eigen::Unaligned, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
-            if (beta == T(0))
-                C.setZero();
-            else
-                C *= beta;
-        }
+#if defined(SIB_USE_CBLAS)
+        cpu_detail::blas_single_threaded();
+#endif
+        if (beta != T(1))
+            for (index_t i = 0; i < m; ++i) {
+                T* row = c + i * ldc;
+                if (beta == T(0))
+                    std::fill(row, row + n, T(0));  // not 0 * c: C may hold NaN, as BLAS's beta = 0
+                else
+                    for (index_t j = 0; j < n; ++j) row[j] *= beta;
+            }
         if (k == 0) return;
         index_t parts = 1;
 #if defined(_OPENMP)
