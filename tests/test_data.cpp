@@ -615,6 +615,38 @@ TEST_CASE("benchmarks: an unknown name lists the known ones") {
               in_memory_dataset().images().shape().str());
 }
 
+TEST_CASE("benchmarks: one table; names, help, errors and both generators derive from it") {
+    REQUIRE(sib::data::benchmark_table.size() == 5);
+    std::vector<std::string> names;
+    for (const auto& e : sib::data::benchmark_table) {
+        names.emplace_back(e.name);
+        CHECK(sib::data::find_benchmark(e.name) == &e);
+        CHECK(&sib::data::benchmark_by_name(e.name) == &e);
+        CHECK(sib::data::benchmarks_help().find("  " + std::string(e.name) + " ") != std::string::npos);
+        CHECK(e.uses_fashion_mnist == (e.name != "shapes"));
+    }
+    CHECK(sib::data::benchmark_names() == names);
+    CHECK(sib::data::benchmark_list() == "fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes");
+    static_assert(sib::data::find_benchmark("shapes") != nullptr && sib::data::find_benchmark("mnist") == nullptr);
+    CHECK(error_of([] { sib::data::benchmark_by_name("mnist"); }) ==
+          "benchmark: unknown name 'mnist'; known: fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes");
+    // A row's generator gives make_benchmark's splits; make_benchmark_split gives one without the other.
+    const auto src = fake_fmnist(20, 3);
+    for (const auto& e : sib::data::benchmark_table) {
+        CAPTURE(e.name);
+        const auto b = sib::data::make_benchmark(std::string(e.name), 4, 6, 5, src, src);
+        CHECK(same_dataset(e.generate(src, 4, true, 6), b.train));
+        CHECK(same_dataset(e.generate(src, 4, false, 5), b.test));
+    }
+    CHECK(same_dataset(sib::data::make_benchmark_split("shapes", 4, false, 5, "/nonexistent"),
+                       sib::data::make_benchmark("shapes", 4, 6, 5, src, src).test));
+    CHECK(error_of([] { sib::data::make_benchmark_split("fmnist-color", 1, false, 3, "/nonexistent"); }) ==
+          "Fashion-MNIST: /nonexistent/t10k-images-idx3-ubyte.gz not found; `apt-get install "
+          "dataset-fashion-mnist` provides Fashion-MNIST");
+    CHECK(error_of([] { sib::data::make_benchmark_split("mnist", 1, true); }) ==
+          "benchmark: unknown name 'mnist'; known: fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes");
+}
+
 TEST_CASE("fmnist-decoy: a class-coded patch in a corner, outside the mask") {
     const auto src = fake_fmnist(50, 2);
     const index_t side = 28;

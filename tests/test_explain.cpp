@@ -5,7 +5,10 @@
 // the documented noise reproduces the map.
 #include "support/gradcheck.hpp"
 #include "fixtures/explain_fixtures.hpp"
+#include <sib/decoders/argmax.hpp>
+#include <sib/explain/batched.hpp>
 #include <sib/explain/explain.hpp>
+#include <sib/explain/methods.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <cmath>
 #include <cstring>
@@ -558,4 +561,158 @@ TEST_CASE("explain: a compile-time Sequential works too, and its layers are name
     ex::explain_options o;
     o.layer = 2;
     CHECK_THROWS_WITH_AS(ex::explain(net, x, y, "gradcam", o), "gradcam: layer 2 output is [2,48], not 4-D", sib::error);
+}
+
+TEST_CASE("explain: one table of methods; names, groups, families, help and errors derive from it") {
+    REQUIRE(ex::method_table.size() == 14);
+    for (std::size_t i = 0; i < ex::method_table.size(); ++i) {
+        CHECK(ex::method_names[i] == ex::method_table[i].name);
+        CHECK(ex::find_method(ex::method_table[i].name) == &ex::method_table[i]);
+        CHECK(&ex::method_by_name(ex::method_table[i].name) == &ex::method_table[i]);
+    }
+    CHECK(ex::find_method("lime") == nullptr);
+    CHECK(ex::core_methods() == std::vector<std::string>{"saliency", "input_x_gradient", "smoothgrad",
+                                                         "integrated_gradients", "gradcam", "gradcam_pp"});
+    CHECK(ex::every_method().size() == 14);
+    CHECK(ex::method_list() == "saliency, input_x_gradient, smoothgrad, integrated_gradients, gradcam, gradcam_pp, "
+                               "guided_backprop, layercam, xgradcam, hirescam, scorecam, vargrad, occlusion, rise");
+    CHECK(ex::method_list(ex::method_family::gradient) ==
+          "saliency, input_x_gradient, smoothgrad, integrated_gradients, guided_backprop, vargrad");
+    CHECK(ex::method_list(ex::method_family::cam) == "gradcam, gradcam_pp, layercam, xgradcam, hirescam, scorecam");
+    CHECK(ex::method_list(ex::method_family::perturbation) == "occlusion, rise");
+    static_assert(ex::is_gradient_family("vargrad") && !ex::is_gradient_family("gradcam"));
+    static_assert(ex::is_cam_method("scorecam") && !ex::is_cam_method("occlusion") && !ex::is_cam_method("lime"));
+
+    CHECK(ex::select_methods("all") == ex::core_methods());
+    CHECK(ex::select_methods("every") == ex::every_method());
+    CHECK(ex::select_methods("rise,saliency") == std::vector<std::string>{"rise", "saliency"});
+    CHECK(ex::split_list("a,,b") == std::vector<std::string>{"a", "", "b"});
+    CHECK(ex::split_list("") == std::vector<std::string>{""});
+    CHECK_THROWS_WITH_AS(ex::select_methods("saliency,nope", "--method"),
+                         ("--method: unknown method 'nope' (known: " + ex::method_list() + "; or all, every)").c_str(),
+                         sib::error);
+    CHECK_THROWS_WITH_AS(ex::select_methods("saliency,", "--method"),
+                         ("--method: unknown method '' (known: " + ex::method_list() + "; or all, every)").c_str(),
+                         sib::error);
+    CHECK_THROWS_WITH_AS(ex::select_methods("gradcam,gradcam"), "methods: method gradcam given twice", sib::error);
+    CHECK_THROWS_WITH_AS(ex::method_by_name("lime", "who"),
+                         ("who: unknown method 'lime' (known: " + ex::method_list() + ")").c_str(), sib::error);
+
+    // --help: a line per method, the core six marked.
+    const std::string help = ex::methods_help();
+    int lines = 0, marked = 0;
+    for (std::size_t at = 0; (at = help.find("\n  ", at)) != std::string::npos; ++at) {
+        ++lines;
+        const std::size_t end = help.find(' ', at + 3);
+        marked += help.compare(end, 2, " *") == 0;
+    }
+    CHECK(lines == 14);
+    CHECK(marked == 6);
+    for (const auto& e : ex::method_table) CHECK(help.find("  " + std::string(e.name) + " ") != std::string::npos);
+}
+
+TEST_CASE("explain: the dispatch calls each method's own function, with the options that method reads") {
+    auto m = load_model(fx::rgb_odd_spec, fx::rgb_odd_params);
+    const dtensor x = fixture(fx::rgb_odd_x_shape, fx::rgb_odd_x);
+    const labels y = make_labels(fx::rgb_odd_labels);
+    ex::explain_options o;
+    o.masks = 12;
+    o.samples = 3;
+    o.steps = 5;
+    o.window = 3;
+    o.stride = 2;
+    o.seed = 9;
+    o.layer = 0;
+    const ex::gradient_options grad{o.target, false};
+    const ex::smoothgrad_options noisy{o.target, false, o.samples, o.noise_level, o.seed};
+    const ex::cam_options cam{o.target, o.layer};
+    for (const auto& e : ex::method_table) {
+        CAPTURE(e.name);
+        dtensor want;
+        const std::string_view n = e.name;
+        if (n == "saliency") ex::saliency(m, x, y, want, grad);
+        if (n == "input_x_gradient") ex::input_x_gradient(m, x, y, want, grad);
+        if (n == "smoothgrad") ex::smoothgrad(m, x, y, want, noisy);
+        if (n == "vargrad") ex::vargrad(m, x, y, want, noisy);
+        if (n == "integrated_gradients")
+            ex::integrated_gradients(m, x, y, want, ex::integrated_gradients_options{o.target, false, o.steps});
+        if (n == "guided_backprop") ex::guided_backprop(m, x, y, want, grad);
+        if (n == "gradcam") ex::gradcam(m, x, y, want, cam);
+        if (n == "gradcam_pp") ex::gradcam_pp(m, x, y, want, cam);
+        if (n == "layercam") ex::layercam(m, x, y, want, cam);
+        if (n == "xgradcam") ex::xgradcam(m, x, y, want, cam);
+        if (n == "hirescam") ex::hirescam(m, x, y, want, cam);
+        if (n == "scorecam") ex::scorecam(m, x, y, want, ex::scorecam_options{o.target, o.layer});
+        if (n == "occlusion") ex::occlusion(m, x, y, want, ex::occlusion_options{o.target, o.window, o.stride});
+        if (n == "rise") ex::rise(m, x, y, want, ex::rise_options{o.target, o.masks, o.cells, o.probability, o.seed});
+        REQUIRE(want.size() > 0);
+        dtensor got;
+        ex::explain_into(m, x, y, e.name, got, o);
+        CHECK(bitwise_equal(got, want));
+    }
+}
+
+TEST_CASE("explain: check_methods refuses up front what would fail while explaining") {
+    sib::nn::spec_model<double> m(fx::cnn_spec);
+    const sib::shape images{3, 1, 12, 12};
+    ex::explain_options o;
+    const std::vector<std::string> ok{"saliency", "gradcam", "rise"};
+    ex::check_methods(m, images, ok, o);
+    CHECK_THROWS_WITH_AS(ex::check_methods(m, images, std::vector<std::string>{"lime"}, o),
+                         ("explain: unknown method 'lime' (known: " + ex::method_list() + ")").c_str(), sib::error);
+    o.layer = 5;
+    CHECK_THROWS_WITH_AS(ex::check_methods(m, images, ok, o), "gradcam: layer 5 (Flatten) output is [3,216], not 4-D",
+                         sib::error);
+    o.layer = -1;
+    o.keep_channels = true;
+    CHECK_THROWS_WITH_AS(ex::check_methods(m, images, ok, o),
+                         "explain: keep_channels applies to the gradient family only (saliency, input_x_gradient, "
+                         "smoothgrad, integrated_gradients, guided_backprop, vargrad), not gradcam",
+                         sib::error);
+    sib::nn::spec_model<double> features("Conv2d(1,2,3)");
+    CHECK_THROWS_WITH_AS(ex::check_methods(features, images, ok, {}),
+                         "explain: the model must end in logits [B,K], gives [3,2,10,10] for images [3,1,12,12]",
+                         sib::error);
+}
+
+TEST_CASE("explain: in batches - the maps of one call, progress per batch, predictions by arg-max") {
+    auto m = load_model(fx::cnn_spec, fx::cnn_params);
+    const dtensor x = fixture(fx::cnn_x_shape, fx::cnn_x);
+    const labels y = make_labels(fx::cnn_labels);
+    const index_t n = x.dim(0);
+    for (const char* method : {"saliency", "gradcam", "occlusion"}) {
+        CAPTURE(method);
+        index_t done = 0;
+        int calls = 0;
+        const auto all = ex::explain(m, x, y, method);
+        const auto batched = ex::explain_in_batches(m, x, y, method, {}, 2, [&](index_t k) {
+            done += k;
+            ++calls;
+        });
+        CHECK(done == n);
+        CHECK(calls == (n + 1) / 2);
+        REQUIRE(batched.shape() == all.shape());
+        expect_close(values(batched), values(all), 1e-6, 1e-7, "in batches of 2 vs one call");
+    }
+    CHECK(ex::rows_of(x, 1, 2).shape() == sib::shape{2, 1, 12, 12});
+    CHECK_THROWS_WITH_AS(ex::rows_of(x, 2, 2), "rows_of: rows [2, 4) of [3,1,12,12]", sib::error);
+    const auto pred = ex::predictions(m, x, 2);
+    CHECK(pred == std::vector<std::int64_t>(fx::cnn_pred.begin(), fx::cnn_pred.end()));
+}
+
+TEST_CASE("argmax_rows: the first maximum per row, on the host and through the backend") {
+    const sib::tensor<double> z({4, 3}, std::vector<double>{0.1, 0.7, 0.2,   // 1
+                                                            2.0, 2.0, 1.0,   // tie: the first
+                                                            -1, -3, -0.5,    // 2
+                                                            5, 5, 5});       // 0
+    CHECK(sib::decoders::argmax_rows(z) == std::vector<std::int64_t>{1, 0, 2, 0});
+    labels out;
+    sib::decoders::argmax_rows(z, out);
+    CHECK(out.shape() == sib::shape{4});
+    CHECK(out.to_vector() == std::vector<std::int64_t>{1, 0, 2, 0});
+    const double nan = std::nan("");
+    const double row[4] = {1, nan, 3, 2};
+    CHECK(sib::decoders::argmax_row(row, 4) == 2);  // NaN never wins a comparison
+    CHECK_THROWS_WITH_AS(sib::decoders::argmax_rows(sib::tensor<double>({2, 2, 2})),
+                         "argmax_rows: expects logits [N,K], got [2,2,2]", sib::error);
 }

@@ -1,10 +1,17 @@
 #include "fixtures/metrics_fixtures.hpp"
 #include "support/gradcheck.hpp"
+#include <sib/autodiff/sweeps.hpp>
 #include <sib/backend/cpu/threading.hpp>
+#include <sib/data/benchmarks.hpp>
+#include <sib/explain/batched.hpp>
+#include <sib/layers/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/metrics/report.hpp>
+#include <sib/metrics/score_explanations.hpp>
+#include <sib/optim/init.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -586,4 +593,129 @@ TEST_CASE("report: summarize is bootstrap where defined and never throws") {
     sm::report rep;
     rep.add("a|b", "auroc", none);
     CHECK(rep.to_markdown() == "| method | auroc |\n| --- | --- |\n| a\\|b | n/a (2 NaN) |\n");
+}
+
+// ---- score_explanations ---------------------------------------------------------------------------
+
+TEST_CASE("score_explanations: explain, score and summarise in one call, as sib eval does") {
+    const auto test = sib::data::make_shapes(3, false, 6);  // 6 images [3,32,32] with masks, 6 classes
+    sib::nn::spec_model<float> m("Conv2d(3,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(1024,6)");
+    sib::rng r(1);
+    sib::optim::pytorch_default(m, r);
+    sm::score_options o;
+    o.metrics = {"ebpg", "deletion", "gini", "insertion"};
+    o.batch = 4;
+    o.bootstrap.resamples = 50;
+    o.faithfulness.steps = 8;
+    sib::index_t progressed = 0;
+    o.progress = [&](sib::index_t k) { progressed += k; };
+    const std::vector<std::string> methods{"saliency", "gradcam"};
+    const sm::score_report rep = sm::score_explanations(m, test, methods, o);
+    CHECK(progressed == 2 * 2 * 6);  // explained and scored for faithfulness
+    CHECK(rep.images == 6);
+    CHECK(rep.table.methods() == methods);
+    CHECK(rep.table.metrics() == std::vector<std::string>{"ebpg", "gini", "deletion", "insertion"});
+    REQUIRE(rep.seconds.size() == 2);
+    CHECK(rep.seconds[1].first == "gradcam");
+
+    // The same by hand: predictions by arg-max logit, maps in batches of 4, metrics per image.
+    sib::autodiff::sweep_workspace<float> ws;
+    const auto z = sib::autodiff::forward_sweep(m, ws, test.images()).to_vector();
+    int correct = 0;
+    for (sib::index_t i = 0; i < 6; ++i) {
+        const float* row = z.data() + i * 6;
+        const auto best = std::max_element(row, row + 6) - row;
+        CHECK(rep.predictions[static_cast<std::size_t>(i)] == best);
+        correct += best == test.label(i);
+    }
+    CHECK(rep.accuracy == correct / 6.0);
+    auto probability = [&](const sib::tensor<float>& x, const sib::tensor<std::int64_t>& y) {
+        const auto zz = sib::autodiff::forward_sweep(m, ws, x).to_vector();
+        std::vector<double> p;
+        for (sib::index_t i = 0; i < x.dim(0); ++i) {
+            const float* row = zz.data() + i * 6;
+            double sum = 0;
+            for (int k = 0; k < 6; ++k) sum += std::exp(static_cast<double>(row[k]) - *std::max_element(row, row + 6));
+            p.push_back(std::exp(static_cast<double>(row[y[i]]) - *std::max_element(row, row + 6)) / sum);
+        }
+        return p;
+    };
+    for (const auto& method : methods) {
+        CAPTURE(method);
+        const auto maps = sib::explain::explain_in_batches(m, test.images(), test.labels(), method, {}, 4);
+        const auto loc = sm::localisation_batch(maps, test.masks());
+        const auto faith = sm::faithfulness_batch(probability, test.images(), test.labels(), maps, o.faithfulness);
+        std::vector<double> del, ins;
+        for (const auto& f : faith) {
+            del.push_back(f.deletion);
+            ins.push_back(f.insertion);
+        }
+        const std::pair<const char*, sm::metric_summary> want[] = {
+            {"ebpg", sm::summarize(sm::column(loc, &sm::localisation_scores::ebpg), o.bootstrap)},
+            {"gini", sm::summarize(sm::column(loc, &sm::localisation_scores::gini), o.bootstrap)},
+            {"deletion", sm::summarize(del, o.bootstrap)},
+            {"insertion", sm::summarize(ins, o.bootstrap)}};
+        for (const auto& [metric, s] : want) {
+            CAPTURE(metric);
+            const sm::metric_summary* got = rep.table.find(method, metric);
+            REQUIRE(got != nullptr);
+            CHECK(got->mean == doctest::Approx(s.mean).epsilon(1e-12));
+            CHECK(got->lo == doctest::Approx(s.lo).epsilon(1e-12));
+            CHECK(got->hi == doctest::Approx(s.hi).epsilon(1e-12));
+            CHECK(got->count == s.count);
+        }
+    }
+    const auto j = rep.to_json();
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.push_back(k);
+    CHECK(keys == std::vector<std::string>{"images", "accuracy", "target", "methods", "seconds"});
+    CHECK(j["target"] == "label");
+    CHECK(j["methods"] == rep.table.to_json());
+    CHECK(rep.to_markdown() == rep.table.to_markdown());
+
+    // The defaults: the six localisation metrics, no faithfulness; the prediction as target.
+    sm::score_options d;
+    d.explain.target = sib::explain::target_mode::prediction;
+    d.bootstrap.resamples = 20;
+    const auto pred = sm::score_explanations(m, test, std::vector<std::string>{"saliency"}, d);
+    CHECK(pred.table.metrics() == sm::metric_names(false));
+    CHECK(pred.to_json()["target"] == "pred");
+}
+
+TEST_CASE("score_explanations: bad input is refused before any work, in one line") {
+    const auto test = sib::data::make_shapes(3, false, 4);
+    sib::nn::spec_model<float> m("Conv2d(3,2,3,padding=1); ReLU; Flatten; Linear(2048,6)");
+    const std::vector<std::string> saliency{"saliency"};
+    auto error_of = [&](const std::vector<std::string>& methods, sm::score_options o) -> std::string {
+        try {
+            sm::score_explanations(m, test, methods, o);
+        } catch (const sib::error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    sm::score_options o;
+    o.metrics = {"ebpg", "iou"};
+    CHECK(error_of(saliency, o) == "score_explanations: unknown metric 'iou' (known: ebpg, bg_energy, pointing_game, "
+                                   "rank_acc, auroc, gini, deletion, insertion)");
+    o.metrics = {"gini", "gini"};
+    CHECK(error_of(saliency, o) == "score_explanations: metric gini given twice");
+    CHECK(error_of({"saliency", "saliency"}, {}) == "score_explanations: method saliency given twice");
+    CHECK(error_of({"lime"}, {}) == "explain: unknown method 'lime' (known: " + sib::explain::method_list() + ")");
+    sm::score_options flat;
+    flat.explain.layer = 2;
+    CHECK(error_of({"gradcam"}, flat) == "gradcam: layer 2 (Flatten) output is [4,2048], not 4-D");
+    sm::score_options k;
+    k.explain.keep_channels = true;
+    CHECK(error_of(saliency, k) ==
+          "score_explanations: keep_channels gives maps per channel; scores need spatial maps");
+    const auto one = sib::data::make_shapes(3, false, 1);
+    CHECK_THROWS_WITH_AS(sm::score_explanations(m, one, saliency),
+                         "score_explanations: a bootstrap interval needs at least 2 images, got 1", sib::error);
+    const sib::data::in_memory_dataset bare(test.images(), test.labels(), 6);
+    CHECK_THROWS_WITH_AS(sm::score_explanations(m, bare, saliency),
+                         "score_explanations: the dataset has no masks to score against", sib::error);
+    const sib::tensor<std::int64_t> wrong({4}, std::vector<std::int64_t>{0, 1, 6, 2});
+    CHECK_THROWS_WITH_AS(sm::score_explanations(m, test.images(), wrong, test.masks(), saliency),
+                         "label 6 at index 2 is out of range for 6 classes", sib::error);
 }

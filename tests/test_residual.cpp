@@ -1,7 +1,12 @@
 // The residual combinator: its five rules by central differences (the inner chain has curvature,
-// mixed terms and parameters), and a model with a residual block through the objective step.
+// mixed terms and parameters), a model with a residual block through the objective step, and the
+// evaluation mode of explanations reaching the layers inside a block.
 #include "support/gradcheck.hpp"
+#include <sib/explain/eval_mode.hpp>
+#include <sib/explain/saliency.hpp>
+#include <sib/layers/batch_norm2d.hpp>
 #include <sib/layers/conv2d.hpp>
+#include <sib/layers/dropout.hpp>
 #include <sib/layers/flatten.hpp>
 #include <sib/layers/linear.hpp>
 #include <sib/layers/relu.hpp>
@@ -58,4 +63,30 @@ TEST_CASE("residual: a model with a residual block through the S-IB step, by cen
         auto num = numeric_gradient(*params[p], loss, 1e-6);
         expect_close(grads[p].to_vector(), num, 1e-6, 20 * noise, "d total / d param #" + std::to_string(p));
     }
+}
+
+TEST_CASE("residual: explaining restores the mode of BatchNorm and Dropout inside a residual block") {
+    sequential m(conv2d<double>(1, 2, 3, 1, 1),
+                 residual(batch_norm2d<double>(2), relu<double>{}, dropout<double>(0.5, 3), conv2d<double>(2, 2, 3, 1, 1)),
+                 batch_norm2d<double>(2), flatten<double>{}, linear<double>(2 * 5 * 5, 3));
+    sib::rng r(5);
+    randomize_parameters(m, r, 0.6);
+    auto& inner = m.layer<1>().inner();
+    auto modes = [&] {
+        return std::vector<bool>{inner.layer<0>().training, inner.layer<2>().training, m.layer<2>().training};
+    };
+    m.set_training(true);
+    inner.layer<2>().training = false;  // a mode of its own, which must come back as it was
+    const std::vector<bool> before = modes();
+    REQUIRE(before == std::vector<bool>{true, false, true});
+    {
+        sib::explain::eval_mode_scope<decltype(m)> scope(m);
+        CHECK(modes() == std::vector<bool>{false, false, false});
+    }
+    CHECK(modes() == before);
+    const dtensor x = random_tensor({2, 1, 5, 5}, r);
+    dtensor map;
+    sib::explain::saliency(m, x, sib::tensor<std::int64_t>({2}, std::vector<std::int64_t>{0, 2}), map);
+    CHECK(map.shape() == sib::shape{2, 5, 5});
+    CHECK(modes() == before);
 }

@@ -35,6 +35,15 @@ fi
 
 "$sib" explain --help >/dev/null && pass "explain --help" || bad "explain --help"
 "$sib" eval --help >/dev/null && pass "eval --help" || bad "eval --help"
+# The help lists the registries: 14 methods (the core six marked) and 5 benchmarks.
+for cmd in explain eval; do
+    help=$("$sib" $cmd --help)
+    n=$(grep -cE '^  [a-z_]+( \*)? +(gradient|CAM|perturbation) ' <<<"$help")
+    core=$(grep -cE '^  [a-z_]+ \* +(gradient|CAM|perturbation) ' <<<"$help")
+    benches=$(grep -cE '^  (fmnist|fmnist-decoy|fmnist-clutter|fmnist-color|shapes) +[A-Za-z0-9]' <<<"$help")
+    [ "$n" -eq 14 ] && [ "$core" -eq 6 ] && [ "$benches" -eq 5 ] && pass "$cmd --help lists methods and benchmarks" ||
+        bad "$cmd --help: $n methods ($core core), $benches benchmarks"
+done
 
 # The six core methods on 5 shapes test images (32x32 RGB, 6 classes).
 core="saliency input_x_gradient smoothgrad integrated_gradients gradcam gradcam_pp"

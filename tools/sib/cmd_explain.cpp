@@ -64,17 +64,16 @@ explain_inputs read_inputs(const args& a, std::uint64_t seed, bool target_is_lab
 int cmd_explain(int argc, char** argv) {
     args a("explain", "Explains a model's decisions: writes <method>.npy (raw maps [B,H,W], float32),\n"
                       "<method>/<i>.png overlays and sheet.png (a contact sheet of up to 16 images) to --out.\n"
-                      "Methods: all = saliency, input_x_gradient, smoothgrad, integrated_gradients, gradcam,\n"
-                      "gradcam_pp; every = all 14 (adds guided_backprop, layercam, xgradcam, hirescam,\n"
-                      "scorecam, vargrad, occlusion, rise). Benchmarks use their test split.");
+                      "Benchmarks use their test split.\n\n" +
+                          sib::explain::methods_help() + "\n\n" + sib::data::benchmarks_help());
     a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
         .required("--weights", "W", ".safetensors file or folder of param.<name>.npy")
         .flag("--input", "X.npy", "images [B,C,H,W] (or --benchmark)", "")
         .flag("--labels", "Y.npy", "labels [B] for --input", "")
         .flag("--masks", "S.npy", "ground-truth masks [B,1,H,W] for --input (shown on the sheet)", "")
-        .flag("--benchmark", "NAME", "fmnist, fmnist-decoy, fmnist-clutter, fmnist-color or shapes", "")
+        .flag("--benchmark", "NAME", benchmark_flag_help(), "")
         .flag("--count", "N", "benchmark: the first N test images", "16")
-        .required("--method", "M[,M...]", "methods, or all, or every")
+        .required("--method", "M[,M...]", "methods (see above), or all, or every")
         .flag("--seed", "S", "seed of the benchmark and of smoothgrad, vargrad, rise", "0")
         .option("--keep-channels", "gradient family: write [B,C,H,W] maps to the .npy (pictures stay spatial)")
         .flag("--colormap", "jet|viridis", "overlay colormap", "jet")
@@ -115,12 +114,13 @@ int cmd_explain(int argc, char** argv) {
         sib::train::progress bar(static_cast<sib::index_t>(methods.size()) * n * (keep_channels ? 2 : 1), po);
         for (const auto& m : methods) {
             const auto start = std::chrono::steady_clock::now();
-            maps.push_back(explain_in_batches(model, x, in.labels, m, opt, batch, bar));
+            maps.push_back(sib::explain::explain_in_batches(model, x, in.labels, m, opt, batch, advancing(bar)));
             if (keep_channels) {
                 auto with_channels = opt;
                 with_channels.keep_channels = true;
-                sib::io::save_npy(out / (m + ".npy"),
-                                  explain_in_batches(model, x, in.labels, m, with_channels, batch, bar));
+                sib::io::save_npy(out / (m + ".npy"), sib::explain::explain_in_batches(model, x, in.labels, m,
+                                                                                       with_channels, batch,
+                                                                                       advancing(bar)));
             } else {
                 sib::io::save_npy(out / (m + ".npy"), maps.back());
             }

@@ -5,6 +5,7 @@
 #include <sib/backend/thrust/systems.hpp>
 #endif
 #include <sib/backend/cpu/threading.hpp>
+#include <sib/data/benchmarks.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <nlohmann/json.hpp>
@@ -79,6 +80,9 @@ auto with_backend_and_dtype(const args& a, F&& f) {
     }
     return with_dtype(a, [&]<class T>() { return f.template operator()<T, sib::cpu>(); });
 }
+
+// The help of --benchmark, from the registry (the descriptions: sib::data::benchmarks_help()).
+inline std::string benchmark_flag_help() { return "a generated benchmark: " + sib::data::benchmark_list(); }
 
 // The last line of every subcommand: one JSON object.
 inline void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }

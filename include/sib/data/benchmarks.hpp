@@ -21,6 +21,11 @@
 //   shapes          32x32 RGB, 6 classes (circle, square, triangle, cross, ring, diamond; label
 //                   i mod 6) of random size, place and colour on textured noise (a random gradient
 //                   stripe pattern plus pixel noise); the mask is exactly the painted pixels.
+//
+// benchmark_table is the registry: one row per benchmark (name, one-line description, whether it
+// reads Fashion-MNIST, generator). benchmark_names(), benchmark_list() in error messages,
+// benchmarks_help() for --help, make_benchmark() and make_benchmark_split() all derive from it;
+// adding a benchmark is its generator and one row.
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
@@ -30,9 +35,11 @@
 #include <sib/data/dataset.hpp>
 #include <sib/data/idx.hpp>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,12 +50,6 @@ struct benchmark {
     std::string name;
     in_memory_dataset train, test;
 };
-
-inline const std::vector<std::string>& benchmark_names() {
-    static const std::vector<std::string> names{"fmnist", "fmnist-decoy", "fmnist-clutter",
-                                                "fmnist-color", "shapes"};
-    return names;
-}
 
 inline const std::vector<std::string>& shapes_classes() {
     static const std::vector<std::string> names{"circle", "square", "triangle",
@@ -98,15 +99,6 @@ inline void hsv_to_rgb(double h, double s, double v, float* rgb) {
     rgb[0] = static_cast<float>(r);
     rgb[1] = static_cast<float>(g);
     rgb[2] = static_cast<float>(b);
-}
-
-inline void check_benchmark_name(const std::string& name) {
-    std::string known;
-    for (const auto& k : benchmark_names()) {
-        if (k == name) return;
-        known += (known.empty() ? "" : ", ") + k;
-    }
-    fail("benchmark: unknown name '", name, "'; known: ", known);
 }
 
 inline float clamp01(double v) { return static_cast<float>(std::clamp(v, 0.0, 1.0)); }
@@ -357,30 +349,88 @@ inline in_memory_dataset make_shapes(std::uint64_t seed, bool train, index_t cou
                              std::move(out.masks), shapes_classes());
 }
 
+namespace detail {
+// make_fmnist and make_shapes with the generator signature of benchmark_entry.
+inline in_memory_dataset generate_fmnist(const in_memory_dataset& src, std::uint64_t, bool, index_t limit) {
+    return make_fmnist(src, limit);
+}
+inline in_memory_dataset generate_shapes(const in_memory_dataset&, std::uint64_t seed, bool train, index_t limit) {
+    return make_shapes(seed, train, limit);
+}
+}  // namespace detail
+
+struct benchmark_entry {
+    std::string_view name;          // as make_benchmark and --benchmark spell it
+    std::string_view description;   // one line for --help
+    bool uses_fashion_mnist;        // generated from Fashion-MNIST (else from the seed alone)
+    // One split: (source split, seed, train?, limit <= 0: all); the source is unused when
+    // uses_fashion_mnist is false.
+    in_memory_dataset (*generate)(const in_memory_dataset& source, std::uint64_t seed, bool train, index_t limit);
+};
+
+inline constexpr std::array benchmark_table{
+    benchmark_entry{"fmnist", "Fashion-MNIST as it is (28x28 gray, 10 classes)", true, detail::generate_fmnist},
+    benchmark_entry{"fmnist-decoy", "a gray 4x4 patch in a corner codes the class in train, not at test", true,
+                    make_fmnist_decoy},
+    benchmark_entry{"fmnist-clutter", "the object anywhere on a 56x56 canvas, among fragments of other images",
+                    true, make_fmnist_clutter},
+    benchmark_entry{"fmnist-color", "the object on 32x32 RGB noise whose hue codes the class in train (90%)", true,
+                    make_fmnist_color},
+    benchmark_entry{"shapes", "6 shapes of random size, place and colour on 32x32 RGB textured noise", false,
+                    detail::generate_shapes},
+};
+
+// The row of `name`, or nullptr.
+constexpr const benchmark_entry* find_benchmark(std::string_view name) {
+    for (const auto& e : benchmark_table)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+// Every benchmark's name, in table order.
+inline const std::vector<std::string>& benchmark_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (const auto& e : benchmark_table) v.emplace_back(e.name);
+        return v;
+    }();
+    return names;
+}
+
+// "fmnist, fmnist-decoy, ...", for messages.
+inline std::string benchmark_list() {
+    std::string s;
+    for (const auto& e : benchmark_table) s += (s.empty() ? "" : ", ") + std::string(e.name);
+    return s;
+}
+
+// A title, then one line per benchmark (name, description), for --help; no newline after the last.
+inline std::string benchmarks_help() {
+    std::string out = "Benchmarks (--benchmark):";
+    for (const auto& e : benchmark_table) {
+        std::string line = "  " + std::string(e.name) + " ";
+        line.resize(std::max<std::size_t>(line.size(), 18), ' ');
+        out += "\n" + line + std::string(e.description);
+    }
+    return out;
+}
+
+// The row of `name`; an unknown name fails as "benchmark: unknown name '<name>'; known: ...".
+inline const benchmark_entry& benchmark_by_name(std::string_view name) {
+    const benchmark_entry* e = find_benchmark(name);
+    require(e != nullptr, "benchmark: unknown name '", name, "'; known: ", benchmark_list());
+    return *e;
+}
+
 // The benchmark `name` from given Fashion-MNIST splits (unused by "shapes"). A limit <= 0 keeps
 // the whole split.
 inline benchmark make_benchmark(const std::string& name, std::uint64_t seed, index_t train_limit,
                                 index_t test_limit, const in_memory_dataset& fmnist_train,
                                 const in_memory_dataset& fmnist_test) {
+    const benchmark_entry& e = benchmark_by_name(name);
     benchmark b{name, {}, {}};
-    if (name == "fmnist") {
-        b.train = make_fmnist(fmnist_train, train_limit);
-        b.test = make_fmnist(fmnist_test, test_limit);
-    } else if (name == "fmnist-decoy") {
-        b.train = make_fmnist_decoy(fmnist_train, seed, true, train_limit);
-        b.test = make_fmnist_decoy(fmnist_test, seed, false, test_limit);
-    } else if (name == "fmnist-clutter") {
-        b.train = make_fmnist_clutter(fmnist_train, seed, true, train_limit);
-        b.test = make_fmnist_clutter(fmnist_test, seed, false, test_limit);
-    } else if (name == "fmnist-color") {
-        b.train = make_fmnist_color(fmnist_train, seed, true, train_limit);
-        b.test = make_fmnist_color(fmnist_test, seed, false, test_limit);
-    } else if (name == "shapes") {
-        b.train = make_shapes(seed, true, train_limit);
-        b.test = make_shapes(seed, false, test_limit);
-    } else {
-        detail::check_benchmark_name(name);
-    }
+    b.train = e.generate(fmnist_train, seed, true, train_limit);
+    b.test = e.generate(fmnist_test, seed, false, test_limit);
     return b;
 }
 
@@ -388,12 +438,21 @@ inline benchmark make_benchmark(const std::string& name, std::uint64_t seed, ind
 inline benchmark make_benchmark(const std::string& name, std::uint64_t seed, index_t train_limit = 0,
                                 index_t test_limit = 0,
                                 const std::string& fmnist_dir = fashion_mnist_default_dir) {
-    detail::check_benchmark_name(name);
-    if (name == "shapes") return make_benchmark(name, seed, train_limit, test_limit, {}, {});
+    if (!benchmark_by_name(name).uses_fashion_mnist) return make_benchmark(name, seed, train_limit, test_limit, {}, {});
     // In this order, so that a missing folder is reported by its train file.
     const in_memory_dataset train = load_fashion_mnist(fmnist_dir, true);
     const in_memory_dataset test = load_fashion_mnist(fmnist_dir, false);
     return make_benchmark(name, seed, train_limit, test_limit, train, test);
+}
+
+// One split of the benchmark `name` (the first `limit` images; all when limit <= 0), as
+// make_benchmark generates it, without generating (or reading) the other split.
+inline in_memory_dataset make_benchmark_split(const std::string& name, std::uint64_t seed, bool train,
+                                              index_t limit = 0,
+                                              const std::string& fmnist_dir = fashion_mnist_default_dir) {
+    const benchmark_entry& e = benchmark_by_name(name);
+    return e.generate(e.uses_fashion_mnist ? load_fashion_mnist(fmnist_dir, train) : in_memory_dataset{}, seed,
+                      train, limit);
 }
 
 }  // namespace data

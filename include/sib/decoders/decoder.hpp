@@ -18,6 +18,27 @@ concept vjp_decoder = requires(const D& d, const tensor<T, B>& z, const labels_t
     d.hvp(z, y, t, out);
 };
 
+// Row-wise softmax of z [N,K] into p, stable (max subtracted); p may be z itself (in place): each
+// element is read before it is written.
+template <class T, class B>
+void softmax_rows(const tensor<T, B>& z, tensor<T, B>& p) {
+    const index_t n = z.dim(0), k = z.dim(1);
+    p.resize(z.shape());
+    const T* pz = z.data();
+    T* pp = p.data();
+    B::parallel_for(n, [=] SIB_HD(index_t r) {
+        const T* zr = pz + r * k;
+        T* pr = pp + r * k;
+        T m = zr[0];
+        for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
+        T s = 0;
+        for (index_t j = 0; j < k; ++j) {
+            pr[j] = std::exp(zr[j] - m);
+            s += pr[j];
+        }
+        for (index_t j = 0; j < k; ++j) pr[j] /= s;
+    }, k);
+}
 namespace detail {
 // The softmax of one row of logits without storage: p(j) = exp(z_j - max) / sum, stable. Kernels
 // that accumulate into their output row use it instead of a scratch row.
@@ -39,26 +60,8 @@ struct row_softmax {
     }
 };
 
-// Row-wise softmax of z [N,K] into p, stable (max subtracted).
-template <class T, class B>
-void softmax_rows(const tensor<T, B>& z, tensor<T, B>& p) {
-    const index_t n = z.dim(0), k = z.dim(1);
-    p.resize(z.shape());
-    const T* pz = z.data();
-    T* pp = p.data();
-    B::parallel_for(n, [=] SIB_HD(index_t r) {
-        const T* zr = pz + r * k;
-        T* pr = pp + r * k;
-        T m = zr[0];
-        for (index_t j = 1; j < k; ++j) m = zr[j] > m ? zr[j] : m;
-        T s = 0;
-        for (index_t j = 0; j < k; ++j) {
-            pr[j] = std::exp(zr[j] - m);
-            s += pr[j];
-        }
-        for (index_t j = 0; j < k; ++j) pr[j] /= s;
-    }, k);
-}
+// The old name, for code written before softmax_rows was public.
+using decoders::softmax_rows;
 }  // namespace detail
 
 }  // namespace decoders

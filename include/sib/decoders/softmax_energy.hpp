@@ -10,7 +10,7 @@ struct softmax_energy {
     // s_k = p_k (p_k - c), c = sum_j p_j^2.
     template <class T, class B>
     void seed(const tensor<T, B>& z, const labels_tensor<B>&, tensor<T, B>& s) const {
-        detail::softmax_rows(z, s);
+        softmax_rows(z, s);
         const index_t n = z.dim(0), k = z.dim(1);
         T* ps = s.data();
         B::parallel_for(n, [=] SIB_HD(index_t r) {

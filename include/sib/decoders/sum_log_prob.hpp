@@ -9,7 +9,7 @@ namespace decoders {
 struct sum_log_prob {
     template <class T, class B>
     void seed(const tensor<T, B>& z, const labels_tensor<B>&, tensor<T, B>& s) const {
-        detail::softmax_rows(z, s);
+        softmax_rows(z, s);
         const index_t k = z.dim(1);
         T* ps = s.data();
         B::parallel_for(z.size(), [=] SIB_HD(index_t i) { ps[i] = T(1) - static_cast<T>(k) * ps[i]; });

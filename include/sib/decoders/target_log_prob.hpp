@@ -8,7 +8,7 @@ namespace decoders {
 struct target_log_prob {
     template <class T, class B>
     void seed(const tensor<T, B>& z, const labels_tensor<B>& y, tensor<T, B>& s) const {
-        detail::softmax_rows(z, s);
+        softmax_rows(z, s);
         const index_t n = z.dim(0), k = z.dim(1);
         T* ps = s.data();
         const std::int64_t* py = y.data();

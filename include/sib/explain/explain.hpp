@@ -1,6 +1,8 @@
 // One entry point over every attribution method, by name, for the command line and for users who
 // choose the method at run time: explain(model, x, labels, "gradcam", options) -> [B,H,W] float
 // (or [B,C,H,W] with keep_channels, for the gradient family). The model's mode is restored after.
+// The methods, their families and the groups "all" and "every" are the table of methods.hpp; the
+// one switch from a method to its function is explain_into below.
 #pragma once
 #include <sib/explain/gradcam.hpp>
 #include <sib/explain/gradcam_pp.hpp>
@@ -9,6 +11,7 @@
 #include <sib/explain/input_x_gradient.hpp>
 #include <sib/explain/integrated_gradients.hpp>
 #include <sib/explain/layercam.hpp>
+#include <sib/explain/methods.hpp>
 #include <sib/explain/occlusion.hpp>
 #include <sib/explain/rise.hpp>
 #include <sib/explain/saliency.hpp>
@@ -16,8 +19,8 @@
 #include <sib/explain/smoothgrad.hpp>
 #include <sib/explain/vargrad.hpp>
 #include <sib/explain/xgradcam.hpp>
-#include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,60 +46,48 @@ struct explain_options {
     index_t internal_batch_size = 128;  // integrated_gradients, scorecam, occlusion, rise
 };
 
-inline constexpr std::array<std::string_view, 14> method_names{
-    "saliency", "input_x_gradient", "smoothgrad",  "integrated_gradients", "gradcam",  "gradcam_pp", "guided_backprop",
-    "layercam", "xgradcam",         "hirescam",    "scorecam",             "vargrad",  "occlusion",  "rise"};
-
-// The methods whose map has a channel axis before reduction (keep_channels applies).
-inline bool is_gradient_family(std::string_view method) {
-    return method == "saliency" || method == "input_x_gradient" || method == "smoothgrad" ||
-           method == "integrated_gradients" || method == "guided_backprop" || method == "vargrad";
+namespace detail {
+inline void check_keep_channels(const method_entry& e, const explain_options& o) {
+    require(!o.keep_channels || e.family == method_family::gradient, "explain: keep_channels applies to the gradient "
+            "family only (", method_list(method_family::gradient), "), not ", e.name);
 }
-
-inline std::string method_list() {
-    std::string s;
-    for (auto n : method_names) {
-        if (!s.empty()) s += ", ";
-        s += n;
-    }
-    return s;
-}
+}  // namespace detail
 
 // Into `out` of the model's element type and backend.
 template <model M>
 void explain_into(M& m, const model_tensor<M>& x, const model_labels<M>& labels, std::string_view method,
                   model_tensor<M>& out, const explain_options& o = {}, model_workspace<M>* ws = nullptr) {
-    bool known = false;
-    for (auto n : method_names) known = known || n == method;
-    require(known, "explain: unknown method '", method, "' (known: ", method_list(), ")");
-    require(!o.keep_channels || is_gradient_family(method), "explain: keep_channels applies to the gradient "
-            "family only (saliency, input_x_gradient, smoothgrad, integrated_gradients, guided_backprop, vargrad), not ",
-            method);
+    const method_entry& e = method_by_name(method, "explain");
+    detail::check_keep_channels(e, o);
     const gradient_options grad{o.target, o.keep_channels};
     const smoothgrad_options noisy{o.target, o.keep_channels, o.samples, o.noise_level, o.seed};
     const cam_options cam{o.target, o.layer};
-    if (method == "saliency") return saliency(m, x, labels, out, grad, ws);
-    if (method == "input_x_gradient") return input_x_gradient(m, x, labels, out, grad, ws);
-    if (method == "smoothgrad") return smoothgrad(m, x, labels, out, noisy, ws);
-    if (method == "vargrad") return vargrad(m, x, labels, out, noisy, ws);
-    if (method == "integrated_gradients")
-        return integrated_gradients(m, x, labels, out,
-                                    integrated_gradients_options{o.target, o.keep_channels, o.steps, o.baseline,
-                                                                 o.internal_batch_size},
-                                    ws);
-    if (method == "guided_backprop") return guided_backprop(m, x, labels, out, grad, ws);
-    if (method == "gradcam") return gradcam(m, x, labels, out, cam, ws);
-    if (method == "gradcam_pp") return gradcam_pp(m, x, labels, out, cam, ws);
-    if (method == "layercam") return layercam(m, x, labels, out, cam, ws);
-    if (method == "xgradcam") return xgradcam(m, x, labels, out, cam, ws);
-    if (method == "hirescam") return hirescam(m, x, labels, out, cam, ws);
-    if (method == "scorecam")
-        return scorecam(m, x, labels, out, scorecam_options{o.target, o.layer, o.internal_batch_size}, ws);
-    if (method == "occlusion")
-        return occlusion(m, x, labels, out,
-                         occlusion_options{o.target, o.window, o.stride, o.baseline, o.internal_batch_size}, ws);
-    return rise(m, x, labels, out, rise_options{o.target, o.masks, o.cells, o.probability, o.seed, o.internal_batch_size},
-                ws);
+    switch (e.id) {
+        case method_id::saliency: return saliency(m, x, labels, out, grad, ws);
+        case method_id::input_x_gradient: return input_x_gradient(m, x, labels, out, grad, ws);
+        case method_id::smoothgrad: return smoothgrad(m, x, labels, out, noisy, ws);
+        case method_id::integrated_gradients:
+            return integrated_gradients(m, x, labels, out,
+                                        integrated_gradients_options{o.target, o.keep_channels, o.steps, o.baseline,
+                                                                     o.internal_batch_size},
+                                        ws);
+        case method_id::gradcam: return gradcam(m, x, labels, out, cam, ws);
+        case method_id::gradcam_pp: return gradcam_pp(m, x, labels, out, cam, ws);
+        case method_id::guided_backprop: return guided_backprop(m, x, labels, out, grad, ws);
+        case method_id::layercam: return layercam(m, x, labels, out, cam, ws);
+        case method_id::xgradcam: return xgradcam(m, x, labels, out, cam, ws);
+        case method_id::hirescam: return hirescam(m, x, labels, out, cam, ws);
+        case method_id::scorecam:
+            return scorecam(m, x, labels, out, scorecam_options{o.target, o.layer, o.internal_batch_size}, ws);
+        case method_id::vargrad: return vargrad(m, x, labels, out, noisy, ws);
+        case method_id::occlusion:
+            return occlusion(m, x, labels, out,
+                             occlusion_options{o.target, o.window, o.stride, o.baseline, o.internal_batch_size}, ws);
+        case method_id::rise:
+            return rise(m, x, labels, out,
+                        rise_options{o.target, o.masks, o.cells, o.probability, o.seed, o.internal_batch_size}, ws);
+    }
+    fail("explain: method '", method, "' has no entry point");  // a method_id without a case above
 }
 
 // The raw map as float on the host backend: [B,H,W], or [B,C,H,W] with keep_channels.
@@ -107,6 +98,22 @@ tensor<float> explain(M& m, const model_tensor<M>& x, const model_labels<M>& lab
     explain_into(m, x, labels, method, out, options);
     const auto v = out.to_vector();
     return tensor<float>(out.shape(), std::vector<float>(v.begin(), v.end()));
+}
+
+// What would otherwise fail in the middle of explaining images of shape `images` [B,C,H,W] by
+// each of `methods`: an unknown method, a model that does not end in logits [B,K], a CAM method
+// without a 4-D target layer, keep_channels outside the gradient family. Runs output shapes only
+// (no weights needed), so a command line can check before it loads anything.
+template <model M>
+void check_methods(M& m, const sib::shape& images, std::span<const std::string> methods, const explain_options& o = {}) {
+    const sib::shape z = m.output_shape(images);
+    require(z.rank() == 2, "explain: the model must end in logits [B,K], gives ", z.str(), " for images ",
+            images.str());
+    for (const auto& name : methods) {
+        const method_entry& e = method_by_name(name, "explain");
+        if (e.family == method_family::cam) resolve_cam_layer(m, images, o.layer, name.c_str());
+        detail::check_keep_channels(e, o);
+    }
 }
 
 }  // namespace explain

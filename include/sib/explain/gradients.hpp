@@ -17,6 +17,7 @@
 #include <sib/core/concepts.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/tensor.hpp>
+#include <sib/decoders/argmax.hpp>
 #include <sib/decoders/target_logit.hpp>
 #include <sib/autodiff/sweeps.hpp>
 #include <cstdint>
@@ -103,14 +104,7 @@ void select_targets(const char* method, const tensor<T, B>& z, const labels_tens
         B::copy(n, labels.data(), pt);
         return;
     }
-    const T* pz = z.data();
-    B::parallel_for(n, [=] SIB_HD(index_t r) {
-        const T* zr = pz + r * k;
-        index_t best = 0;
-        for (index_t j = 1; j < k; ++j)
-            if (zr[j] > zr[best]) best = j;
-        pt[r] = static_cast<std::int64_t>(best);
-    }, k);
+    decoders::argmax_rows(z, targets);
 }
 
 // row_targets[j] = targets[image of row first + j].

@@ -95,7 +95,7 @@ void rise(M& m, const model_tensor<M>& x, const model_labels<M>& labels, model_t
         }
         gather_row_targets(ws.targets, rows, 0, nm * n, ws.row_targets);
         const auto& zr = autodiff::forward_sweep(m, ws.sweeps, ws.rows);
-        decoders::detail::softmax_rows(zr, ws.mean);
+        decoders::softmax_rows(zr, ws.mean);
         target_logits(ws.mean, ws.row_targets, ws.scores);  // target probabilities
         // sal[b] += P_i M_i in mask order.
         const T* pp = ws.scores.data();

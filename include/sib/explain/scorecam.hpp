@@ -35,24 +35,6 @@ void normalise_planes(tensor<T, B>& p) {
     }, hw);
 }
 
-// Row-wise softmax of w [N,K] in place.
-template <class T, class B>
-void softmax_rows_inplace(tensor<T, B>& w) {
-    const index_t n = w.dim(0), k = w.dim(1);
-    T* pw = w.data();
-    B::parallel_for(n, [=] SIB_HD(index_t r) {
-        T* v = pw + r * k;
-        T m = v[0];
-        for (index_t j = 1; j < k; ++j) m = v[j] > m ? v[j] : m;
-        T s = 0;
-        for (index_t j = 0; j < k; ++j) {
-            v[j] = std::exp(v[j] - m);
-            s += v[j];
-        }
-        for (index_t j = 0; j < k; ++j) v[j] /= s;
-    }, k);
-}
-
 template <model M>
 void scorecam(M& m, const model_tensor<M>& x, const model_labels<M>& labels, model_tensor<M>& out,
               const scorecam_options& opt = {}, model_workspace<M>* workspace = nullptr) {
@@ -95,7 +77,7 @@ void scorecam(M& m, const model_tensor<M>& x, const model_labels<M>& labels, mod
         target_logits(zr, ws.row_targets, ws.scores);
         B::copy(count, ws.scores.data(), ws.weights.data() + first);
     }
-    softmax_rows_inplace(ws.weights);
+    decoders::softmax_rows(ws.weights, ws.weights);  // in place
     channel_weighted_sum(ws.saved, ws.weights, ws.cam);
     relu_and_upsample(ws.cam, h, w, out);
 }
