@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
         else if (k == "--test-limit") cfg.test_limit = std::stoll(v);
         else if (k == "--explain-count") cfg.explain_count = std::stoll(v);
         else if (k == "--epochs") cfg.epochs = std::stoll(v);
-        else if (k == "--benchmarks") cfg.benchmarks = sib::explain::split_list(v);
+        else if (k == "--benchmarks") cfg.benchmarks = sib::split_list(v);
         else if (k == "--threads") cfg.threads = std::stoi(v);
         else if (k == "--models-dir") cfg.models_dir = v;
         else {

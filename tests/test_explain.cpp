@@ -586,8 +586,8 @@ TEST_CASE("explain: one table of methods; names, groups, families, help and erro
     CHECK(ex::select_methods("all") == ex::core_methods());
     CHECK(ex::select_methods("every") == ex::every_method());
     CHECK(ex::select_methods("rise,saliency") == std::vector<std::string>{"rise", "saliency"});
-    CHECK(ex::split_list("a,,b") == std::vector<std::string>{"a", "", "b"});
-    CHECK(ex::split_list("") == std::vector<std::string>{""});
+    CHECK(sib::split_list("a,,b") == std::vector<std::string>{"a", "", "b"});
+    CHECK(sib::split_list("") == std::vector<std::string>{""});
     CHECK_THROWS_WITH_AS(ex::select_methods("saliency,nope", "--method"),
                          ("--method: unknown method 'nope' (known: " + ex::method_list() + "; or all, every)").c_str(),
                          sib::error);

@@ -6,4 +6,5 @@
 #include <sib/core/forward.hpp>
 #include <sib/core/rng.hpp>
 #include <sib/core/shape.hpp>
+#include <sib/core/split.hpp>
 #include <sib/core/tensor.hpp>

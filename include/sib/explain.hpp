@@ -1,5 +1,6 @@
 // <sib/explain.hpp>: sib::explain: the attribution methods and the by-name entry point.
 #pragma once
+#include <sib/explain/batched.hpp>
 #include <sib/explain/eval_mode.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/explain/gradcam.hpp>
@@ -10,6 +11,7 @@
 #include <sib/explain/input_x_gradient.hpp>
 #include <sib/explain/integrated_gradients.hpp>
 #include <sib/explain/layercam.hpp>
+#include <sib/explain/methods.hpp>
 #include <sib/explain/occlusion.hpp>
 #include <sib/explain/rise.hpp>
 #include <sib/explain/saliency.hpp>

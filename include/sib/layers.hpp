@@ -12,6 +12,7 @@
 #include <sib/layers/leaky_relu.hpp>
 #include <sib/layers/linear.hpp>
 #include <sib/layers/max_pool2d.hpp>
+#include <sib/layers/registry.hpp>
 #include <sib/layers/relu.hpp>
 #include <sib/layers/residual.hpp>
 #include <sib/layers/sequential.hpp>

@@ -6,3 +6,4 @@
 #include <sib/loss/objective.hpp>
 #include <sib/loss/right_reasons.hpp>
 #include <sib/loss/sib_terms.hpp>
+#include <sib/loss/term_values.hpp>

@@ -4,3 +4,4 @@
 #include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/metrics/report.hpp>
+#include <sib/metrics/score_explanations.hpp>

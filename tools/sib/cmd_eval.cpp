@@ -18,7 +18,7 @@ namespace {
 std::vector<std::string> parse_metrics(const std::string& text, bool faithfulness, bool have_model) {
     if (text == "all") return sib::metrics::metric_names(faithfulness);
     std::vector<std::string> out;
-    for (auto& m : sib::explain::split_list(text)) {
+    for (auto& m : sib::split_list(text)) {
         const bool slow = sib::metrics::is_faithfulness_metric(m);
         sib::require(sib::metrics::is_known_metric(m), "--metrics: unknown metric '", m, "' (known: ",
                      sib::metrics::metric_list(), "; or all)");

@@ -8,10 +8,10 @@ namespace sib_cli {
 
 int cmd_train(int argc, char** argv) {
     args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
-                    "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n"
-                    "Benchmarks: fmnist, fmnist-decoy, fmnist-clutter, fmnist-color, shapes.");
+                    "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n\n" +
+                    sib::data::benchmarks_help());
     a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
-        .flag("--benchmark", "NAME", "generated benchmark with masks (or --data)", "")
+        .flag("--benchmark", "NAME", benchmark_flag_help() + " (or --data)", "")
         .flag("--data", "DIR", "dataset folder: .npy, IDX, CIFAR binary or image folders", "")
         .flag("--objective", "ce|sib|rrr", "training objective (rrr: right for the right reasons, needs masks)", "sib")
         .flag("--lambda-rrr", "L", "weight of the rrr term", "1000")

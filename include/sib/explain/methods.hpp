@@ -8,6 +8,7 @@
 // Adding a method: its header, one row here (and the method_id value it names), one case in
 // explain_into's switch (explain.hpp). A row whose id is out of order fails to compile.
 #pragma once
+#include <sib/core/split.hpp>
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <algorithm>
@@ -148,20 +149,6 @@ inline std::vector<std::string> core_methods() {
     return out;
 }
 inline std::vector<std::string> every_method() { return {method_names.begin(), method_names.end()}; }
-
-// "a,b,c" -> {"a", "b", "c"}: the one parser of comma-separated lists of names (methods here,
-// metrics in sib/metrics/score_explanations.hpp, the command line's lists). Items are kept as
-// written; an empty text or item is an empty name, which the caller's lookup rejects.
-inline std::vector<std::string> split_list(std::string_view text, char separator = ',') {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t end = std::min(text.find(separator, start), text.size());
-        out.emplace_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
-}
 
 // Methods chosen by text: "all" (the core six), "every" (all 14) or a comma-separated list of
 // known methods without repeats. Errors name `who` (e.g. the flag): "<who>: unknown method ...".

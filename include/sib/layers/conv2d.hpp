@@ -73,8 +73,8 @@ public:
     // b = 1/sqrt(fan_in), and the same bound for the bias.
     void reset_parameters(rng& r) {
         const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * win_.area()));
-        fill_uniform(weight, r, bound);
-        if (with_bias_) fill_uniform(bias, r, bound);
+        this->fill_uniform(weight, r, bound);
+        if (with_bias_) this->fill_uniform(bias, r, bound);
     }
 
     void forward(const tensor_type& x, tensor_type& y) { apply(x, y, with_bias_ ? bias.data() : nullptr); }
@@ -404,11 +404,6 @@ SIB_KERNELS:
         return s;
     }
 
-    static void fill_uniform(tensor_type& t, rng& r, double bound) {
-        std::vector<T> v(static_cast<std::size_t>(t.size()));
-        for (auto& e : v) e = static_cast<T>(r.uniform(-bound, bound));
-        B::from_host(t.size(), v.data(), t.data());
-    }
 
 private:
     index_t in_, out_;

@@ -5,6 +5,7 @@
 #include <sib/core/concepts.hpp>
 #include <sib/core/rng.hpp>
 #include <sib/core/tensor.hpp>
+#include <vector>
 
 SIB_BEGIN_NAMESPACE
 namespace nn {
@@ -14,6 +15,14 @@ struct layer_base {
     using value_type = T;
     using backend = B;
     using tensor_type = tensor<T, B>;
+
+    // t ~ U(-bound, bound), drawn on the host in element order and uploaded once (PyTorch's default
+    // initialisation of convolution and linear weights draws the same way).
+    static void fill_uniform(tensor_type& t, rng& r, double bound) {
+        std::vector<T> v(static_cast<std::size_t>(t.size()));
+        for (auto& e : v) e = static_cast<T>(r.uniform(-bound, bound));
+        B::from_host(t.size(), v.data(), t.data());
+    }
 };
 
 // For layers without parameters: their parameter rules contribute nothing.

@@ -44,8 +44,8 @@ public:
     // PyTorch's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     void reset_parameters(rng& r) {
         const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
-        fill_uniform(weight, r, bound);
-        if (with_bias_) fill_uniform(bias, r, bound);
+        this->fill_uniform(weight, r, bound);
+        if (with_bias_) this->fill_uniform(bias, r, bound);
     }
 
     void forward(const tensor_type& x, tensor_type& y) {
@@ -98,11 +98,6 @@ private:
     void accumulate_weight_grad(const tensor_type& a, const tensor_type& gy) {
         B::gemm(true, false, out_, in_, gy.dim(0), T(1), gy.data(), out_, a.data(), in_, T(1),
                 weight_grad.data(), in_);
-    }
-    static void fill_uniform(tensor_type& t, rng& r, double bound) {
-        std::vector<T> v(static_cast<std::size_t>(t.size()));
-        for (auto& e : v) e = static_cast<T>(r.uniform(-bound, bound));
-        B::from_host(t.size(), v.data(), t.data());
     }
 
     index_t in_, out_;
