@@ -820,6 +820,26 @@ TEST_CASE_TEMPLATE("thrust objective: a step through every layer, every decoder 
 
 namespace {
 
+// The S-IB step's parts on the CPU and on the device, side by side (the paper's objective, the
+// default mask): step() runs one step on each and returns both values, CPU first.
+template <class T>
+struct sib_step_pair {
+    sib::masks::density_mask<T> mask_cpu;
+    sib::masks::density_mask<T, TB> mask_dev;
+    sib::autodiff::step_workspace<T> ws_cpu;
+    sib::autodiff::step_workspace<T, TB> ws_dev;
+    sib::loss::sib_objective_t<T> objective_cpu = sib::loss::sib_objective<T>();
+    sib::loss::sib_objective_t<T, TB> objective_dev = sib::loss::sib_objective<T, TB>();
+
+    template <class Mc, class Md, class X>
+    auto step(Mc& mc, Md& md, const X& x, const sib::tensor<std::int64_t>& yc,
+              const sib::tensor<std::int64_t, TB>& yd) {
+        auto vc = sib::autodiff::objective_step(mc, ws_cpu, x.cpu, yc, objective_cpu, mask_cpu);
+        auto vd = sib::autodiff::objective_step(md, ws_dev, x.dev, yd, objective_dev, mask_dev);
+        return std::pair{vc, vd};
+    }
+};
+
 template <class T, class B>
 auto make_residual_model() {
     using namespace sib::nn;
@@ -839,16 +859,10 @@ TEST_CASE_TEMPLATE("thrust objective: a model with a residual block equals CPU",
     const std::vector<std::int64_t> labels{0, 2, 1, 1};
     sib::tensor<std::int64_t> yc({4}, labels);
     sib::tensor<std::int64_t, TB> yd({4}, labels);
-    sib::masks::density_mask<T> maskc;
-    sib::masks::density_mask<T, TB> maskd;
-    sib::autodiff::step_workspace<T> wc;
-    sib::autodiff::step_workspace<T, TB> wd;
-    auto oc = sib::loss::sib_objective<T>();
-    auto od = sib::loss::sib_objective<T, TB>();
-    const auto vc = sib::autodiff::objective_step(mc, wc, x.cpu, yc, oc, maskc);
-    const auto vd = sib::autodiff::objective_step(md, wd, x.dev, yd, od, maskd);
+    sib_step_pair<T> pair;
+    const auto [vc, vd] = pair.step(mc, md, x, yc, yd);
     expect_same_value<T>(vd.total, vc.total, "total");
-    expect_same(wd.sweeps.explanation(), wc.sweeps.explanation(), "R");
+    expect_same(pair.ws_dev.sweeps.explanation(), pair.ws_cpu.sweeps.explanation(), "R");
     expect_same_parameters(md, mc, true, "gradient");
 }
 
@@ -872,17 +886,11 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
         const std::vector<std::int64_t> labels{1, 3, 0};
         sib::tensor<std::int64_t> yc({3}, labels);
         sib::tensor<std::int64_t, TB> yd({3}, labels);
-        sib::masks::density_mask<T> maskc;
-        sib::masks::density_mask<T, TB> maskd;
-        sib::autodiff::step_workspace<T> wc;
-        sib::autodiff::step_workspace<T, TB> wd;
-        auto oc = sib::loss::sib_objective<T>();
-        auto od = sib::loss::sib_objective<T, TB>();
+        sib_step_pair<T> pair;
         for (int step = 0; step < 4; ++step) {
             opt_cpu.zero_grad(mc);
             opt_dev.zero_grad(md);
-            sib::autodiff::objective_step(mc, wc, x.cpu, yc, oc, maskc);
-            sib::autodiff::objective_step(md, wd, x.dev, yd, od, maskd);
+            pair.step(mc, md, x, yc, yd);
             opt_cpu.step(mc);
             opt_dev.step(md);
         }

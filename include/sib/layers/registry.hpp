@@ -37,6 +37,18 @@ inline window2d pool_window(const layer_arguments& a) {
     return {k.first, k.second, st.first, st.second, p.first, p.second};
 }
 
+// A layer PyTorch constructs without arguments.
+template <template <class, class> class L>
+struct no_arguments {
+    static constexpr std::string_view signature = "";
+    template <class T, class B>
+    using type = L<T, B>;
+    template <class T, class B>
+    static type<T, B> make(const layer_arguments&) {
+        return {};
+    }
+};
+
 struct conv2d_entry {
     static constexpr std::string_view name = "Conv2d";
     static constexpr std::string_view signature =
@@ -92,26 +104,12 @@ struct leaky_relu_entry {
     }
 };
 
-struct tanh_entry {
+struct tanh_entry : no_arguments<nn::tanh> {
     static constexpr std::string_view name = "Tanh";
-    static constexpr std::string_view signature = "";
-    template <class T, class B>
-    using type = nn::tanh<T, B>;
-    template <class T, class B>
-    static type<T, B> make(const layer_arguments&) {
-        return {};
-    }
 };
 
-struct sigmoid_entry {
+struct sigmoid_entry : no_arguments<sigmoid> {
     static constexpr std::string_view name = "Sigmoid";
-    static constexpr std::string_view signature = "";
-    template <class T, class B>
-    using type = sigmoid<T, B>;
-    template <class T, class B>
-    static type<T, B> make(const layer_arguments&) {
-        return {};
-    }
 };
 
 struct gelu_entry {
