@@ -9,6 +9,9 @@
 #include <sib/io/npy.hpp>
 #include <sib/io/png.hpp>
 #include <sib/io/safetensors.hpp>
+#include <sib/layers/spec_model.hpp>
+#include <sib/optim/adamw.hpp>
+#include <sib/train/checkpoint.hpp>
 #include <nlohmann/json.hpp>
 // The xtensor interop cases are compiled where the build has xtensor (sib::xtensor):
 // tests/CMakeLists.txt defines SIB_HAS_XTENSOR as 1 or 0.
@@ -712,4 +715,40 @@ TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
         ++cases;
     }
     CHECK(cases >= 4);
+}
+
+// ---- checkpoints: regressions found by fuzz/fuzz_checkpoint*.cpp ------------------------------------
+
+TEST_CASE("checkpoint: malformed metadata and counters are one-line errors, not library exceptions") {
+    temp_folder dir;
+    const char* spec = "Conv2d(1,2,3); BatchNorm2d(2); ReLU; Flatten; Linear(8,3)";
+    sib::nn::spec_model<float> model(spec);
+    io::safetensors_file::named_arrays params;
+    model.for_each_parameter([&](std::string_view name, sib::tensor<float>& v, sib::tensor<float>*) {
+        params.emplace_back(std::string(name), io::raw_array::from_tensor(v));
+    });
+    const auto load = [&](const io::safetensors_file::named_arrays& arrays, const std::string& sib_json) {
+        const std::string path = dir / "ck.safetensors";
+        io::safetensors_file::save(path, arrays, {{"format", sib::train::checkpoint_format}, {"sib", sib_json}});
+        return error_of([&] {
+            sib::optim::adamw<float> opt;
+            sib::train::load_checkpoint(path, model, &opt);
+        });
+    };
+    // fuzz/regressions/checkpoint_json/metadata-not-an-object: was nlohmann's type_error 306.
+    CHECK(load(params, "[1, 2, 3]").find("checkpoint metadata is not a JSON object") != std::string::npos);
+    // fuzz/regressions/checkpoint_json/epoch-not-an-integer: reached trainer::resume's get<index_t>,
+    // a float-to-integer conversion out of range.
+    CHECK(load(params, R"({"epoch":1e300})").find("'epoch' must be a non-negative integer, got 1e+300") !=
+          std::string::npos);
+    CHECK(load(params, R"({"optimizer_steps":"3"})").find("'optimizer_steps' must be a non-negative integer") !=
+          std::string::npos);
+    CHECK(load(params, R"({"identity":7})").find("'identity' must be a string") != std::string::npos);
+    CHECK(load(params, R"({"step":1,"epoch":0,"seconds":null})") == "(no error)");
+    // fuzz/regressions/checkpoint/counter-without-element: num_batches_tracked of shape [0] was read
+    // with .at(0), std::out_of_range.
+    auto arrays = params;
+    arrays.emplace_back("1.num_batches_tracked", io::raw_array::from_tensor(sib::tensor<std::int64_t>(sib::shape{0})));
+    CHECK(load(arrays, "{}").find("counter 1.num_batches_tracked must be one integer, found shape [0]") !=
+          std::string::npos);
 }

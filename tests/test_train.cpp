@@ -248,6 +248,16 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
             CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'objective'"), sib::error);
         });
     }
+    {
+        // A checkpoint a user wrote with metadata of their own is no run to resume: one line.
+        sib::nn::spec_model<float> m(spec);
+        sib::optim::adamw<float> opt;
+        const auto mine = dir.path / "mine.safetensors";
+        sib::train::save_checkpoint(mine, m, &opt, {{"note", "mine"}});
+        with_trainer(m, "ce", options(ck), [&](auto& t) {
+            CHECK_THROWS_WITH_AS(t.resume(mine), doctest::Contains("has no 'epoch' in its metadata"), sib::error);
+        });
+    }
     sib::nn::spec_model<float> m(spec);
     auto o = options(ck);
     o.batch_size = 1;

@@ -6,6 +6,7 @@
 #pragma once
 #include <sib/io/safetensors.hpp>
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -25,6 +26,25 @@ void for_each_counter(M& m, F&& f) {
                 f(std::to_string(i) + "." + std::string(name), v);
             });
     });
+}
+// The metadata's documented keys (docs/formats.md), where present, have their documented types, so
+// that a reader of them (trainer::resume) never meets a JSON type error or an out-of-range number.
+inline void check_metadata(const nlohmann::json& meta, const std::string& where) {
+    require(meta.is_object(), where, ": checkpoint metadata is not a JSON object");
+    const auto has = [&](const char* key, auto&& ok, const char* what) {
+        const auto it = meta.find(key);
+        require(it == meta.end() || ok(*it), where, ": checkpoint metadata '", key, "' must be ", what,
+                it == meta.end() ? "" : ", got " + it->dump());
+    };
+    const auto count = [](const nlohmann::json& v) {
+        return v.is_number_unsigned() && v.get<std::uint64_t>() <= std::uint64_t{1} << 62;
+    };
+    for (const char* key : {"epoch", "batch_in_epoch", "step", "epochs", "optimizer_steps"})
+        has(key, count, "a non-negative integer");
+    for (const char* key : {"seconds", "train_loss", "test_accuracy"})
+        has(key, [](const nlohmann::json& v) { return v.is_number() || v.is_null(); }, "a number or null");
+    has("identity", [](const nlohmann::json& v) { return v.is_string(); }, "a string");
+    has("settings", [](const nlohmann::json& v) { return v.is_object(); }, "an object");
 }
 }  // namespace detail
 
@@ -67,6 +87,7 @@ nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt*
     } catch (const std::exception&) {
         fail(path.string(), ": checkpoint metadata is not valid JSON");
     }
+    detail::check_metadata(meta, path.string());
     model.for_each_parameter([&](std::string_view name, tensor<T, B>& v, tensor<T, B>*) {
         const std::string n(name);
         require(f.contains(n), path.string(), ": checkpoint has no tensor '", n, "'");
@@ -76,7 +97,10 @@ nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt*
         B::copy(src.size(), src.data(), v.data());
     });
     detail::for_each_counter(model, [&](const std::string& name, index_t& v) {
-        if (f.contains(name)) v = f.template get<std::int64_t>(name).to_vector().at(0);
+        if (!f.contains(name)) return;
+        const auto c = f.template get<std::int64_t>(name);
+        require(c.size() == 1, path.string(), ": counter ", name, " must be one integer, found shape ", c.shape().str());
+        v = c.to_vector()[0];
     });
     const std::int64_t steps = meta.value("optimizer_steps", std::int64_t{0});
     if (optimizer && steps > 0) {  // before the first step an optimizer has no state

@@ -180,6 +180,9 @@ public:
     void resume(const std::filesystem::path& path) {
         require(std::filesystem::exists(path), "--resume: ", path.string(), " not found");
         nlohmann::json meta = load_checkpoint(path, model_, &optimizer_);
+        for (const char* key : {"epoch", "batch_in_epoch", "step"})
+            require(meta.contains(key), "--resume: ", path.string(), " has no '", key,
+                    "' in its metadata (not a checkpoint of sib train)");
         require(meta.value("identity", std::string()) == identity_, "--resume: ", path.string(),
                 " was trained with spec '", meta.value("identity", std::string()), "', not '", identity_, "'");
         const auto want = settings();
