@@ -217,6 +217,15 @@ TEST_CASE("idx: every malformed file fails with a message naming it") {
     CHECK(error_of([&] { sib::data::read_idx(gz); }) == "IDX: " + gz + " is a truncated or corrupt gzip file");
 }
 
+TEST_CASE("idx: images with a zero dimension are refused, not looped over (fuzz finding)") {
+    // [2, 2197815302, 0]: no data, but 2.2e9 rows of width 0 for the mask pass to walk.
+    temp_dir dir;
+    write_file(dir / "im", {0, 0, 8, 3, 0, 0, 0, 2, 0x83, 0, 0, 6, 0, 0, 0, 0});
+    write_file(dir / "lb", idx_bytes({2}, {0, 1}));
+    CHECK(error_of([&] { sib::data::load_idx_dataset(dir / "im", dir / "lb", 2, true); }) ==
+          "IDX: " + (dir / "im") + " holds [2,2197815302,0]: an image dimension is zero");
+}
+
 TEST_CASE("idx: image and label files make a dataset with foreground masks") {
     temp_dir dir;
     bytes pixels(3 * 5 * 4, 0);

@@ -562,6 +562,19 @@ TEST_CASE("png: write_image clips to [0,1] and rounds to 8 bits") {
           (dir / "j.png") + ": image must be [C,H,W], got [4,4]");
 }
 
+TEST_CASE("png: an image whose header declares a huge canvas fails before decoding (fuzz finding)") {
+    // 74 bytes of GIF declaring 14849 x 30240 pixels: stb would allocate gigabytes.
+    const std::string p = data_file("huge_canvas.gif");
+    std::string message;
+    try {
+        io::read_image(p);
+    } catch (const sib::error& e) {
+        message = e.what();
+    }
+    CHECK(message.find(p + ": the image declares ") == 0);
+    CHECK(message.find("pixels, more than the 67108864 sib decodes") != std::string::npos);
+}
+
 TEST_CASE("png: reads files from an independent encoder, 8 and 16 bits, with channel conversion") {
     const auto rgb = io::read_image(data_file("rgb_4x3.png"));
     REQUIRE(rgb.shape() == sib::shape{3, 3, 4});

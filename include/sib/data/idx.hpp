@@ -79,6 +79,8 @@ inline in_memory_dataset load_idx_dataset(const std::string& images_path,
             lb.dims[0], " labels");
     const index_t c = im.dims.rank() == 4 ? im.dims[1] : 1;
     const index_t h = im.dims[im.dims.rank() - 2], w = im.dims[im.dims.rank() - 1];
+    require(c > 0 && h > 0 && w > 0, "IDX: ", images_path, " holds ", im.dims.str(),
+            ": an image dimension is zero");
 
     in_memory_dataset::image_tensor images({n, c, h, w});
     float* pi = images.data();

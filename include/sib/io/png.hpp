@@ -73,6 +73,9 @@ void write_image(const std::filesystem::path& path, const tensor<T, B>& chw) {
     write_png(path, hwc.data(), static_cast<int>(w), static_cast<int>(h), static_cast<int>(c));
 }
 
+// The largest image read_image decodes: 2^26 pixels (8192 x 8192), 1 GiB as float RGBA.
+inline constexpr std::uint64_t max_image_pixels = std::uint64_t{1} << 26;
+
 // Any format stb_image reads (PNG, JPEG, BMP, TGA, GIF's first frame, PSD, PNM) as [C,H,W] floats:
 // 8-bit values / 255, 16-bit PNG values / 65535. `channels` 0 keeps the stored count; 1 to 4
 // converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped).
@@ -86,6 +89,11 @@ tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
     require(file.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
     const int n = static_cast<int>(file.size());
     int w = 0, h = 0, stored = 0;
+    // The size the header declares, checked before decoding: a few bytes of GIF or PNM can declare
+    // a canvas of gigabytes, which stb would allocate.
+    if (stbi_info_from_memory(bytes, n, &w, &h, &stored))
+        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_image_pixels, where,
+                ": the image declares ", w, "x", h, " pixels, more than the ", max_image_pixels, " sib decodes");
     const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
     std::unique_ptr<void, void (*)(void*)> pixels(
         wide ? static_cast<void*>(stbi_load_16_from_memory(bytes, n, &w, &h, &stored, channels))
