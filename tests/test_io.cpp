@@ -604,8 +604,17 @@ TEST_CASE("png: refusals name the file and the problem") {
     CHECK(error_of([&] { io::write_png(dir / "a.png", px, 0, 2, 1); }) == (dir / "a.png") + ": PNG size must be positive, got 0x2");
     CHECK(error_of([&] { io::read_image(data_file("missing.png")); }) ==
           data_file("missing.png") + ": cannot open (No such file or directory)");
-    CHECK(error_of([&] { io::read_image(data_file("not_an_image.png")); }).rfind(
-              data_file("not_an_image.png") + ": cannot decode image (", 0) == 0);
+    // Text that starts "GIF89a": its "header" declares a canvas, refused before decoding.
+    CHECK(error_of([&] { io::read_image(data_file("not_an_image.png")); }) ==
+          data_file("not_an_image.png") + ": the image declares 8255x28526 pixels, more than the 67108864 sib decodes");
+    // A file stb cannot even read a header from.
+    const std::string text = dir / "text.png";
+    {
+        std::ofstream f(text);
+        f << "just text, no image";
+    }
+    CHECK(error_of([&] { io::read_image(text); }).rfind(text + ": cannot decode image (", 0) == 0);
+    std::filesystem::remove(text);
     CHECK(error_of([&] { io::read_image(data_file("rgb_4x3.png"), 7); }) ==
           data_file("rgb_4x3.png") + ": channels must be 0 (as stored) or 1 to 4, got 7");
     CHECK(dir.entries().empty());
