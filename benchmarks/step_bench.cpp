@@ -12,6 +12,7 @@
 // same weights and batch, the loss values agree in float32 (1e-3 relative), and in float64 so do
 // the values, every parameter gradient and the parameters after one AdamW step. The child keeps
 // the parent's peak RSS free of the check; a disagreement aborts the benchmark.
+#include <Eigen/Core>  // its version, for the report
 #include "bench_models.hpp"
 #include <sib/autodiff/step_flops.hpp>
 #if defined(SIB_HAVE_TORCH)
@@ -109,7 +110,8 @@ void torch_case(benchmark::State& state, const reference_model* r, objective_kin
 }
 #endif
 
-// C = A B for square float n x n through sib's GEMM primitive (Eigen): the reference GFLOP/s.
+// C = A B for square float n x n through sib's GEMM primitive (the BLAS where found, else Eigen):
+// the reference GFLOP/s.
 void sgemm_case(benchmark::State& state) {
     const sib::index_t n = state.range(0);
     set_threads();
@@ -297,6 +299,11 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("sib_threads", std::to_string(threads));
     benchmark::AddCustomContext("compiler", "g++ " __VERSION__);
     benchmark::AddCustomContext("flags", SIB_BENCH_FLAGS);
+#if defined(SIB_USE_CBLAS)
+    benchmark::AddCustomContext("gemm", "CBLAS (sib::cpu::gemm through the BLAS CMake found)");
+#else
+    benchmark::AddCustomContext("gemm", "Eigen");
+#endif
     benchmark::AddCustomContext("eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                                              "." + std::to_string(EIGEN_MINOR_VERSION));
 #if defined(SIB_HAVE_TORCH)

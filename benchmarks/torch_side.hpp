@@ -83,7 +83,7 @@ void copy_weights(sib::nn::spec_model<T>& m, torch::nn::Sequential& seq) {
 }
 
 // docs/objective.md, "Soft quantile": ascending sort of each row, averaged with softmax(-|i - q(n-1)|/tau) weights.
-inline torch::Tensor sib::masks::soft_quantile(const torch::Tensor& v, double q, double tau) {
+inline torch::Tensor soft_quantile(const torch::Tensor& v, double q, double tau) {
     const auto n = v.size(1);
     const auto sorted = std::get<0>(torch::sort(v, 1));
     const auto i = torch::arange(n, v.options());
@@ -97,27 +97,27 @@ struct torch_mask_options {
 };
 
 // docs/objective.md, "Density mask": the density mask [B,1,H,W] of R [B,C,H,W], default window.
-inline torch::Tensor sib::masks::density_mask(const torch::Tensor& r, const torch_mask_options& o) {
+inline torch::Tensor density_mask(const torch::Tensor& r, const torch_mask_options& o) {
     const auto b = r.size(0), h = r.size(2), w = r.size(3);
     const std::int64_t k = 2 * ((15 * std::min(h, w)) / 224) + 1;
     const auto g = r.mean(1).abs().reshape({b, h * w});
-    const auto lo = sib::masks::soft_quantile(g, o.q_low, o.temperature).unsqueeze(1);
-    const auto hi = sib::masks::soft_quantile(g, o.q_high, o.temperature).unsqueeze(1);
+    const auto lo = soft_quantile(g, o.q_low, o.temperature).unsqueeze(1);
+    const auto hi = soft_quantile(g, o.q_high, o.temperature).unsqueeze(1);
     const auto gn = (g - lo) / (hi - lo + 1e-8);
-    const auto hh = torch::sigmoid(o.slope * (gn - sib::masks::soft_quantile(gn, o.q_intensity, o.temperature).unsqueeze(1)));
+    const auto hh = torch::sigmoid(o.slope * (gn - soft_quantile(gn, o.q_intensity, o.temperature).unsqueeze(1)));
     const auto d = torch::avg_pool2d(hh.reshape({b, 1, h, w}), {k, k}, {1, 1}, {k / 2, k / 2},
                                      /*ceil_mode=*/false, /*count_include_pad=*/true)
                        .reshape({b, h * w});
-    const auto m = torch::sigmoid(o.slope * (d - sib::masks::soft_quantile(d, o.q_density, o.temperature).unsqueeze(1)));
+    const auto m = torch::sigmoid(o.slope * (d - soft_quantile(d, o.q_density, o.temperature).unsqueeze(1)));
     return m.reshape({b, 1, h, w});
 }
 
-inline torch::Tensor sib::mi::normalize_rows(const torch::Tensor& a) {
+inline torch::Tensor normalize_rows(const torch::Tensor& a) {
     return a / a.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
 }
 
 // docs/objective.md, "Foreground term": tr(K H L H) / (B-1)^2 with K = U U^T, L = V V^T, H = I - 1 1^T / B.
-inline torch::Tensor sib::mi::hsic_linear(const torch::Tensor& u, const torch::Tensor& v) {
+inline torch::Tensor hsic_linear(const torch::Tensor& u, const torch::Tensor& v) {
     const auto b = u.size(0);
     const auto k = u.mm(u.t()), l = v.mm(v.t());
     const auto centre = torch::eye(b, u.options()) - torch::ones({b, b}, u.options()) / static_cast<double>(b);
@@ -130,16 +130,16 @@ struct torch_values {
 
 // docs/objective.md with the default decoder, lambda_bg = 1000, lambda_fg = 0.01, psi = exp.
 // x must require grad (R is its gradient); the graph is kept for the parameter backward.
-inline torch_values sib::loss::sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
+inline torch_values sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
                                   const torch_mask_options& o = {}) {
     const auto z = model->forward(x);
     const auto p = torch::softmax(z, 1);
     const auto phi = 0.5 * (p * p).sum();
     const auto r = torch::autograd::grad({phi}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-    const auto m = sib::masks::density_mask(r, o);
+    const auto m = density_mask(r, o);
     const auto b = x.size(0);
     torch_values v;
-    v.fg = sib::mi::hsic_linear(sib::mi::normalize_rows((r * m).reshape({b, -1})), sib::mi::normalize_rows((x * m).reshape({b, -1})));
+    v.fg = hsic_linear(normalize_rows((r * m).reshape({b, -1})), normalize_rows((x * m).reshape({b, -1})));
     v.bg = (r * (1 - m)).reshape({b, -1}).var(1, /*unbiased=*/true).mean();
     v.ce = torch::nn::functional::cross_entropy(z, y);
     v.total = v.ce + 1000.0 * torch::exp(v.bg) + 0.01 * torch::exp(-v.fg);
@@ -175,7 +175,7 @@ struct torch_trainer {
     // Loss and gradients, no update. The backward goes to the parameters only (as sib, which never
     // forms dL/dx), so torch is not charged for a gradient nobody reads.
     torch_values objective(bool sib) {
-        auto v = sib ? sib::loss::sib_objective(model, x_leaf, y) : ce_objective(model, x, y);
+        auto v = sib ? sib_objective(model, x_leaf, y) : ce_objective(model, x, y);
         v.total.backward({}, /*retain_graph=*/false, /*create_graph=*/false, params);
         return v;
     }
