@@ -3,10 +3,11 @@
 // SmoothGrad and Integrated Gradients explain one class on every perturbed or scaled input).
 //
 // g is the decoded map R of the target_logit decoder, read from the same sweeps that training
-// uses. So saliency, input x gradient and Grad-CAM (a contraction of the stored activation a_{l+1}
-// with decoded[l+1]) of the training model are R-like quantities: a loss term can read them as it
-// reads R (a right-for-the-right-reasons penalty on the map outside a mask, say), and the
-// objective step's tangent sweep differentiates them once more into parameter gradients.
+// uses. So saliency and input x gradient of the training model (with target = label) are R-like
+// quantities: a loss term can read them as it reads R (a right-for-the-right-reasons penalty on
+// the map outside a mask, say), and the objective step's tangent sweep differentiates them once
+// more into parameter gradients. Grad-CAM contracts an inner layer's activation with its decoded
+// gradient; the step's tangent sweep starts at the input, so Grad-CAM is not trainable this way.
 //
 // Integrated Gradients, Score-CAM, occlusion and RISE evaluate many inputs per image. They go
 // through the model in internal batches of "rows", each an (image, variant) pair, so memory stays
