@@ -209,6 +209,10 @@ TEST_CASE("idx: every malformed file fails with a message naming it") {
     write_file(p, idx_bytes({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
     CHECK(error_of([&] { sib::data::read_idx(p); }) ==
           "IDX: " + p + " declares an absurd size [4294967295,4294967295]");
+    // Empty, yet its other dimensions multiply past 2^63 (fuzz finding).
+    write_file(p, {0, 0, 8, 3, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0E});
+    CHECK(error_of([&] { sib::data::read_idx(p); }) ==
+          "IDX: " + p + " declares an absurd size [0,4294967295,4294967054]");
     // A gzip stream cut short.
     const std::string gz = dir / "cut.gz";
     write_gz(gz, idx_bytes({100, 100}, iota_bytes(10000)));

@@ -575,6 +575,17 @@ TEST_CASE("png: an image whose header declares a huge canvas fails before decodi
     CHECK(message.find("pixels, more than the 67108864 sib decodes") != std::string::npos);
 }
 
+TEST_CASE("png: a 16-bit PNM is refused before stb decodes it (stb reads past its buffer; fuzz finding)") {
+    const std::string p = data_file("pnm16_short.pgm");
+    std::string message;
+    try {
+        io::read_image(p);
+    } catch (const sib::error& e) {
+        message = e.what();
+    }
+    CHECK(message == p + ": 16-bit images are read from PNG files only");
+}
+
 TEST_CASE("png: reads files from an independent encoder, 8 and 16 bits, with channel conversion") {
     const auto rgb = io::read_image(data_file("rgb_4x3.png"));
     REQUIRE(rgb.shape() == sib::shape{3, 3, 4});

@@ -41,7 +41,9 @@ inline idx_array read_idx(const std::string& path) {
     const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
     require(n >= header, "IDX: ", path, " is truncated inside its header");
     idx_array out;
-    std::uint64_t count = 1;
+    // The product of the nonzero dimensions is bounded too: an empty array of [0, 2^32-1, 2^32-1]
+    // holds no data, but a reader multiplying its other dimensions would overflow.
+    std::uint64_t count = 1, span = 1;
     for (int d = 0; d < rank; ++d) {
         const std::uint8_t* p = bytes.data() + 4 + 4 * d;
         const std::uint64_t dim = (std::uint64_t{p[0]} << 24) | (std::uint64_t{p[1]} << 16) |
@@ -49,8 +51,8 @@ inline idx_array read_idx(const std::string& path) {
         out.dims.push_back(static_cast<index_t>(dim));
         // A corrupt header must fail here, not overflow the count past the size check below.
         constexpr std::uint64_t limit = std::uint64_t{1} << 40;
-        require(dim == 0 || count <= limit / dim, "IDX: ", path, " declares an absurd size ",
-                out.dims.str());
+        require(dim == 0 || span <= limit / dim, "IDX: ", path, " declares an absurd size ", out.dims.str());
+        if (dim != 0) span *= dim;
         count *= dim;
     }
     const std::size_t have = n - header;
