@@ -575,6 +575,71 @@ TEST_CASE("png: an image whose header declares a huge canvas fails before decodi
     CHECK(message.find("pixels, more than the 67108864 sib decodes") != std::string::npos);
 }
 
+namespace {
+// Little-endian helpers for the hand-built raw images below (written byte by byte, not by stb).
+void put16(std::vector<std::uint8_t>& v, unsigned x) { v.push_back(x & 0xff); v.push_back(x >> 8 & 0xff); }
+void put32(std::vector<std::uint8_t>& v, std::uint32_t x) { put16(v, x & 0xffff); put16(v, x >> 16); }
+void write_bytes(const std::string& p, const std::vector<std::uint8_t>& v) {
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size()));
+}
+std::string read_error(const std::string& p) {
+    try {
+        io::read_image(p);
+    } catch (const sib::error& e) {
+        return e.what();
+    }
+    return "";
+}
+// Pixel (x, y) of the 3x2 test pattern, channel c.
+int pattern(int x, int y, int c) { return 40 * x + 90 * y + 7 * c + 1; }
+}  // namespace
+
+TEST_CASE("png: BMP, PPM and TGA read as stored; one declaring more pixels than it holds fails first (fuzz finding)") {
+    temp_folder dir;
+    // 24-bit BMP, 3x2, bottom-up rows padded to 4 bytes, BGR.
+    std::vector<std::uint8_t> bmp = {'B', 'M'};
+    const std::uint32_t row = 12, data = 2 * row;
+    put32(bmp, 54 + data); put32(bmp, 0); put32(bmp, 54);
+    put32(bmp, 40); put32(bmp, 3); put32(bmp, 2); put16(bmp, 1); put16(bmp, 24); put32(bmp, 0);
+    put32(bmp, data); put32(bmp, 2835); put32(bmp, 2835); put32(bmp, 0); put32(bmp, 0);
+    for (int y = 1; y >= 0; --y) {
+        for (int x = 0; x < 3; ++x)
+            for (int c = 2; c >= 0; --c) bmp.push_back(static_cast<std::uint8_t>(pattern(x, y, c)));
+        for (int pad = 0; pad < 3; ++pad) bmp.push_back(0);
+    }
+    // Binary PPM, 3x2, RGB.
+    const std::string ppm_header = "P6\n3 2\n255\n";
+    std::vector<std::uint8_t> ppm(ppm_header.begin(), ppm_header.end());
+    for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 3; ++x)
+            for (int c = 0; c < 3; ++c) ppm.push_back(static_cast<std::uint8_t>(pattern(x, y, c)));
+    // Uncompressed true-colour TGA, 3x2, top-left origin (descriptor bit 5), BGR.
+    std::vector<std::uint8_t> tga = {0, 0, 2, 0, 0, 0, 0, 0};
+    put16(tga, 0); put16(tga, 0); put16(tga, 3); put16(tga, 2); tga.push_back(24); tga.push_back(0x20);
+    for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 3; ++x)
+            for (int c = 2; c >= 0; --c) tga.push_back(static_cast<std::uint8_t>(pattern(x, y, c)));
+    for (const auto& [name, bytes] : {std::pair{"i.bmp", bmp}, std::pair{"i.ppm", ppm}, std::pair{"i.tga", tga}}) {
+        CAPTURE(name);
+        write_bytes(dir / name, bytes);
+        const auto img = io::read_image<double>(dir / name);
+        REQUIRE(img.shape() == sib::shape{3, 2, 3});
+        for (int c = 0; c < 3; ++c)
+            for (int y = 0; y < 2; ++y)
+                for (int x = 0; x < 3; ++x) CHECK(img[c * 6 + y * 3 + x] == pattern(x, y, c) / 255.0);
+        // The same file without its last byte: refused before stb pads it with zeros.
+        const std::vector<std::uint8_t> cut(bytes.begin(), bytes.end() - 1);
+        write_bytes(dir / ("cut_" + std::string(name)), cut);
+        const std::string message = read_error(dir / ("cut_" + std::string(name)));
+        CHECK(message.find(dir / ("cut_" + std::string(name)) + ": the ") == 0);
+        CHECK(message.find(" header declares 3x2 pixels, which need at least ") != std::string::npos);
+    }
+    // The fuzzer's input: 90 bytes of BMP declaring 14221315 x 2 pixels of 24 bits.
+    const std::string tall = data_file("bmp_tall_short.bmp");
+    CHECK(read_error(tall) == tall + ": the BMP header declares 14221315x2 pixels, which need at least 85327950 bytes, "
+                                     "but the file holds 90");
+}
+
 TEST_CASE("png: a 16-bit PNM is refused before stb decodes it (stb reads past its buffer; fuzz finding)") {
     const std::string p = data_file("pnm16_short.pgm");
     std::string message;

@@ -16,11 +16,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #if defined(SIB_STB_IMPLEMENTATION)
@@ -77,6 +79,53 @@ void write_image(const std::filesystem::path& path, const tensor<T, B>& chw) {
 // The largest image read_image decodes: 2^26 pixels (8192 x 8192), 1 GiB as float RGBA.
 inline constexpr std::uint64_t max_image_pixels = std::uint64_t{1} << 26;
 
+namespace detail {
+
+// The fewest bytes a file of stb's raw formats can hold a w x h image in (header included), with
+// the format's name; 0 for the compressed formats (PNG, JPEG, GIF, HDR, PIC), whose data runs out
+// inside the decoder. stb reads past the end of a short BMP, PNM, TGA or PSD as zeros, so 90 bytes
+// declaring 14 million pixels would decode (slowly) into a gigabyte of blank image (a fuzz finding).
+struct raw_size { std::uint64_t bytes = 0; const char* format = ""; };
+inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t w, std::uint64_t h) {
+    const auto byte = [&](std::size_t at) { return at < n ? std::uint64_t{b[at]} : 0; };
+    const auto le16 = [&](std::size_t at) { return byte(at) | byte(at + 1) << 8; };
+    const auto le32 = [&](std::size_t at) { return le16(at) | le16(at + 2) << 16; };
+    const auto starts = [&](std::string_view magic) {
+        return n >= magic.size() && std::memcmp(b, magic.data(), magic.size()) == 0;
+    };
+    const std::uint64_t pixels = w * h;
+    if (starts("BM")) {  // stb decodes uncompressed BMPs only: rows padded to 4 bytes after the data offset
+        const std::uint64_t bits = le32(14) == 12 ? le16(24) : le16(28);
+        return {le32(10) + (w * bits + 31) / 32 * 4 * h, "BMP"};
+    }
+    if (starts("P5") || starts("P6")) {  // the header ends after the maximum value and one space
+        std::size_t at = 2;
+        for (int field = 0; field < 3; ++field) {
+            while (at < n && (std::isspace(b[at]) || b[at] == '#')) {
+                if (b[at] == '#') {
+                    while (at < n && b[at] != '\n' && b[at] != '\r') ++at;
+                } else {
+                    ++at;
+                }
+            }
+            while (at < n && std::isdigit(b[at])) ++at;
+        }
+        return {at + 1 + (b[1] == '6' ? 3 : 1) * pixels, b[1] == '6' ? "PPM" : "PGM"};
+    }
+    if (starts("8BPS")) return {26 + pixels / 128 * 2, "PSD"};  // PackBits: at most 128 bytes per 2
+    if (starts("\x89PNG") || starts("\xff\xd8") || starts("GIF8") || starts("#?") || starts("\x53\x80\xf6\x34"))
+        return {};
+    // TGA (no magic): 18 bytes, an id, a colour map, then pixels: types 1-3 store every pixel, 9-11
+    // run-length packets of at most 128 pixels.
+    const std::uint64_t type = byte(2), bytes_per_pixel = (byte(16) + 7) / 8;
+    const std::uint64_t header = 18 + byte(0) + (byte(1) ? le16(5) * ((byte(7) + 7) / 8) : 0);
+    if (type >= 1 && type <= 3) return {header + pixels * bytes_per_pixel, "TGA"};
+    if (type >= 9 && type <= 11) return {header + (pixels + 127) / 128 * (1 + bytes_per_pixel), "TGA"};
+    return {};
+}
+
+}  // namespace detail
+
 // Any format stb_image reads (PNG, JPEG, BMP, TGA, GIF's first frame, PSD, PNM) as [C,H,W] floats:
 // 8-bit values / 255, 16-bit PNG values / 65535. `channels` 0 keeps the stored count; 1 to 4
 // converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped).
@@ -100,6 +149,12 @@ tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
     const bool png = n >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
     const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
     require(!wide || png, where, ": 16-bit images are read from PNG files only");
+    if (w > 0 && h > 0) {
+        const auto raw = detail::smallest_raw_size(bytes, file.size(), static_cast<std::uint64_t>(w),
+                                                   static_cast<std::uint64_t>(h));
+        require(file.size() >= raw.bytes, where, ": the ", raw.format, " header declares ", w, "x", h,
+                " pixels, which need at least ", raw.bytes, " bytes, but the file holds ", file.size());
+    }
     std::unique_ptr<void, void (*)(void*)> pixels(
         wide ? static_cast<void*>(stbi_load_16_from_memory(bytes, n, &w, &h, &stored, channels))
              : static_cast<void*>(stbi_load_from_memory(bytes, n, &w, &h, &stored, channels)),
