@@ -7,7 +7,9 @@
 # kept under build-fuzz/findings/<reader>/ (log: build-fuzz/logs/<reader>.log).
 #
 #   bash scripts/fuzz.sh [SECONDS]      environment: CXX (default clang++-14), JOBS (default nproc),
-#                                       FUZZ_ONLY="npy spec" (a subset of the readers)
+#                                       FUZZ_ONLY="npy spec" (a subset of the readers),
+#                                       FUZZ_SEED=N (libFuzzer's -seed; default 0, a random one;
+#                                       CI fixes it so that a run repeats)
 set -euo pipefail
 seconds=${1:-20}
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
@@ -41,6 +43,7 @@ for reader in $readers; do
   log=$build/logs/$reader.log
   rc=0
   "$exe" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="${max_len[$reader]:-4096}" \
+    -seed="${FUZZ_SEED:-0}" \
     -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)

@@ -6,9 +6,11 @@
 #include <sib/core/rng.hpp>
 #include <sib/io/atomic_write.hpp>
 #include <sib/io/colormap.hpp>
+#include <sib/io/file_lock.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/png.hpp>
 #include <sib/io/safetensors.hpp>
+#include <sib/io/weights.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/train/checkpoint.hpp>
@@ -36,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -313,6 +316,88 @@ TEST_CASE("atomic write: replaces the target whole, or leaves it untouched") {
     CHECK(error_of([&] { io::save_npy(nowhere, sib::tensor<double>({2}, 1.0)); }) ==
           nowhere + ": cannot create temporary file " + nowhere + ".tmp." + std::to_string(::getpid()) +
               " (No such file or directory)");
+}
+
+TEST_CASE("file lock: a second claim on an output is refused naming the holder; released, it goes away") {
+    temp_folder dir;
+    const std::string target = dir / "ck.safetensors";
+    {
+        io::file_lock first(target);
+        CHECK(first.held());
+        CHECK(fs::exists(target + ".lock"));
+        CHECK(error_of([&] { io::file_lock second(target); }) ==
+              target + " is being written by another run (process " + std::to_string(::getpid()) +
+                  "); give another output path");
+        // The refused claim left the holder's lock as it was.
+        CHECK(error_of([&] { io::file_lock third(target); }).find("is being written by another run") != std::string::npos);
+        io::file_lock moved = std::move(first);
+        CHECK(moved.held());
+        CHECK_FALSE(first.held());
+    }
+    CHECK(dir.entries().empty());
+    io::file_lock again(target);
+    CHECK(again.held());
+    const std::string nowhere = dir / "no/such/folder/x";
+    CHECK(error_of([&] { io::file_lock l(nowhere); }) ==
+          nowhere + ": cannot create the lock file " + nowhere + ".lock (No such file or directory)");
+}
+
+TEST_CASE("atomic write: a write past the file-size limit fails in one line, the old file kept, no temporary") {
+    temp_folder dir;
+    const std::string target = dir / "a.bin";
+    io::write_file_atomically(target, "old", 3);
+    ::rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    ::rlimit small = saved;
+    small.rlim_cur = 100;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    const std::vector<char> big(101, 'x');
+    const std::string message = error_of([&] { io::write_file_atomically(target, big.data(), big.size()); });
+    const std::string at_limit_message = error_of([&] { io::write_file_atomically(target, big.data(), 100); });
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    CHECK(message == target + ": write failed (the file would pass the file-size limit of 100 bytes, ulimit -f)");
+    CHECK(at_limit_message == "(no error)");  // exactly the limit is allowed
+    CHECK(file_bytes(target).size() == 100);
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+}
+
+TEST_CASE("tensor: a shape memory cannot hold is an out_of_memory naming the shape and bytes; the tensor is kept") {
+    sib::tensor<double> t({2, 3}, 1.5);
+    CHECK_THROWS_WITH_AS(t.resize({100000000, 100000000}),
+                         "tensor [100000000,100000000]: cannot allocate 80000000000000000 bytes (out of memory)",
+                         sib::out_of_memory);
+    CHECK_THROWS_WITH_AS(t.resize({1 << 30, 1 << 30, 1 << 30}),
+                         "tensor [1073741824,1073741824,1073741824]: more elements than memory can address",
+                         sib::out_of_memory);
+    CHECK(t.shape() == sib::shape{2, 3});
+    for (sib::index_t i = 0; i < t.size(); ++i) CHECK(t[i] == 1.5);
+}
+
+TEST_CASE("weights: a NaN or infinity in a weights file or checkpoint names the parameter and its index") {
+    temp_folder dir;
+    sib::nn::spec_model<float> m("Linear(3,2); ReLU; Linear(2,2)");
+    sib::tensor<float> w({2, 3}, 0.5f), b({2}, 0.0f);
+    w[5] = std::numeric_limits<float>::quiet_NaN();
+    io::save_npy(dir / "param.0.weight.npy", w);
+    io::save_npy(dir / "param.0.bias.npy", b);
+    io::save_npy(dir / "param.2.weight.npy", sib::tensor<float>({2, 2}, 0.25f));
+    io::save_npy(dir / "param.2.bias.npy", b);
+    CHECK(error_of([&] { io::load_weights(m, dir.path); }) ==
+          "weights: parameter 0.weight in " + (dir / "param.0.weight.npy") + " holds nan at [1,2]");
+    // -inf in the second layer's bias, in a weights folder and in a checkpoint.
+    sib::tensor<float> bad_bias({2}, 0.0f);
+    bad_bias[1] = -std::numeric_limits<float>::infinity();
+    io::save_npy(dir / "param.0.weight.npy", sib::tensor<float>({2, 3}, 0.5f));
+    io::save_npy(dir / "param.2.bias.npy", bad_bias);
+    CHECK(error_of([&] { io::load_weights(m, dir.path); }) ==
+          "weights: parameter 2.bias in " + (dir / "param.2.bias.npy") + " holds -inf at [1]");
+    m.for_each_parameter([&](std::string_view name, sib::tensor<float>& v, sib::tensor<float>*) {
+        if (name == "2.bias") v = bad_bias;
+    });
+    const std::string ck = dir / "ck.safetensors";
+    sib::optim::adamw<float>* none = nullptr;
+    sib::train::save_checkpoint(ck, m, none, {{"step", 0u}});
+    CHECK(error_of([&] { sib::train::load_checkpoint(ck, m, none); }) == ck + ": parameter 2.bias holds -inf at [1]");
 }
 
 // ---- safetensors --------------------------------------------------------------------------------

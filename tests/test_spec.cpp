@@ -70,6 +70,25 @@ TEST_CASE("spec: errors are one line naming the item, the argument and what is k
     CHECK(error_of("ReLU(1, 2)") == "spec: 'ReLU(1, 2)': ReLU takes at most 1 positional arguments, got 2");
 }
 
+TEST_CASE("spec: a layer too large for memory is named with the bytes it needs, before any allocation") {
+    // 10^16 doubles: more than any machine holds, refused from the machine's memory size (so the same
+    // under AddressSanitizer, whose allocator aborts instead of throwing).
+    CHECK(error_of("Flatten; Linear(100000000, 100000000)") ==
+          "layer 1 (Linear(100000000, 100000000)): tensor [100000000,100000000]: cannot allocate "
+          "80000000000000000 bytes (out of memory)");
+    try {
+        sib::nn::spec_model<double> m("Conv2d(1,4,3); Conv2d(100000, 100000, 100000)");
+        FAIL("no error");
+    } catch (const sib::out_of_memory& e) {  // a type of its own, a sib::error
+        CHECK(std::string(e.what()) == "layer 1 (Conv2d(100000, 100000, 100000)): tensor [100000,100000,100000,100000]: "
+                                       "more elements than memory can address");
+    }
+    // Elements past what a size_t of bytes can count: named, not wrapped around.
+    CHECK(error_of("Linear(4294967296, 4294967296)") ==
+          "layer 0 (Linear(4294967296, 4294967296)): tensor [4294967296,4294967296]: more elements than memory can "
+          "address");
+}
+
 TEST_CASE("layer registry: every entry builds, and the names, variant and help derive from it") {
     const std::string known = sib::nn::known_layers();
     for (const char* name : {"Conv2d", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softplus",

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace {
 
@@ -315,6 +317,104 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
         CHECK(sib::train::load_checkpoint(ck, back, none)["step"] == 3);
     }
     for (float v : weights_of(back)) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("trainer: a NaN or infinity in the images is named (image and index) before the first step") {
+    auto train = squares(32, 8);
+    const auto test = squares(16, 9);
+    temp_dir dir;
+    auto o = options(dir.path / "ck.safetensors");
+    std::ostringstream quiet;
+    o.progress_stream = &quiet;
+    sib::nn::spec_model<float> m(spec);
+    sib::tensor<float> images({32, 1, 8, 8});
+    for (sib::index_t i = 0; i < 32; ++i) train.image(i, images.data() + i * 64);
+    images[17 * 64 + 3 * 8 + 5] = std::numeric_limits<float>::infinity();
+    images[20 * 64] = std::numeric_limits<float>::quiet_NaN();
+    sib::tensor<std::int64_t> labels({32});
+    for (sib::index_t i = 0; i < 32; ++i) labels[i] = train.label(i);
+    const sib::data::in_memory_dataset poisoned(images, labels, 2);
+    with_trainer(m, "ce", o, [&](auto& t) {
+        t.initialise();
+        CHECK_THROWS_WITH_AS(t.run(poisoned, test), "train: training data: image 17 holds inf at [0,3,5]", sib::error);
+        CHECK_THROWS_WITH_AS(t.run(test, poisoned), "train: test data: image 17 holds inf at [0,3,5]", sib::error);
+        CHECK(t.steps_done() == 0);
+    });
+    CHECK_FALSE(std::filesystem::exists(o.checkpoint));
+}
+
+TEST_CASE("trainer: a second run writing the same checkpoint is refused while the first holds it") {
+    const auto train = squares(32, 8), test = squares(16, 9);
+    temp_dir dir;
+    auto o = options(dir.path / "ck.safetensors");
+    o.epochs = 1;
+    std::ostringstream quiet;
+    o.progress_stream = &quiet;
+    sib::nn::spec_model<float> first(spec), second(spec);
+    std::string message;
+    o.on_step = [&](sib::index_t step) {  // while the first run holds the checkpoint, a second starts
+        if (step != 1) return;
+        auto o2 = o;
+        o2.on_step = nullptr;
+        with_trainer(second, "ce", o2, [&](auto& t) {
+            t.initialise();
+            try {
+                t.run(train, test);
+            } catch (const sib::error& e) {
+                message = e.what();
+            }
+        });
+    };
+    with_trainer(first, "ce", o, [&](auto& t) {
+        t.initialise();
+        t.run(train, test);
+    });
+    CHECK(message == o.checkpoint.string() + " is being written by another run (process " + std::to_string(::getpid()) +
+                         "); give another output path");
+    // Released when the run ends: the lock file is gone and a new run may write the checkpoint.
+    CHECK_FALSE(std::filesystem::exists(dir.path / "ck.safetensors.lock"));
+    o.on_step = nullptr;
+    with_trainer(second, "ce", o, [&](auto& t) {
+        t.initialise();
+        CHECK_NOTHROW(t.run(train, test));
+    });
+}
+
+TEST_CASE("trainer: a checkpoint write past the file-size limit keeps the previous checkpoint, no temporary file") {
+    const auto train = squares(32, 8), test = squares(16, 9);
+    temp_dir dir;
+    auto o = options(dir.path / "ck.safetensors");
+    o.epochs = 2;
+    o.checkpoint_every = 0;
+    std::ostringstream quiet;
+    o.progress_stream = &quiet;
+    sib::nn::spec_model<float> m(spec);
+    ::rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    o.on_step = [&](sib::index_t step) {  // epoch 1's checkpoint exists: limit files to 1 KiB from now
+        if (step != 3) return;
+        ::rlimit small = saved;
+        small.rlim_cur = 1024;
+        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    };
+    std::string message;
+    with_trainer(m, "ce", o, [&](auto& t) {
+        t.initialise();
+        try {
+            t.run(train, test);
+        } catch (const sib::error& e) {
+            message = e.what();
+        }
+    });
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    CHECK(message == "train: " + o.checkpoint.string() +
+                         ": write failed (the file would pass the file-size limit of 1024 bytes, ulimit -f); stopped, "
+                         "the previous checkpoint is kept");
+    sib::nn::spec_model<float> back(spec);
+    sib::optim::adamw<float>* none = nullptr;
+    CHECK(sib::train::load_checkpoint(o.checkpoint, back, none)["epoch"] == 1);
+    for (const auto& e : std::filesystem::directory_iterator(dir.path))
+        CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }
 
 TEST_CASE("objective_step: the soft mask is computed only for objectives whose terms read it") {

@@ -17,3 +17,15 @@ expect_error() {
     if ! grep -q -- "$pattern" "$tmp/err"; then bad "$name: stderr was: $(cat "$tmp/err")"; return; fi
     pass "$name"
 }
+
+# expect_final_error NAME PATTERN CMD...: as expect_error, for commands that print progress on
+# stderr before failing (sib train): the error is the last line, and the only one saying "error".
+expect_final_error() {
+    local name=$1 pattern=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
+    if [ "$(grep -c 'error' "$tmp/err")" -ne 1 ]; then bad "$name: not one error line"; cat "$tmp/err"; return; fi
+    if ! tail -n 1 "$tmp/err" | grep -q -- "$pattern"; then bad "$name: stderr ended with: $(tail -n 1 "$tmp/err")"; return; fi
+    pass "$name"
+}

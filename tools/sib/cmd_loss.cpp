@@ -1,5 +1,6 @@
 // sib loss: the S-IB objective and its parameter gradient for one batch (docs/cli.md).
 #include "common.hpp"
+#include <sib/core/finite.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/weights.hpp>
 #include <sib/layers/spec_model.hpp>
@@ -30,6 +31,7 @@ int cmd_loss(int argc, char** argv) {
         sib::nn::spec_model<T, B> model(a.str("--model"));
         const auto x = sib::io::load_npy<T, B>(a.str("--input"));
         sib::require(x.rank() == 4, a.str("--input"), ": expected [B,C,H,W], got ", x.shape().str());
+        sib::require_finite(x, a.str("--input"));
         const auto labels = sib::io::load_labels(a.str("--labels"));
         sib::require(static_cast<sib::index_t>(labels.size()) == x.dim(0), a.str("--labels"), ": ",
                      labels.size(), " labels for ", x.dim(0), " images");

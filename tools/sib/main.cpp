@@ -2,6 +2,7 @@
 // examples/ shows the same in C++).
 #include <sib/core/error.hpp>
 #include <sib/layers/registry.hpp>
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -41,6 +42,9 @@ void usage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A write past the file-size limit (ulimit -f) then fails with EFBIG, reported in one line with
+    // the temporary file removed, instead of killing the process.
+    std::signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(std::cerr);
         return 2;

@@ -12,6 +12,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// An allocation memory could not hold (the message names what and how many bytes).
+class out_of_memory : public error {
+public:
+    using error::error;
+};
+
 namespace detail {
 template <class... Args>
 std::string concat(const Args&... args) {

@@ -4,6 +4,9 @@
 #include <sib/core/error.hpp>
 #include <sib/core/forward.hpp>
 #include <sib/core/shape.hpp>
+#include <cstddef>
+#include <limits>
+#include <new>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
@@ -30,10 +33,18 @@ public:
         Backend::from_host(size(), values.data(), data());
     }
 
-    // Keeps the allocation when it is large enough: resizing to last step's shape is free.
+    // Keeps the allocation when it is large enough: resizing to last step's shape is free. A shape
+    // whose bytes overflow, or that memory cannot hold, fails in one line naming the shape and the
+    // bytes (the tensor keeps its old shape and contents).
     void resize(const shape_type& s) {
+        const std::size_t n = elements_of(s);
+        try {
+            buffer_.resize(n);
+        } catch (const std::bad_alloc&) {
+            throw out_of_memory(detail::concat("tensor ", s.str(), ": cannot allocate ", n * sizeof(T),
+                                               " bytes (out of memory)"));
+        }
         shape_ = s;
-        buffer_.resize(static_cast<std::size_t>(s.numel()));
     }
     // Same element count, new shape (no data movement).
     void reshape(const shape_type& s) {
@@ -75,6 +86,16 @@ public:
     }
 
 private:
+    static std::size_t elements_of(const shape_type& s) {
+        std::size_t n = 1;
+        for (const index_t d : s)
+            if (__builtin_mul_overflow(n, static_cast<std::size_t>(d), &n) ||
+                n > std::numeric_limits<std::size_t>::max() / sizeof(T) ||
+                n > static_cast<std::size_t>(std::numeric_limits<index_t>::max()))
+                throw out_of_memory(detail::concat("tensor ", s.str(), ": more elements than memory can address"));
+        return n;
+    }
+
     shape_type shape_;
     typename Backend::template buffer<T> buffer_;
 };

@@ -4,6 +4,7 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
+#include <sib/core/finite.hpp>
 #include <sib/core/shape.hpp>
 #include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
@@ -123,6 +124,21 @@ private:
 };
 
 static_assert(dataset<in_memory_dataset>);
+
+// Fails naming the first image, and the value's [C,H,W] index in it, that holds a NaN or an
+// infinity: "training data: image 17 holds nan at [0,3,5]". `what` names the data in the message.
+template <dataset D>
+void require_finite_images(const D& d, const std::string& what) {
+    const sib::shape s = d.image_shape();
+    const index_t numel = s.numel();
+    std::vector<float> one(static_cast<std::size_t>(numel));
+    for (index_t i = 0; i < d.size(); ++i) {
+        d.image(i, one.data());
+        if (const auto bad = first_non_finite(one.data(), numel))
+            fail(what, ": image ", i, " holds ", non_finite_name(one[static_cast<std::size_t>(*bad)]), " at ",
+                 multi_index(s, *bad));
+    }
+}
 
 // Copies any dataset into memory (e.g. to generate a benchmark from a folder once).
 template <dataset D>

@@ -4,8 +4,10 @@
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <zlib.h>
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -23,10 +25,18 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path, const 
     // A plain file's size is its content's; a gzip file grows on decompression, so read in chunks.
     const auto file_size = std::filesystem::file_size(path, ec);
     out.reserve(ec ? 0 : static_cast<std::size_t>(file_size));
-    constexpr std::size_t chunk = 1u << 20;
-    for (;;) {
+    // Reads of the plain size first (most files are plain), then growing to 1 MiB: a small file
+    // costs a small buffer, which matters when a fuzzer reads millions of them.
+    std::size_t chunk = std::clamp<std::size_t>(ec ? 0 : static_cast<std::size_t>(file_size) + 1, 4096, 1u << 20);
+    for (;; chunk = std::min<std::size_t>(2 * chunk, 1u << 20)) {
         const std::size_t at = out.size();
-        out.resize(at + chunk);
+        try {
+            out.resize(at + chunk);
+        } catch (const std::bad_alloc&) {
+            gzclose(f);
+            throw out_of_memory(sib::detail::concat(what, ": ", path, ": cannot hold more than its first ", at,
+                                               " bytes in memory (out of memory)"));
+        }
         const int got = gzread(f, out.data() + at, static_cast<unsigned>(chunk));
         if (got < 0) {
             int code = 0;

@@ -129,17 +129,18 @@ inline const method_entry& method_by_name(std::string_view name, std::string_vie
     return *e;
 }
 
+// Whether `method` is a known method of family `f` (a loop over the table rather than a pointer
+// test, so that it folds to a constant under -fsanitize=undefined too).
+constexpr bool is_method_of(std::string_view method, method_family f) {
+    for (const auto& e : method_table)
+        if (e.name == method) return e.family == f;
+    return false;
+}
 // The methods whose map has a channel axis before reduction (keep_channels applies). False for
 // unknown names.
-constexpr bool is_gradient_family(std::string_view method) {
-    const method_entry* e = find_method(method);
-    return e && e->family == method_family::gradient;
-}
+constexpr bool is_gradient_family(std::string_view method) { return is_method_of(method, method_family::gradient); }
 // The methods with a target layer (--layer).
-constexpr bool is_cam_method(std::string_view method) {
-    const method_entry* e = find_method(method);
-    return e && e->family == method_family::cam;
-}
+constexpr bool is_cam_method(std::string_view method) { return is_method_of(method, method_family::cam); }
 
 // The six core methods (--method all) and all 14 (--method every), in table order.
 inline std::vector<std::string> core_methods() {

@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,16 @@ public:
 
     void write(const void* data, std::size_t n) {
         require(fd_ >= 0, target_.string(), ": write after commit");
+        // Past the file-size limit (ulimit -f) the kernel would send SIGXFSZ, which kills the
+        // process before the temporary file can be removed: refuse the write instead.
+        ::rlimit limit{};
+        if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+            written_ + n > static_cast<std::size_t>(limit.rlim_cur)) {
+            abandon();
+            fail(target_.string(), ": write failed (the file would pass the file-size limit of ", limit.rlim_cur,
+                 " bytes, ulimit -f)");
+        }
+        written_ += n;
         const char* p = static_cast<const char*>(data);
         while (n > 0) {
             // Linux writes at most about 2 GiB per call.
@@ -96,6 +107,7 @@ private:
 
     std::filesystem::path target_, temporary_;
     int fd_ = -1;
+    std::size_t written_ = 0;
 };
 
 inline void write_file_atomically(const std::filesystem::path& path, const void* data,

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -44,7 +45,13 @@ inline void read_exactly(std::FILE* f, void* dst, std::size_t n, const std::stri
 
 inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path) {
     auto f = open_for_reading(path);
-    std::vector<std::byte> bytes(file_size_of(path));
+    const std::size_t n = file_size_of(path);
+    std::vector<std::byte> bytes;
+    try {
+        bytes.resize(n);
+    } catch (const std::bad_alloc&) {
+        throw out_of_memory(sib::detail::concat(path.string(), ": cannot hold its ", n, " bytes in memory (out of memory)"));
+    }
     read_exactly(f.get(), bytes.data(), bytes.size(), path.string());
     return bytes;
 }

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -297,6 +298,23 @@ inline void write_npy_file(const std::filesystem::path& path, io::dtype d, const
     w.commit();
 }
 
+// Runs `allocate` for the data of the file `name`: memory that cannot hold it is an out_of_memory
+// naming the file, its shape and dtype, not a bare std::bad_alloc.
+template <class F>
+void allocating(const std::string& name, const npy_header& h, F&& allocate) {
+    const auto refuse = [&] {
+        throw out_of_memory(sib::detail::concat(name, ": cannot hold its ", h.shape.str(), " ", dtype_name(h.dtype),
+                                                " data (", h.data_bytes, " bytes) in memory (out of memory)"));
+    };
+    try {
+        allocate();
+    } catch (const std::bad_alloc&) {
+        refuse();
+    } catch (const out_of_memory&) {
+        refuse();
+    }
+}
+
 }  // namespace detail
 
 // The array as stored.
@@ -307,7 +325,7 @@ inline npy_array read_npy(const std::filesystem::path& path) {
     npy_array a;
     a.dtype = h.dtype;
     a.shape = h.shape;
-    a.bytes.resize(h.data_bytes);
+    detail::allocating(name, h, [&] { a.bytes.resize(h.data_bytes); });
     detail::read_exactly(f.get(), a.bytes.data(), h.data_bytes, name);
     return a;
 }
@@ -326,7 +344,8 @@ tensor<T, B> load_npy(const std::filesystem::path& path) {
     if constexpr (B::host_accessible) {
         // Same dtype: straight into the tensor, no second copy of a data set.
         if (h.dtype == dtype_of<T>()) {
-            tensor<T, B> t(h.shape);
+            tensor<T, B> t;
+            detail::allocating(name, h, [&] { t.resize(h.shape); });
             detail::read_exactly(f.get(), t.data(), h.data_bytes, name);
             return t;
         }
@@ -334,9 +353,11 @@ tensor<T, B> load_npy(const std::filesystem::path& path) {
     npy_array a;
     a.dtype = h.dtype;
     a.shape = h.shape;
-    a.bytes.resize(h.data_bytes);
+    detail::allocating(name, h, [&] { a.bytes.resize(h.data_bytes); });
     detail::read_exactly(f.get(), a.bytes.data(), h.data_bytes, name);
-    return a.to_tensor<T, B>(name);
+    tensor<T, B> t;
+    detail::allocating(name, h, [&] { t = a.to_tensor<T, B>(name); });
+    return t;
 }
 
 template <class T, class B>

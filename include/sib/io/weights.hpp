@@ -1,6 +1,7 @@
 // Model weights in and out, by PyTorch state-dict names: a .safetensors file or a folder of
 // param.<name>.npy files (the golden fixtures' layout). Shapes are checked against the model.
 #pragma once
+#include <sib/core/finite.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/safetensors.hpp>
 #include <filesystem>
@@ -16,6 +17,7 @@ void assign_parameter(const std::string& name, tensor<T, B>& dst, const tensor<T
                       const std::string& where) {
     require(src.shape() == dst.shape(), "weights: parameter ", name, " has shape ", dst.shape().str(),
             " in the model but ", src.shape().str(), " in ", where);
+    require_finite(src, "weights: parameter " + name + " in " + where);
     B::copy(src.size(), src.data(), dst.data());
 }
 }  // namespace detail

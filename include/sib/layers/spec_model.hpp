@@ -20,7 +20,11 @@ public:
 
     explicit spec_model(std::string_view spec) : spec_(spec) {
         for (const auto& item : parse_model_spec(spec)) {
-            layers_.push_back(make_layer<T, B>(item));
+            try {  // a layer too large for memory is named: "layer 2 (Linear(...)): tensor [...]: cannot allocate N bytes"
+                layers_.push_back(make_layer<T, B>(item));
+            } catch (const out_of_memory& e) {
+                throw out_of_memory(sib::detail::concat("layer ", layers_.size(), " (", item.text, "): ", e.what()));
+            }
             texts_.push_back(item.text);
         }
     }

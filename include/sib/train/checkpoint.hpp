@@ -4,6 +4,7 @@
 // settings and position as metadata. Written atomically: a kill at any moment leaves the previous
 // checkpoint or the new one, never a torn file.
 #pragma once
+#include <sib/core/finite.hpp>
 #include <sib/io/safetensors.hpp>
 #include <nlohmann/json.hpp>
 #include <cstdint>
@@ -94,6 +95,7 @@ nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt*
         auto src = f.template get<T, B>(n);
         require(src.shape() == v.shape(), path.string(), ": parameter ", n, " has shape ", v.shape().str(),
                 " in the model but ", src.shape().str(), " in the checkpoint");
+        require_finite(src, path.string() + ": parameter " + n);
         B::copy(src.size(), src.data(), v.data());
     });
     detail::for_each_counter(model, [&](const std::string& name, index_t& v) {

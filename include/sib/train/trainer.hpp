@@ -7,8 +7,9 @@
 #pragma once
 #include <sib/autodiff/step.hpp>
 #include <sib/data/dataset.hpp>
-#include <sib/decoders/argmax.hpp>
 #include <sib/data/loader.hpp>
+#include <sib/decoders/argmax.hpp>
+#include <sib/io/file_lock.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/optim/schedule.hpp>
@@ -206,6 +207,9 @@ public:
     template <data::dataset D1, data::dataset D2>
     train_result run(const D1& train, const D2& test) {
         check_fit(train, test);
+        // Two runs writing one checkpoint would interleave their epochs: the second is refused.
+        io::file_lock claim;
+        if (!opt_.checkpoint.empty()) claim = io::file_lock(opt_.checkpoint);
         data::loader_options lo;
         lo.batch_size = opt_.batch_size;
         lo.drop_last = min_batch > 1;  // a short last batch may have no defined value
@@ -322,6 +326,9 @@ SIB_KERNELS:
                 " classes but the model outputs ", out[1]);
         require(!needs_annotation || train.has_masks(),
                 "train: this objective needs foreground masks, and the training data has none");
+        // A NaN pixel would surface steps later as a NaN loss; name it before the first step.
+        data::require_finite_images(train, "train: training data");
+        data::require_finite_images(test, "train: test data");
     }
 
     autodiff::step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
@@ -352,7 +359,12 @@ SIB_KERNELS:
                                {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_}, {"step", step_},
                                {"epochs", opt_.epochs}, {"seconds", seconds},
                                {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_}};
-        save_checkpoint(opt_.checkpoint, model_, &optimizer_, meta);
+        try {
+            save_checkpoint(opt_.checkpoint, model_, &optimizer_, meta);
+        } catch (const error& e) {  // a full disk, the file-size limit: the atomic write left no trace
+            fail("train: ", e.what(), "; stopped, ",
+                 std::filesystem::exists(opt_.checkpoint) ? "the previous checkpoint is kept" : "no checkpoint was written");
+        }
     }
 
 private:

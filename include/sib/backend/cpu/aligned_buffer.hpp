@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 #include <utility>
+#include <unistd.h>
 
 SIB_BEGIN_NAMESPACE
 
@@ -45,6 +46,10 @@ public:
     // Contents are kept up to min(old, new) size; new elements are uninitialised.
     void resize(std::size_t n) {
         if (n > capacity_) {
+            // More than the machine's memory: refused without asking the allocator, which under
+            // Linux's overcommit may say yes and leave the first write to the OOM killer, and under
+            // AddressSanitizer aborts instead of throwing.
+            if (n > physical_memory_bytes() / sizeof(T)) throw std::bad_alloc();
             T* p = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignment}));
             if (size_) std::memcpy(p, data_, size_ * sizeof(T));
             release();
@@ -60,6 +65,14 @@ public:
     std::size_t capacity() const { return capacity_; }
 
 private:
+    static std::size_t physical_memory_bytes() {
+        static const std::size_t bytes = [] {
+            const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+            return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)
+                                         : static_cast<std::size_t>(-1);
+        }();
+        return bytes;
+    }
     void release() {
         if (data_) ::operator delete(data_, std::align_val_t{alignment});
         data_ = nullptr;
