@@ -5,19 +5,21 @@
 #   <target>          sib::sib            every other header
 #   <target>_image    sib::image          io/png.hpp, io/heatmap.hpp, data/image_folder.hpp, data/open.hpp
 #   <target>_xtensor  sib::xtensor        io/xtensor.hpp
+#   <target>_mpi      sib::mpi            dist/mpi.hpp
 #   <target>_thrust   sib::thrust_host    backend/thrust/*.hpp (host compiler, Thrust's OMP system)
 # <target> depends on the others, so building it builds them all. A group whose target is not
-# defined (no stb, no xtensor, no Thrust) is skipped and said so. backend/thrust/cuda_runtime.hpp
+# defined (no stb, no xtensor, no MPI, no Thrust) is skipped and said so. backend/thrust/cuda_runtime.hpp
 # needs nvcc (#error otherwise) and is left to the CUDA tests.
 function(sib_add_header_check target)
   set(root ${PROJECT_SOURCE_DIR}/include)
   file(GLOB_RECURSE headers CONFIGURE_DEPENDS RELATIVE ${root} ${root}/sib/*.hpp)
   list(SORT headers)
   set(image_headers sib/io/png.hpp sib/io/heatmap.hpp sib/data/image_folder.hpp sib/data/open.hpp)
-  set(groups core image xtensor thrust)
+  set(groups core image xtensor mpi thrust)
   set(link_core sib::sib)
   set(link_image sib::image)
   set(link_xtensor sib::xtensor)
+  set(link_mpi sib::mpi)
   set(link_thrust sib::thrust_host)
   foreach(group IN LISTS groups)
     set(sources_${group})
@@ -32,6 +34,8 @@ function(sib_add_header_check target)
       set(group image)
     elseif(header STREQUAL "sib/io/xtensor.hpp")
       set(group xtensor)
+    elseif(header STREQUAL "sib/dist/mpi.hpp")
+      set(group mpi)
     else()
       set(group core)
     endif()

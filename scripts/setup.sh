@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake make g++ pkg-config ccache libeigen3-dev xtensor-dev xtl-dev doctest-dev
           nlohmann-json3-dev zlib1g-dev libstb-dev libbenchmark-dev libopenblas-dev dataset-fashion-mnist
-          clang-14 libclang-rt-14-dev)
+          clang-14 libclang-rt-14-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 // <sib/sib.hpp>: all of sib that the target sib::sib needs (every folder's umbrella). Headers with
 // optional dependencies are included on their own: <sib/io/png.hpp>, <sib/io/heatmap.hpp>,
 // <sib/data/image_folder.hpp>, <sib/data/open.hpp> (sib::image), <sib/io/xtensor.hpp> (sib::xtensor),
+// <sib/dist/mpi.hpp> (sib::mpi),
 // <sib/backend/thrust/systems.hpp> (sib::thrust_host, sib::cuda). Every header also stands alone.
 #pragma once
 #include <sib/core.hpp>
@@ -13,6 +14,7 @@
 #include <sib/loss.hpp>
 #include <sib/optim.hpp>
 #include <sib/data.hpp>
+#include <sib/dist.hpp>
 #include <sib/explain.hpp>
 #include <sib/metrics.hpp>
 #include <sib/io.hpp>

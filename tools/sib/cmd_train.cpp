@@ -3,10 +3,46 @@
 #include <sib/data/open.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/train/choice.hpp>
+#if defined(SIB_CLI_MPI)
+#include <sib/dist/mpi.hpp>
+#endif
+#include <memory>
 
 namespace sib_cli {
 
+namespace {
+int train(int argc, char** argv, sib::dist::comm_ref comm);
+}
+
+// Under mpirun (and where sib was built with MPI), every process runs this with MPI's
+// communicator; otherwise it is a single process, with no MPI at all.
 int cmd_train(int argc, char** argv) {
+#if defined(SIB_CLI_MPI)
+    if (sib::dist::mpi::launched()) {
+        std::unique_ptr<sib::dist::mpi> world;
+        try {
+            world = std::make_unique<sib::dist::mpi>();
+        } catch (const sib::error& e) {
+            std::cerr << "sib train: error: " << e.what() << "\n";
+            return 1;
+        }
+        try {
+            return train(argc, argv, *world);
+        } catch (const sib::dist::collective_error& e) {  // every process stops: no one waits
+            if (e.print_here()) std::cerr << "sib train: error: " << e.what() << "\n";
+            return 1;
+        } catch (const std::exception& e) {  // this process alone: take the others down with it
+            std::cerr << "sib train: error: " << (world->rank() ? "process " + std::to_string(world->rank()) + ": " : "")
+                      << e.what() << "\n";
+            world->abort(1);
+        }
+    }
+#endif
+    return train(argc, argv, {});
+}
+
+namespace {
+int train(int argc, char** argv, sib::dist::comm_ref comm) {
     args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
                     "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n\n" +
                     sib::data::benchmarks_help());
@@ -16,7 +52,8 @@ int cmd_train(int argc, char** argv) {
         .flag("--objective", "ce|sib|rrr", "training objective (rrr: right for the right reasons, needs masks)", "sib")
         .flag("--lambda-rrr", "L", "weight of the rrr term", "1000")
         .flag("--epochs", "N", "epochs", "1")
-        .flag("--batch", "B", "batch size", "64")
+        .flag("--batch", "B", "batch size (the global batch, over every process under mpirun)", "64")
+        .flag("--accumulate", "K", "micro-batches per step whose gradients are averaged (as K processes)", "1")
         .flag("--optimizer", "adamw|sgd", "optimizer (PyTorch semantics)", "adamw")
         .flag("--lr", "LR", "learning rate", "0.001")
         .flag("--weight-decay", "WD", "weight decay (default: AdamW 0.01, SGD 0)", "")
@@ -40,8 +77,8 @@ int cmd_train(int argc, char** argv) {
     add_backend_flag(a);
     add_sib_flags(a);
     add_threads_flag(a);
-    if (!a.parse(argc, argv, std::cout)) return 0;
-    apply_threads(a);
+    if (!a.parse(argc, argv, comm.rank() == 0 ? std::cout : null_stream())) return 0;
+    apply_threads(a, comm.local_size());
 
     const std::string bench = a.str("--benchmark"), data_dir = a.str("--data");
     sib::require(bench.empty() != data_dir.empty(), "give exactly one of --benchmark NAME or --data DIR");
@@ -58,6 +95,8 @@ int cmd_train(int argc, char** argv) {
     sib::train::train_options o;
     o.epochs = a.integer("--epochs");
     o.batch_size = a.integer("--batch");
+    o.accumulate = a.integer("--accumulate");
+    o.comm = comm;
     const std::string schedule = a.choice("--schedule", {"constant", "step", "cosine"});
     if (schedule == "step") o.schedule = sib::optim::step_schedule{c.lr, a.integer("--step-size"), a.real("--gamma")};
     if (schedule == "cosine") o.schedule = sib::optim::cosine_schedule{c.lr, o.epochs, 0.0};
@@ -94,13 +133,17 @@ int cmd_train(int argc, char** argv) {
             else
                 t.resume(resume);
             const auto r = t.run(data.train, data.test);
-            print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
+            if (comm.rank() == 0)
+                print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
                         {"images_per_second", r.images_per_second}, {"epochs", r.epochs}, {"steps", r.steps},
                         {"checkpoint", o.checkpoint.string()}, {"objective", c.objective},
-                        {"train_images", data.train.size()}, {"test_images", data.test.size()}});
+                        {"train_images", data.train.size()}, {"test_images", data.test.size()},
+                        {"processes", comm.size()}, {"accumulate", o.accumulate},
+                        {"communication_seconds", r.communication_seconds}});
             return 0;
         });
     });
 }
+}  // namespace
 
 }  // namespace sib_cli

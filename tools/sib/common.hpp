@@ -9,7 +9,9 @@
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 namespace sib_cli {
 
@@ -38,9 +40,15 @@ inline sib::loss::sib_settings sib_settings_from(const args& a) {
             sib::loss::parse_shaping(a.choice("--shaping", {"exp", "linear"}))};
 }
 
-inline void add_threads_flag(args& a) { a.flag("--threads", "N", "worker threads (OpenMP and Eigen)", "2"); }
-inline void apply_threads(const args& a) {
-    const long long n = a.integer("--threads");
+inline void add_threads_flag(args& a) {
+    a.flag("--threads", "N", "worker threads (OpenMP and the BLAS); under mpirun: this machine's cores / its processes", "2");
+}
+// `processes_here`: how many processes share this machine (under mpirun); without --threads each
+// takes its share of the cores, so that they do not oversubscribe them.
+inline void apply_threads(const args& a, int processes_here = 1) {
+    long long n = a.integer("--threads");
+    if (!a.set("--threads") && processes_here > 1)
+        n = std::max<long long>(1, static_cast<long long>(std::thread::hardware_concurrency()) / processes_here);
     sib::require(n >= 1, "--threads must be at least 1, got ", n);
     sib::set_num_threads(static_cast<int>(n));
 }
@@ -83,6 +91,12 @@ auto with_backend_and_dtype(const args& a, F&& f) {
 
 // The help of --benchmark, from the registry (the descriptions: sib::data::benchmarks_help()).
 inline std::string benchmark_flag_help() { return "a generated benchmark: " + sib::data::benchmark_list(); }
+
+// Where output of processes other than the first goes (under mpirun): nowhere.
+inline std::ostream& null_stream() {
+    static std::ostream nowhere(nullptr);
+    return nowhere;
+}
 
 // The last line of every subcommand: one JSON object.
 inline void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }

@@ -119,7 +119,24 @@ public:
         require(k >= 0 && k < num_batches(), "batch_loader: batch ", k, " out of range for ",
                 num_batches(), " batches");
         const index_t first = k * opt_.batch_size;
-        const index_t b = std::min(opt_.batch_size, n_ - first);
+        load_positions(first, std::min(opt_.batch_size, n_ - first), out);
+    }
+
+    // Images offset .. offset + count - 1 of batch k: one process's shard, or one micro-batch, of a
+    // global batch, with the order and augmentation the whole batch has.
+    void load_part(index_t k, index_t offset, index_t count, batch_type& out) {
+        require(k >= 0 && k < num_batches(), "batch_loader: batch ", k, " out of range for ",
+                num_batches(), " batches");
+        const index_t first = k * opt_.batch_size, b = std::min(opt_.batch_size, n_ - first);
+        require(offset >= 0 && count > 0 && offset + count <= b, "batch_loader: images ", offset, "..",
+                offset + count - 1, " are not in batch ", k, " of ", b);
+        load_positions(first + offset, count, out);
+    }
+
+    // Positions first .. first + b - 1 of the current epoch's order.
+    void load_positions(index_t first, index_t b, batch_type& out) {
+        require(first >= 0 && b > 0 && first + b <= n_, "batch_loader: positions ", first, "..", first + b - 1,
+                " out of range for ", n_, " images");
         const index_t chw = c_ * h_ * w_, hw = h_ * w_;
         out.indices.resize(static_cast<std::size_t>(b));
         for (index_t s = 0; s < b; ++s) out.indices[s] = order_[first + s];

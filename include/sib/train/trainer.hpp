@@ -9,6 +9,8 @@
 #include <sib/data/dataset.hpp>
 #include <sib/data/loader.hpp>
 #include <sib/decoders/argmax.hpp>
+#include <sib/dist/communicator.hpp>
+#include <sib/dist/data_parallel.hpp>
 #include <sib/io/file_lock.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
@@ -43,6 +45,12 @@ struct train_options {
     index_t checkpoint_every = 0;
     std::filesystem::path log;  // JSON lines, one per epoch (and per logged step)
     index_t log_every = 0;      // steps between step records in the log; 0: epochs only
+    // Data parallelism (docs/distributed.md): every step's global batch of batch_size images is cut
+    // into comm.size() x accumulate micro-batches; process r computes micro-batches r*accumulate ..
+    // r*accumulate + accumulate - 1, and the gradient is the mean over all of them. Only process 0
+    // shows progress and writes the checkpoint and the log.
+    index_t accumulate = 1;
+    dist::comm_ref comm;
     progress_mode progress = progress_mode::automatic;
     std::ostream* progress_stream = &std::cerr;
     // Called after every optimizer step with the number of steps done (after any checkpoint of that
@@ -81,11 +89,15 @@ struct train_result {
     double images_per_second = 0;
     index_t epochs = 0;
     index_t steps = 0;
+    // Seconds this process spent in the step's collectives (the gradient all-reduce and the loss's),
+    // waiting for the others included; 0 for one process without accumulation.
+    double communication_seconds = 0;
 };
 
-// Share of test images whose arg-max logit is the label, with the model in eval mode.
+// Share of test images whose arg-max logit is the label, with the model in eval mode. With several
+// processes each scores a contiguous shard and the counts are summed.
 template <model M, data::dataset D>
-double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256) {
+double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256, dist::comm_ref comm = {}) {
     using T = typename M::value_type;
     using B = typename M::backend;
     if (test.size() == 0) return NAN;
@@ -97,14 +109,17 @@ double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256) {
     loader.set_epoch(0);
     typename data::batch_loader<T, B>::batch_type batch;
     autodiff::sweep_workspace<T, B> ws;
-    index_t correct = 0;
-    while (loader.next(batch)) {
+    const index_t n = test.size(), first = n * comm.rank() / comm.size(), last = n * (comm.rank() + 1) / comm.size();
+    std::int64_t correct = 0;
+    for (index_t at = first; at < last; at += batch_size) {
+        loader.load_positions(at, std::min(batch_size, last - at), batch);
         const auto predicted = decoders::argmax_rows(autodiff::forward_sweep(m, ws, batch.images));
         const auto y = batch.labels.to_vector();
         for (index_t i = 0; i < batch.size(); ++i) correct += predicted[static_cast<std::size_t>(i)] == y[i];
     }
+    comm.all_reduce_sum(&correct, 1);
     m.set_training(true);
-    return static_cast<double>(correct) / static_cast<double>(test.size());
+    return static_cast<double>(correct) / static_cast<double>(n);
 }
 
 namespace detail {
@@ -116,6 +131,13 @@ inline std::string spell(double v) {
     return os.str();
 }
 
+// "process 1" or "processes 1, 3" after `prefix` ("...process"), for messages about ranks.
+inline std::string concat_ranks(const std::string& prefix, const std::vector<int>& ranks) {
+    std::string out = prefix + (ranks.size() > 1 ? "es " : " ");
+    for (std::size_t i = 0; i < ranks.size(); ++i) out += (i ? ", " : "") + std::to_string(ranks[i]);
+    return out;
+}
+
 inline std::string spell(const loss::term_values& terms) {
     std::string out;
     for (const auto& [name, value] : terms) out += (out.empty() ? "" : ", ") + std::string(name) + " " + spell(value);
@@ -123,12 +145,14 @@ inline std::string spell(const loss::term_values& terms) {
 }
 
 // Dropout masks as a function of (seed, step, layer), so a resumed run draws the same ones.
+// Micro-batch `micro` of a step (0 without data parallelism) draws its own masks, the same on
+// whichever process computes it.
 template <class M>
-void reseed_dropout(M& m, std::uint64_t seed, index_t step) {
+void reseed_dropout(M& m, std::uint64_t seed, index_t step, index_t micro = 0) {
     m.for_each_layer([&](auto& layer, int i) {
         if constexpr (requires { layer.reseed(std::uint64_t{}); }) {
             rng r(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(step + 1)) ^
-                  (static_cast<std::uint64_t>(i) << 48));
+                  (static_cast<std::uint64_t>(i) << 48) ^ (0xd1b54a32d192ed03ULL * static_cast<std::uint64_t>(micro)));
             layer.reseed(r.next_u64());
         }
     });
@@ -149,8 +173,14 @@ public:
         : model_(model), objective_(std::move(objective)), optimizer_(std::move(optimizer)), opt_(std::move(opt)),
           identity_(std::move(identity)) {
         require(opt_.epochs >= 1, "train: epochs must be at least 1, got ", opt_.epochs);
-        require(opt_.batch_size >= min_batch, "train: this objective needs batches of at least ", min_batch,
-                " (a dependence between samples), got ", opt_.batch_size);
+        require(opt_.accumulate >= 1, "train: accumulate must be at least 1, got ", opt_.accumulate);
+        const index_t parts = opt_.comm.size() * opt_.accumulate;
+        require_on_every_process(opt_.batch_size % parts == 0, "train: the batch of ", opt_.batch_size, " does not split into ",
+                opt_.comm.size(), " process", opt_.comm.size() > 1 ? "es" : "", " x ", opt_.accumulate,
+                " micro-batch", opt_.accumulate > 1 ? "es" : "", " (accumulate) of equal size");
+        require(opt_.batch_size / parts >= min_batch, "train: this objective needs batches of at least ", min_batch,
+                " (a dependence between samples), got ", opt_.batch_size / parts,
+                parts > 1 ? " per micro-batch" : "");
         require(opt_.init == "pytorch" || opt_.init == "kaiming", "train: unknown init '", opt_.init,
                 "' (expected pytorch or kaiming)");
         if (!opt_.schedule) opt_.schedule = optim::constant_schedule{optimizer_.lr()};
@@ -162,7 +192,8 @@ public:
     nlohmann::json settings() const {
         nlohmann::json s = {{"batch_size", opt_.batch_size}, {"init", opt_.init}, {"seed", opt_.seed},
                             {"horizontal_flip", opt_.horizontal_flip}, {"crop_padding", opt_.crop_padding},
-                            {"objective", objective_.settings}, {"schedule", schedule_settings(*opt_.schedule)}};
+                            {"objective", objective_.settings}, {"schedule", schedule_settings(*opt_.schedule)},
+                            {"world_size", opt_.comm.size()}, {"accumulate", opt_.accumulate}};
         if constexpr (requires { optimizer_settings(optimizer_.options()); })
             s["optimizer"] = optimizer_settings(optimizer_.options());
         return s;
@@ -175,6 +206,7 @@ public:
             optim::kaiming_normal(model_, r);
         else
             optim::pytorch_default(model_, r);
+        dist::broadcast_parameters(model_, opt_.comm);
     }
 
     // Continues from a checkpoint written by this trainer with the same identity and settings.
@@ -187,9 +219,14 @@ public:
         require(meta.value("identity", std::string()) == identity_, "--resume: ", path.string(),
                 " was trained with spec '", meta.value("identity", std::string()), "', not '", identity_, "'");
         const auto want = settings();
-        const auto& got = meta["settings"];
+        auto& got = meta["settings"];
+        // Checkpoints from before data parallelism: one process, no accumulation.
+        for (const char* key : {"world_size", "accumulate"})
+            if (got.is_object() && !got.contains(key)) got[key] = 1;
+        require_on_every_process(!got.is_object() || got["world_size"] == want["world_size"], "--resume: ", path.string(), " was written by a run of ", got["world_size"].dump(),
+                 " process(es), this run has ", opt_.comm.size(), "; resume with the same number");
         for (auto it = want.begin(); it != want.end(); ++it)
-            require(got.contains(it.key()) && got[it.key()] == it.value(), "--resume: setting '", it.key(),
+            require_on_every_process(got.contains(it.key()) && got[it.key()] == it.value(), "--resume: setting '", it.key(),
                     "' is ", got.contains(it.key()) ? got[it.key()].dump() : "missing", " in ", path.string(),
                     " but ", it.value().dump(), " now");
         epoch_ = meta.at("epoch").get<index_t>();
@@ -207,12 +244,19 @@ public:
     template <data::dataset D1, data::dataset D2>
     train_result run(const D1& train, const D2& test) {
         check_fit(train, test);
+        const bool lead = opt_.comm.rank() == 0;  // the process that reports and writes
         // Two runs writing one checkpoint would interleave their epochs: the second is refused.
         io::file_lock claim;
-        if (!opt_.checkpoint.empty()) claim = io::file_lock(opt_.checkpoint);
+        together([&] {
+            if (lead && !opt_.checkpoint.empty()) claim = io::file_lock(opt_.checkpoint);
+        });
+        // Everything else a process prints goes nowhere: one progress line and one log per run.
+        std::ostringstream elsewhere;
+        std::ostream& out = lead ? *opt_.progress_stream : elsewhere;
         data::loader_options lo;
         lo.batch_size = opt_.batch_size;
-        lo.drop_last = min_batch > 1;  // a short last batch may have no defined value
+        // A short last batch may have no defined value (S-IB), and would not split into micro-batches.
+        lo.drop_last = min_batch > 1 || opt_.comm.size() * opt_.accumulate > 1;
         lo.seed = opt_.seed;
         lo.crop_padding = opt_.crop_padding;
         lo.horizontal_flip = opt_.horizontal_flip;
@@ -220,7 +264,9 @@ public:
         require(loader.num_batches() > 0, "train: ", train.size(), " training images do not fill one batch of ",
                 opt_.batch_size);
         std::optional<jsonl_log> log;
-        if (!opt_.log.empty()) log.emplace(opt_.log, /*append=*/epoch_ > 0 || batch_in_epoch_ > 0);
+        together([&] {
+            if (lead && !opt_.log.empty()) log.emplace(opt_.log, /*append=*/epoch_ > 0 || batch_in_epoch_ > 0);
+        });
         const auto t0 = std::chrono::steady_clock::now();
         index_t images = 0;
         typename data::batch_loader<T, B>::batch_type batch;
@@ -234,18 +280,17 @@ public:
             po.label = "epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(opt_.epochs);
             po.unit = "batch";
             po.mode = opt_.progress;
-            progress bar(loader.num_batches() - batch_in_epoch_, po, *opt_.progress_stream);
+            progress bar(loader.num_batches() - batch_in_epoch_, po, out);
             epoch_sums sums;
             for (; batch_in_epoch_ < loader.num_batches(); ++batch_in_epoch_) {
-                loader.load(batch_in_epoch_, batch);
-                const auto v = step(batch);
-                if (!std::isfinite(static_cast<double>(v.total)))
-                    fail("train: the loss became ", detail::spell(v.total), " at epoch ", epoch_ + 1, " step ",
-                         step_ + 1, " (", detail::spell(v.terms), "); stopped, the last good checkpoint is kept",
+                const auto v = step(loader, batch);
+                if (!std::isfinite(static_cast<double>(v.total)))  // the same value on every process
+                    require_on_every_process(false, "train: the loss became ", detail::spell(v.total), " at epoch ",
+                         epoch_ + 1, " step ", step_ + 1, " (", detail::spell(v.terms), "); stopped, the last good checkpoint is kept",
                          opt_.checkpoint.empty() ? "" : " at " + opt_.checkpoint.string(),
                          " (try a smaller learning rate or term weights)");
                 ++step_;
-                images += batch.size();
+                images += opt_.comm.size() * opt_.accumulate > 1 ? opt_.batch_size : batch.size();
                 sums.add(static_cast<double>(v.total), v.terms);
                 // The terms, not the total: 1000 exp(bg) is about 1000 whatever bg does.
                 for (const auto& [name, value] : v.terms) bar.set(name, value);
@@ -266,7 +311,7 @@ public:
             }
             bar.finish();
             if (sums.count > 0) last_loss_ = sums.mean(sums.total);
-            last_accuracy_ = evaluate_accuracy(model_, test);
+            last_accuracy_ = evaluate_accuracy(model_, test, 256, opt_.comm);
             if (log) {
                 nlohmann::json record = {{"event", "epoch"}, {"epoch", epoch_ + 1}, {"step", step_},
                                          {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
@@ -274,9 +319,9 @@ public:
                 for (const auto& [name, sum] : sums.terms) record["train_" + std::string(name)] = sums.mean(sum);
                 log->write(record);
             }
-            *opt_.progress_stream << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss " << last_loss_;
-            for (const auto& [name, sum] : sums.terms) *opt_.progress_stream << ", " << name << " " << sums.mean(sum);
-            *opt_.progress_stream << ", test accuracy " << last_accuracy_ << std::endl;
+            out << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss " << last_loss_;
+            for (const auto& [name, sum] : sums.terms) out << ", " << name << " " << sums.mean(sum);
+            out << ", test accuracy " << last_accuracy_ << std::endl;
             // Checkpoint the position after this epoch.
             ++epoch_;
             batch_in_epoch_ = 0;
@@ -290,6 +335,7 @@ public:
         res.images_per_second = run_seconds > 0 ? static_cast<double>(images) / run_seconds : 0;
         res.epochs = opt_.epochs;
         res.steps = step_;
+        res.communication_seconds = communication_seconds_;
         return res;
     }
 
@@ -317,28 +363,103 @@ SIB_KERNELS:
 
     template <data::dataset D1, data::dataset D2>
     void check_fit(const D1& train, const D2& test) {
+        // Every process must read the same data: rank 0's digest against each one's, first, so that the
+        // checks below come out the same everywhere.
+        if (opt_.comm.size() > 1) {
+            const std::int64_t mine = dist::dataset_digest(train);
+            std::int64_t lead = mine;
+            opt_.comm.broadcast(&lead, 1, 0);
+            const std::vector<int> differ = dist::failed_ranks(opt_.comm, mine == lead);
+            require_on_every_process(differ.empty(), detail::concat_ranks("train: the training data of process", differ),
+                                     " differ from process 0's (another folder or file?); every process must "
+                                     "read the same data");
+        }
         const sib::shape s = train.image_shape();
-        require(test.size() == 0 || test.image_shape() == s, "train: test images ", test.image_shape().str(),
+        require_on_every_process(test.size() == 0 || test.image_shape() == s, "train: test images ", test.image_shape().str(),
                 " differ from training images ", s.str());
         const sib::shape out = model_.output_shape({opt_.batch_size, s[0], s[1], s[2]});
-        require(out.rank() == 2, "train: the model must end in logits [N,K], gives ", out.str());
-        require(train.num_classes() <= out[1], "train: the data has ", train.num_classes(),
+        require_on_every_process(out.rank() == 2, "train: the model must end in logits [N,K], gives ", out.str());
+        require_on_every_process(train.num_classes() <= out[1], "train: the data has ", train.num_classes(),
                 " classes but the model outputs ", out[1]);
-        require(!needs_annotation || train.has_masks(),
+        require_on_every_process(!needs_annotation || train.has_masks(),
                 "train: this objective needs foreground masks, and the training data has none");
         // A NaN pixel would surface steps later as a NaN loss; name it before the first step.
         data::require_finite_images(train, "train: training data");
         data::require_finite_images(test, "train: test data");
     }
 
-    autodiff::step_values<T> step(const typename data::batch_loader<T, B>::batch_type& batch) {
-        detail::reseed_dropout(model_, opt_.seed, step_);
+    // One optimizer step on global batch batch_in_epoch_: this process's micro-batches, the gradient
+    // averaged over every micro-batch of every process, the loss and its terms averaged likewise.
+    autodiff::step_values<T> step(data::batch_loader<T, B>& loader, typename data::batch_loader<T, B>::batch_type& batch) {
+        const index_t K = opt_.accumulate, parts = opt_.comm.size() * K, micro = opt_.batch_size / parts;
+        const auto micro_step = [&](index_t j) {
+            detail::reseed_dropout(model_, opt_.seed, step_, j);
+            if (parts == 1)
+                loader.load(batch_in_epoch_, batch);  // the whole batch, a short last one included
+            else
+                loader.load_part(batch_in_epoch_, j * micro, micro, batch);
+            return autodiff::objective_step(model_, ws_, batch.images, batch.labels, objective_.expression,
+                                            objective_.mask, objective_.decoder,
+                                            needs_annotation ? &batch.masks : nullptr);
+        };
         optimizer_.zero_grad(model_);
-        const auto v = autodiff::objective_step(model_, ws_, batch.images, batch.labels, objective_.expression,
-                                                objective_.mask, objective_.decoder,
-                                                needs_annotation ? &batch.masks : nullptr);
-        if (std::isfinite(static_cast<double>(v.total))) optimizer_.step(model_);
-        return v;
+        if (parts == 1) {  // one process, no accumulation: the gradient as the sweep leaves it
+            const auto v = micro_step(0);
+            if (std::isfinite(static_cast<double>(v.total))) optimizer_.step(model_);
+            return v;
+        }
+        dist::broadcast_buffers(model_, opt_.comm);
+        autodiff::step_values<T> mean{};
+        std::vector<double> sums;  // the total, then each named term, summed over micro-batches
+        for (index_t k = 0; k < K; ++k) {
+            const auto v = micro_step(opt_.comm.rank() * K + k);
+            accumulator_.add(model_);
+            if (k == 0) {
+                mean.terms = v.terms;
+                sums.assign(1 + v.terms.size(), 0.0);
+            }
+            sums[0] += static_cast<double>(v.total);
+            std::size_t at = 1;
+            for (const auto& [name, value] : v.terms) sums[at++] += value;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        accumulator_.reduce(model_, opt_.comm, parts);
+        opt_.comm.all_reduce_sum(sums.data(), static_cast<index_t>(sums.size()));
+        communication_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        mean.total = static_cast<T>(sums[0] / static_cast<double>(parts));
+        std::size_t at = 1;
+        for (auto& term : mean.terms) term.value = sums[at++] / static_cast<double>(parts);
+        if (std::isfinite(sums[0])) optimizer_.step(model_);
+        return mean;
+    }
+
+    // Runs `f` on every process and agrees on its outcome: an error on any process stops all of them
+    // (each with a line saying which), so that none waits in a collective for one that stopped.
+    template <class F>
+    void together(F&& f) {
+        std::string message;
+        try {
+            f();
+        } catch (const error& e) {
+            if (opt_.comm.size() == 1) throw;
+            message = e.what();
+        }
+        if (opt_.comm.size() == 1) return;
+        const std::vector<int> failed = dist::failed_ranks(opt_.comm, message.empty());
+        if (failed.empty()) return;
+        if (!message.empty())
+            throw dist::collective_error(
+                opt_.comm.rank() == 0 ? message : "process " + std::to_string(opt_.comm.rank()) + ": " + message, true);
+        throw dist::collective_error(detail::concat_ranks("train: stopped because process", failed) + " failed", false);
+    }
+
+    // A check whose outcome is the same on every process (settings all of them share): with several
+    // processes a collective_error that process 0 prints, else a plain error.
+    template <class... Args>
+    void require_on_every_process(bool ok, const Args&... args) {
+        if (ok) return;
+        if (opt_.comm.size() == 1) fail(args...);
+        throw dist::collective_error(sib::detail::concat(args...), opt_.comm.rank() == 0);
     }
 
     double elapsed(std::chrono::steady_clock::time_point t0) const {
@@ -353,18 +474,22 @@ SIB_KERNELS:
             const T* p = v.data();
             finite = finite && std::isfinite(B::reduce_sum(v.size(), [=] SIB_HD(index_t i) { return p[i] * T(0); }));
         });
-        require(finite, "train: the weights became non-finite at epoch ", epoch_, " step ", step_,
+        require_on_every_process(finite, "train: the weights became non-finite at epoch ", epoch_, " step ", step_,
                 "; stopped, the last good checkpoint is kept at ", opt_.checkpoint.string());
         nlohmann::json meta = {{"identity", identity_}, {"settings", settings()},
                                {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_}, {"step", step_},
                                {"epochs", opt_.epochs}, {"seconds", seconds},
                                {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_}};
-        try {
-            save_checkpoint(opt_.checkpoint, model_, &optimizer_, meta);
-        } catch (const error& e) {  // a full disk, the file-size limit: the atomic write left no trace
-            fail("train: ", e.what(), "; stopped, ",
-                 std::filesystem::exists(opt_.checkpoint) ? "the previous checkpoint is kept" : "no checkpoint was written");
-        }
+        together([&] {
+            if (opt_.comm.rank() != 0) return;
+            try {
+                save_checkpoint(opt_.checkpoint, model_, &optimizer_, meta);
+            } catch (const error& e) {  // a full disk, the file-size limit: the atomic write left no trace
+                fail("train: ", e.what(), "; stopped, ",
+                     std::filesystem::exists(opt_.checkpoint) ? "the previous checkpoint is kept"
+                                                              : "no checkpoint was written");
+            }
+        });
     }
 
 private:
@@ -374,8 +499,9 @@ private:
     train_options opt_;
     std::string identity_;
     autodiff::step_workspace<T, B> ws_;
+    dist::gradient_accumulator<T, B> accumulator_;
     index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0;
-    double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN;
+    double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN, communication_seconds_ = 0;
 };
 
 }  // namespace train
