@@ -38,6 +38,9 @@
 #include <sib/optim/sgd.hpp>
 #include <sib/autodiff/step.hpp>
 #include <sib/train/choice.hpp>
+#if defined(SIB_TEST_NCCL)
+#include <sib/dist/nccl.hpp>
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -991,6 +994,62 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
     sib::nn::spec_model<double, TB> mr(spec);
     sib::train::with_trainer(mr, choice, od, spec, [&](auto& t) { t.resume(dir / "dev.safetensors"); });
     expect_same_parameters(mr, md, false, "resumed weights");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("thrust train: --accumulate 2 on the device equals the CPU run (the gradient accumulator on the backend)") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("sib_thrust_accumulate_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto train = sib::data::make_shapes(3, true, 16);
+    const auto test = sib::data::make_shapes(3, false, 6);
+    const std::string spec = "Conv2d(3,4,3,stride=2,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(256,6)";
+    std::ostringstream quiet;
+    sib::train::train_options o;
+    o.epochs = 1;
+    o.batch_size = 8;
+    o.accumulate = 2;
+    o.seed = 4;
+    o.progress_stream = &quiet;
+    sib::train::run_choice choice;  // S-IB, AdamW
+    choice.mask.window = 3;
+    auto run = [&](auto& model, const sib::train::train_options& opt) {
+        return sib::train::with_trainer(model, choice, opt, spec, [&](auto& t) {
+            t.initialise();
+            return t.run(train, test);
+        });
+    };
+    sib::nn::spec_model<double> mc(spec);
+    sib::nn::spec_model<double, TB> md(spec);
+    const auto rc = run(mc, o);
+    const auto rd = run(md, o);
+    CHECK(rd.steps == 2);
+    CHECK(rd.steps == rc.steps);
+    expect_same_value<double>(rd.train_loss, rc.train_loss, "train loss");
+    expect_same_parameters(md, mc, false, "trained weights");
+#if defined(SIB_TEST_NCCL)
+    // NCCL with one rank on the device: its collectives on device and host arrays leave them as they
+    // are, and the trainer holding it trains to the same weights as without it.
+    sib::dist::nccl gpu;
+    CHECK(gpu.rank() == 0);
+    CHECK(gpu.size() == 1);
+    sib::tensor<float, TB> v(sib::shape{5}, std::vector<float>{1, -2, 3.5f, 0, 7});
+    gpu.all_reduce_sum(v.data(), 5);
+    gpu.broadcast(v.data(), 5, 0);
+    CHECK(v.to_vector() == std::vector<float>{1, -2, 3.5f, 0, 7});
+    std::int64_t flags[2] = {3, 4};
+    gpu.all_reduce_sum(flags, 2);
+    CHECK(flags[0] == 3);
+    CHECK(flags[1] == 4);
+    CHECK(sib::dist::failed_ranks(gpu, true).empty());
+    gpu.barrier();
+    sib::nn::spec_model<double, TB> mn(spec);
+    auto on = o;
+    on.comm = gpu;
+    const auto rn = run(mn, on);
+    CHECK(rn.steps == rd.steps);
+    expect_same_parameters(mn, md, false, "weights trained with NCCL");
+#endif
     fs::remove_all(dir);
 }
 

@@ -2,7 +2,8 @@
 // single-process communicator every run has without MPI, and comm_ref, a non-owning handle to any
 // communicator that the trainer holds (so choosing MPI or not is a run-time choice that does not
 // multiply the trainer's instantiations). Implementations: single_process (here), dist::mpi
-// (<sib/dist/mpi.hpp>, target sib::mpi). See docs/distributed.md.
+// (<sib/dist/mpi.hpp>, target sib::mpi), dist::nccl between GPUs (<sib/dist/nccl.hpp>, target
+// sib::nccl, nvcc). See docs/distributed.md.
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
@@ -66,8 +67,12 @@ public:
           bcast_d_([](void* s, double* p, index_t n, int r) { static_cast<C*>(s)->broadcast(p, n, r); }),
           bcast_i_([](void* s, std::int64_t* p, index_t n, int r) { static_cast<C*>(s)->broadcast(p, n, r); }),
           barrier_([](void* s) { static_cast<C*>(s)->barrier(); }),
-          abort_([](void* s, int code) { static_cast<C*>(s)->abort(code); }) {}
+          abort_([](void* s, int code) { static_cast<C*>(s)->abort(code); }),
+          device_memory_(device_memory_of<C>()) {}
 
+    // Whether the collectives take device pointers (NCCL): the gradient accumulator then hands over
+    // device tensors as they are instead of staging them through host memory.
+    bool device_memory() const { return device_memory_; }
     int rank() const { return rank_(self_); }
     int size() const { return size_(self_); }
     int local_size() const { return local_size_(self_); }
@@ -84,6 +89,13 @@ public:
     }
 
 private:
+    template <class C>
+    static constexpr bool device_memory_of() {
+        if constexpr (requires { C::device_memory; })
+            return C::device_memory;
+        else
+            return false;
+    }
     static single_process& single() {
         static single_process one;
         return one;
@@ -100,6 +112,7 @@ private:
     void (*bcast_i_)(void*, std::int64_t*, index_t, int);
     void (*barrier_)(void*);
     void (*abort_)(void*, int);
+    bool device_memory_;
 };
 static_assert(communicator<comm_ref>);
 

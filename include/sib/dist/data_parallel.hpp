@@ -19,11 +19,11 @@ SIB_BEGIN_NAMESPACE
 namespace dist {
 
 namespace detail {
-// A host array through the communicator: in place where the backend's memory is the host's, else
-// staged through host memory.
+// A tensor through the communicator: in place where the backend's memory is the host's or the
+// communicator takes device memory (NCCL), else staged through host memory.
 template <class T, class B, class F>
-void on_host(tensor<T, B>& t, F&& f) {
-    if constexpr (B::host_accessible) {
+void on_host(tensor<T, B>& t, F&& f, bool device_memory = false) {
+    if (B::host_accessible || device_memory) {
         f(t.data(), t.size());
     } else {
         std::vector<T> host = t.to_vector();
@@ -39,7 +39,7 @@ template <model M>
 void broadcast_parameters(M& m, comm_ref comm, int root = 0) {
     if (comm.size() == 1) return;
     m.for_each_parameter([&](std::string_view, auto& v, auto*) {
-        detail::on_host(v, [&](auto* p, index_t n) { comm.broadcast(p, n, root); });
+        detail::on_host(v, [&](auto* p, index_t n) { comm.broadcast(p, n, root); }, comm.device_memory());
     });
 }
 
@@ -49,7 +49,7 @@ template <model M>
 void broadcast_buffers(M& m, comm_ref comm, int root = 0) {
     if (comm.size() == 1) return;
     m.for_each_parameter([&](std::string_view, auto& v, auto* g) {
-        if (!g) detail::on_host(v, [&](auto* p, index_t n) { comm.broadcast(p, n, root); });
+        if (!g) detail::on_host(v, [&](auto* p, index_t n) { comm.broadcast(p, n, root); }, comm.device_memory());
     });
 }
 
@@ -97,7 +97,8 @@ public:
     template <model M>
     void reduce(M& m, comm_ref comm, index_t count) {
         require(added_ > 0, "gradient_accumulator: reduce before any add");
-        detail::on_host(sum_, [&](T* p, index_t n) { comm.all_reduce_sum(p, n); });
+        if (comm.size() > 1)  // one process: its sum is the sum
+            detail::on_host(sum_, [&](T* p, index_t n) { comm.all_reduce_sum(p, n); }, comm.device_memory());
         const T scale = T(1) / static_cast<T>(count);
         const T* s = sum_.data();
         index_t at = 0;
