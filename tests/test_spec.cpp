@@ -83,6 +83,13 @@ TEST_CASE("spec: a layer too large for memory is named with the bytes it needs, 
         CHECK(std::string(e.what()) == "layer 1 (Conv2d(100000, 100000, 100000)): tensor [100000,100000,100000,100000]: "
                                        "more elements than memory can address");
     }
+    // Geometry past any image (2^31 pixels a side) is refused before any size is computed from it:
+    // padding 2^62 overflowed h + 2p (signed overflow, UBSan).
+    CHECK(error_of("Conv2d(1,1,1,padding=4611686018427387904); Flatten") ==
+          "Conv2d(1,1,1,padding=4611686018427387904): kernel, stride and padding must be at most 2147483648, got "
+          "kernel 1, stride 1, padding 4611686018427387904");
+    CHECK(error_of("AvgPool2d(2, padding=4611686018427387904)").find("must be at most 2147483648") != std::string::npos);
+    CHECK(error_of("MaxPool2d(4294967296)").find("must be at most 2147483648") != std::string::npos);
     // Elements past what a size_t of bytes can count: named, not wrapped around.
     CHECK(error_of("Linear(4294967296, 4294967296)") ==
           "layer 0 (Linear(4294967296, 4294967296)): tensor [4294967296,4294967296]: more elements than memory can "

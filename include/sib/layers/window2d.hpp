@@ -31,11 +31,19 @@ struct window2d {
     std::string stride_str() const { return spell(stride_h, stride_w); }
     std::string pad_str() const { return spell(pad_h, pad_w); }
 
+    // No image side reaches 2^31 pixels; bounding the geometry by it keeps every size computed from
+    // it (h + 2 p, k_h k_w) far inside index_t (a fuzz finding: padding 2^62 overflowed).
+    static constexpr index_t max_extent = index_t{1} << 31;
+
     // Checks the geometry itself; `who` is the layer's name for the message.
     void validate(const std::string& who) const {
         require(kernel_h > 0 && kernel_w > 0, who, ": kernel must be positive, got ", kernel_str());
         require(stride_h > 0 && stride_w > 0, who, ": stride must be positive, got ", stride_str());
         require(pad_h >= 0 && pad_w >= 0, who, ": padding must be non-negative, got ", pad_str());
+        require(kernel_h <= max_extent && kernel_w <= max_extent && stride_h <= max_extent &&
+                    stride_w <= max_extent && pad_h <= max_extent && pad_w <= max_extent,
+                who, ": kernel, stride and padding must be at most ", max_extent, ", got kernel ", kernel_str(),
+                ", stride ", stride_str(), ", padding ", pad_str());
     }
 
     // Whether a [N,C,H,W] input leaves at least one window (a check that builds no message, for
