@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+SIB_BUILD_TARGET=sib_cli bash scripts/build.sh
 spec="Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(1568,10)"
 out=build/main-job
 mkdir -p "$out"

@@ -90,6 +90,11 @@ TEST_CASE("spec: a layer too large for memory is named with the bytes it needs, 
           "kernel 1, stride 1, padding 4611686018427387904");
     CHECK(error_of("AvgPool2d(2, padding=4611686018427387904)").find("must be at most 2147483648") != std::string::npos);
     CHECK(error_of("MaxPool2d(4294967296)").find("must be at most 2147483648") != std::string::npos);
+    // A shape whose count passes 2^63 (AdaptiveAvgPool2d(2^62) then Flatten) is named, not wrapped.
+    sib::nn::spec_model<double> pool("AdaptiveAvgPool2d(4611686018427387904); Flatten");
+    CHECK_THROWS_WITH_AS(pool.output_shape({1, 2, 8, 8}), doctest::Contains("more than 2^63 elements"), sib::error);
+    CHECK_THROWS_WITH_AS((sib::shape{sib::index_t{1} << 32, sib::index_t{1} << 32}.numel()),
+                         "shape [4294967296,4294967296]: more than 2^63 elements", sib::out_of_memory);
     // Elements past what a size_t of bytes can count: named, not wrapped around.
     CHECK(error_of("Linear(4294967296, 4294967296)") ==
           "layer 0 (Linear(4294967296, 4294967296)): tensor [4294967296,4294967296]: more elements than memory can "

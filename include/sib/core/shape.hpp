@@ -36,17 +36,11 @@ public:
     const index_t* begin() const { return dims_.data(); }
     const index_t* end() const { return dims_.data() + rank_; }
 
-    index_t numel() const {
-        index_t n = 1;
-        for (int i = 0; i < rank_; ++i) n *= dims_[i];
-        return n;
-    }
+    // A count past index_t (2^63) is an out_of_memory naming the shape, never a wrapped number
+    // (a fuzz-style finding: AdaptiveAvgPool2d(2^62) made Flatten's count overflow).
+    index_t numel() const { return product_from(0); }
     // Elements per sample: everything but the leading batch dimension.
-    index_t sample_numel() const {
-        index_t n = 1;
-        for (int i = 1; i < rank_; ++i) n *= dims_[i];
-        return n;
-    }
+    index_t sample_numel() const { return product_from(1); }
 
     friend bool operator==(const shape& a, const shape& b) {
         if (a.rank_ != b.rank_) return false;
@@ -66,6 +60,16 @@ public:
     friend std::ostream& operator<<(std::ostream& os, const shape& s) { return os << s.str(); }
 
 private:
+    index_t product_from(int first) const {
+        index_t n = 1;
+        for (int i = first; i < rank_; ++i)
+            if (__builtin_mul_overflow(n, dims_[i], &n)) too_many();
+        return n;
+    }
+    [[noreturn]] void too_many() const {
+        throw out_of_memory(detail::concat("shape ", str(), ": more than 2^63 elements"));
+    }
+
     std::array<index_t, max_rank> dims_{};
     int rank_ = 0;
 };
