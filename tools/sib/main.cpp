@@ -28,8 +28,10 @@ const command commands[] = {
     {"train", sib_cli::cmd_train, "train a model with CE or S-IB on a benchmark or dataset"},
     {"bench", sib_cli::cmd_bench, "time training steps of a model"},
     {"info", sib_cli::cmd_info, "describe a checkpoint or weights file"},
+#if !defined(SIB_CLI_WITHOUT_EXPLAIN)  // bin/sib-sanitized, built for the tests, leaves them out
     {"explain", sib_cli::cmd_explain, "attribution maps, overlays and a contact sheet"},
     {"eval", sib_cli::cmd_eval, "localisation metrics of explanations with bootstrap intervals"},
+#endif
 };
 
 void usage(std::ostream& out) {
