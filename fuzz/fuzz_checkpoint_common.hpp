@@ -8,7 +8,6 @@
 #include <sib/train/checkpoint.hpp>
 #include <sib/train/objective.hpp>
 #include <sib/train/trainer.hpp>
-#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -17,8 +16,8 @@ namespace sib_fuzz {
 
 inline constexpr const char* checkpoint_spec = "Conv2d(1,2,3); BatchNorm2d(2); ReLU; Flatten; Linear(8,3)";
 
-// Resumes from `path` as the command line does. sib::error is the clean refusal; a JSON library
-// exception escaping the reader is a finding (its message is not one line naming the problem).
+// Resumes from `path` as the command line does. sib::error is the clean refusal; any other exception
+// escaping the reader is a finding (libFuzzer reports it).
 inline void resume_from(const std::string& path) {
     sib::nn::spec_model<float> model(checkpoint_spec);
     sib::train::train_options o;
@@ -29,9 +28,6 @@ inline void resume_from(const std::string& path) {
     try {
         t.resume(path);
     } catch (const sib::error&) {
-    } catch (const nlohmann::json::exception& e) {
-        std::fprintf(stderr, "finding: JSON exception escaped resume(): %s\n", e.what());
-        std::abort();
     }
 }
 

@@ -2,6 +2,7 @@
 // used by trainer::resume (`sib train --resume`) and by `sib info`. The input is that JSON text,
 // stored in an otherwise valid checkpoint of the harness's model.
 #include "fuzz_checkpoint_common.hpp"
+#include <optional>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     sib_fuzz::init_once();
@@ -22,13 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string path = sib_fuzz::temp_path("meta.safetensors");
     try {
         sib::io::safetensors_file::save(path, arrays, {{"format", sib::train::checkpoint_format}, {"sib", text}});
-    } catch (const nlohmann::json::type_error&) {
+    } catch (const sib::error&) {
         return -1;  // not UTF-8: no safetensors header can hold it as a string
     }
-    // `sib info`: parsed for display only, any exception of the parser is caught there.
+    // `sib info` parses and prints it. What parse() accepts, dump() writes back as the same value.
+    std::optional<sib::io::json> j;
     try {
-        (void)nlohmann::json::parse(text).dump();
-    } catch (const nlohmann::json::exception&) {
+        j = sib::io::json::parse(text);
+    } catch (const sib::io::json_error&) {
+    }
+    if (j && !(sib::io::json::parse(j->dump()) == *j)) {
+        std::fprintf(stderr, "finding: JSON does not survive dump and parse: %s\n", j->dump().c_str());
+        std::abort();
     }
     sib_fuzz::resume_from(path);
     return 0;

@@ -225,11 +225,21 @@ def checkpoint_json_seeds():
     put("checkpoint_json", "not_json", "{\"identity\": ")
 
 
+def json_seeds():
+    put("json", "nested", '{"a":[1,-2,3.5e-7,true,false,null],"b":{"c":"\\u00e9\\ud83d\\ude00\\n"}}')
+    put("json", "empty_array", "[]")
+    put("json", "big", "18446744073709551616")
+    put("json", "bad_utf8", b'"\xc3\xa9\xff"')
+    put("json", "duplicate", '{"a":1,"a":2}')
+    put("json", "deep", "[" * 10 + "1" + "]" * 10)
+    put("json", "negative_zero", " -0.0e+00 ")
+
+
 if __name__ == "__main__":
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
     for seeds in (npy_seeds, safetensors_seeds, idx_seeds, cifar_seeds, image_seeds, spec_seeds,
-                  checkpoint_seeds, checkpoint_json_seeds):
+                  checkpoint_seeds, checkpoint_json_seeds, json_seeds):
         seeds()
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(CORPUS) for f in fs)
     print("corpus: %d bytes" % total)

@@ -25,8 +25,8 @@ cmake --build "$build" -j "${JOBS:-$(nproc)}" >/dev/null
 
 # reader and the largest input worth generating for its format
 declare -A max_len=([npy]=4096 [safetensors]=8192 [idx]=8192 [cifar]=16384 [image]=16384
-                    [spec]=1024 [checkpoint]=8192 [checkpoint_json]=4096)
-readers=${FUZZ_ONLY:-npy safetensors idx cifar image spec checkpoint checkpoint_json}
+                    [spec]=1024 [checkpoint]=8192 [checkpoint_json]=4096 [json]=4096)
+readers=${FUZZ_ONLY:-npy safetensors idx cifar image spec checkpoint checkpoint_json json}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

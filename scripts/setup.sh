@@ -3,7 +3,7 @@
 # Quiet and quick when everything is already there.
 set -euo pipefail
 packages=(cmake make g++ pkg-config ccache libeigen3-dev xtensor-dev xtl-dev doctest-dev
-          nlohmann-json3-dev zlib1g-dev libstb-dev libbenchmark-dev libopenblas-dev dataset-fashion-mnist
+          zlib1g-dev libstb-dev libbenchmark-dev libopenblas-dev dataset-fashion-mnist
           clang-14 libclang-rt-14-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -14,7 +14,7 @@
 #include <sib/layers/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/train/checkpoint.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 // The xtensor interop cases are compiled where the build has xtensor (sib::xtensor):
 // tests/CMakeLists.txt defines SIB_HAS_XTENSOR as 1 or 0.
 #if !defined(SIB_HAS_XTENSOR)
@@ -522,7 +522,7 @@ TEST_CASE("safetensors: each corrupt file fails at load with one line naming the
               std::to_string(after_length) + " bytes after the length)");
     CHECK(msg("st_too_short.safetensors") ==
           f("st_too_short.safetensors") + ": truncated: 3 bytes, too short for the 8-byte header length");
-    CHECK(msg("st_bad_json.safetensors").rfind(f("st_bad_json.safetensors") + ": header is not valid JSON ([json.exception.parse_error", 0) == 0);
+    CHECK(msg("st_bad_json.safetensors").rfind(f("st_bad_json.safetensors") + ": header is not valid JSON (JSON: at byte ", 0) == 0);
     CHECK(msg("st_not_object.safetensors") == f("st_not_object.safetensors") + ": header is not a JSON object");
     CHECK(msg("st_offsets_out_of_range.safetensors") ==
           f("st_offsets_out_of_range.safetensors") + ": tensor 'w': data_offsets [0,48] out of range (data section has 24 bytes)");
@@ -858,9 +858,9 @@ TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
         CAPTURE(dir.string());
         std::ifstream mf(dir / "meta.json");
         REQUIRE(mf.good());
-        const auto meta = nlohmann::json::parse(mf);
-        const sib::index_t b = meta.at("batch"), c = meta.at("channels"), h = meta.at("height"),
-                           w = meta.at("width"), k = meta.at("classes");
+        const auto meta = io::json::parse(mf);
+        const auto dim = [&](const char* key) { return meta.at(key).get<sib::index_t>(); };
+        const sib::index_t b = dim("batch"), c = dim("channels"), h = dim("height"), w = dim("width"), k = dim("classes");
         const auto x = io::load_npy<double>(dir / "x.npy");
         CHECK(io::read_npy(dir / "x.npy").dtype == io::dtype::float64);
         CHECK(x.shape() == sib::shape{b, c, h, w});
@@ -876,7 +876,7 @@ TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
         for (double v : m) CHECK((v >= 0.0 && v <= 1.0));
 
         const auto shapes = expected_parameter_shapes(meta.at("spec").get<std::string>());
-        for (const auto& name : meta.at("params")) {
+        for (const auto& name : meta.at("params").elements()) {
             const std::string n = name.get<std::string>();
             CAPTURE(n);
             const auto param = io::load_npy<double>(dir / ("param." + n + ".npy"));
@@ -893,7 +893,8 @@ TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
                 const io::npy_array a = io::read_npy(file.path());
                 CHECK(a.bytes.size() == a.byte_size());
             }
-        const double ce = meta.at("ce"), fg = meta.at("fg"), bg = meta.at("bg"), total = meta.at("total");
+        const auto number = [&](const char* key) { return meta.at(key).get<double>(); };
+        const double ce = number("ce"), fg = number("fg"), bg = number("bg"), total = number("total");
         CHECK(std::isfinite(ce + fg + bg + total));
         ++cases;
     }
@@ -934,4 +935,131 @@ TEST_CASE("checkpoint: malformed metadata and counters are one-line errors, not 
     arrays.emplace_back("1.num_batches_tracked", io::raw_array::from_tensor(sib::tensor<std::int64_t>(sib::shape{0})));
     CHECK(load(arrays, "{}").find("counter 1.num_batches_tracked must be one integer, found shape [0]") !=
           std::string::npos);
+}
+
+// ---- io::json: the JSON of safetensors headers, checkpoint metadata and logs -------------------
+
+TEST_CASE("json: builds, dumps and parses back every kind of value") {
+    using io::json;
+    json j = {{"event", "step"}, {"epoch", 3}, {"loss", 0.5}, {"neg", -4}, {"flag", true}, {"none", nullptr},
+              {"list", json::array({1, "two", 3.25})}, {"empty_list", json::array()}, {"empty", json::object()}};
+    j["nested"]["k"] = std::vector<int>{1, 2};
+    const std::string text = j.dump();
+    CHECK(text == R"({"event":"step","epoch":3,"loss":0.5,"neg":-4,"flag":true,"none":null,"list":[1,"two",3.25],)"
+                  R"("empty_list":[],"empty":{},"nested":{"k":[1,2]}})");
+    CHECK(json::parse(text) == j);
+    CHECK(json::parse(j.dump(2)) == j);
+    CHECK(json{{"a", json::array({1})}}.dump(2) == "{\n  \"a\": [\n    1\n  ]\n}");
+    // A one-level list of pairs is an object; anything else an array.
+    CHECK(json{{"a", 1}, {"b", 2}}.is_object());
+    CHECK(json{1, 2}.is_array());
+    CHECK(json{{"a", 1}, {2, 3}}.is_array());
+    // Objects compare without regard to order, numbers by value.
+    CHECK(json::parse(R"({"a":1,"b":2})") == json::parse(R"({"b":2.0,"a":1})"));
+    CHECK_FALSE(json::parse(R"({"a":1})") == json::parse(R"({"a":1,"b":2})"));
+    CHECK_FALSE(json(1) == json("1"));
+    CHECK(j.at("list").at(std::size_t{1}).get<std::string>() == "two");
+    CHECK(j.value("missing", 7) == 7);
+    CHECK(j.value("epoch", 7) == 3);
+    CHECK(j.at("nested").at("k").get<std::vector<int>>() == std::vector<int>{1, 2});
+}
+
+TEST_CASE("json: numbers are written shortest and read back exactly") {
+    using io::json;
+    CHECK(json(0.1).dump() == "0.1");
+    CHECK(json(1e-7).dump() == "1e-07");
+    CHECK(json(1000.0).dump() == "1000.0");  // stays a floating-point number
+    CHECK(json(-0.0).dump() == "-0.0");
+    CHECK(json(1e300).dump() == "1e+300");
+    CHECK(json(0.1f).dump() == "0.10000000149011612");  // the float's exact value
+    CHECK(json(std::nan("")).dump() == "null");
+    CHECK(json(-std::numeric_limits<double>::infinity()).dump() == "null");
+    CHECK(json(std::numeric_limits<std::uint64_t>::max()).dump() == "18446744073709551615");
+    CHECK(json(std::numeric_limits<std::int64_t>::min()).dump() == "-9223372036854775808");
+    sib::rng r(5);
+    for (int i = 0; i < 1000; ++i) {
+        const double v = std::ldexp(r.uniform() - 0.5, static_cast<int>(r.uniform() * 200) - 100);
+        CHECK(json::parse(json(v).dump()).get<double>() == v);
+    }
+    CHECK(json::parse("18446744073709551615").get<std::uint64_t>() == std::numeric_limits<std::uint64_t>::max());
+    CHECK(json::parse("-9223372036854775808").get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+    CHECK(json::parse("18446744073709551616").is_number_float());  // past uint64: a double
+    CHECK(json::parse("7").is_number_unsigned());
+    CHECK(json::parse("-7").is_number_integer());
+    CHECK_FALSE(json::parse("-7").is_number_unsigned());
+    CHECK(json::parse("1.5e3").is_number_float());
+    CHECK(json::parse("1.5e3").get<int>() == 1500);  // whole and in range
+    CHECK(json::parse("1e-400").get<double>() == 0.0);  // underflow reads as zero
+    CHECK_THROWS_WITH_AS(json::parse("2.5").get<int>(), "JSON: 2.5 is not an integer in the range of the requested type",
+                         io::json_error);
+    CHECK_THROWS_WITH_AS(json::parse("-1").get<std::uint32_t>(),
+                         "JSON: -1 is not an integer in the range of the requested type", io::json_error);
+    CHECK_THROWS_WITH_AS(json::parse("4294967296").get<std::int32_t>(),
+                         "JSON: 4294967296 is not an integer in the range of the requested type", io::json_error);
+    CHECK_THROWS_WITH_AS(json::parse("1e300").get<std::int64_t>(),
+                         "JSON: 1e+300 is not an integer in the range of the requested type", io::json_error);
+}
+
+TEST_CASE("json: strings are UTF-8 in and out") {
+    using io::json;
+    CHECK(json::parse(R"("\u00e9\ud83d\ude00\/\"\\\b\f\n\r\t")").get<std::string>() ==
+          "\xc3\xa9\xf0\x9f\x98\x80/\"\\\b\f\n\r\t");
+    CHECK(json("\xc3\xa9\x01\"\\").dump() == "\"\xc3\xa9\\u0001\\\"\\\\\"");
+    // What is not UTF-8 is written as U+FFFD, so dump() always writes JSON.
+    CHECK(json(std::string("a\xff" "b\xc0\x80" "c\xed\xa0\x80")).dump() == R"("a\ufffdb\ufffd\ufffdc\ufffd\ufffd\ufffd")");
+    CHECK(json::is_utf8("\xf4\x8f\xbf\xbf"));
+    CHECK_FALSE(json::is_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+    CHECK_FALSE(json::is_utf8("\xe2\x82"));           // cut short
+}
+
+TEST_CASE("json: parse refuses what RFC 8259 does not allow, with the byte offset") {
+    using io::json;
+    const auto error = [](const std::string& text) {
+        try {
+            (void)json::parse(text);
+        } catch (const io::json_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    CHECK(error("") == "JSON: at byte 0: unexpected end of input");
+    CHECK(error("[1,]") == "JSON: at byte 3: unexpected ']'");
+    CHECK(error(R"({"a":1,})") == "JSON: at byte 7: expected a string key, found '}'");
+    CHECK(error("[1 2]") == "JSON: at byte 3: expected ',' or ']', found '2'");
+    CHECK(error(R"({"a" 1})") == "JSON: at byte 5: expected ':', found '1'");
+    CHECK(error("1 2") == "JSON: at byte 2: unexpected '2' after the JSON value");
+    CHECK(error("01") == "JSON: at byte 1: unexpected '1' after the JSON value");
+    CHECK(error("+1") == "JSON: at byte 0: unexpected '+'");
+    CHECK(error(".5") == "JSON: at byte 0: unexpected '.'");
+    CHECK(error("1.") == "JSON: at byte 2: a number needs a digit after '.'");
+    CHECK(error("1e") == "JSON: at byte 2: a number needs a digit in its exponent");
+    CHECK(error("-") == "JSON: at byte 1: a number needs a digit after '-'");
+    CHECK(error("NaN") == "JSON: at byte 0: unexpected 'N'");
+    CHECK(error("nul") == "JSON: at byte 0: unexpected 'n'");
+    CHECK(error("1e400") == "JSON: at byte 0: the number 1e400 is out of the range of a double");
+    CHECK(error(R"("abc)") == "JSON: at byte 4: a string is not closed");
+    CHECK(error("\"a\nb\"") == "JSON: at byte 2: a control character (byte 0x0a) in a string must be escaped");
+    CHECK(error(R"("\x")") == "JSON: at byte 2: '\\x' is not a JSON escape");
+    CHECK(error(R"("\u12")") == "JSON: at byte 3: a \\u escape needs four hexadecimal digits");
+    CHECK(error(R"("\ud800")") == "JSON: at byte 7: a high surrogate escape is not followed by a low one");
+    CHECK(error(R"("\udc00")") == "JSON: at byte 7: a \\u escape holds a lone low surrogate");
+    CHECK(error("\"\xc0\x80\"") == "JSON: at byte 1: a string holds bytes that are not UTF-8 (byte 0xc0)");
+    CHECK(error(R"({"a":1,"b":2,"a":3})") == "JSON: at byte 19: the key 'a' appears twice in one object");
+    CHECK(error(std::string(256, '[') + std::string(256, ']')) == "(no error)");
+    CHECK(error(std::string(257, '[') + std::string(257, ']')) == "JSON: at byte 256: nesting deeper than 256 levels");
+    CHECK(error(std::string(100000, '[')) == "JSON: at byte 256: nesting deeper than 256 levels");  // no stack overflow
+    CHECK(error(" \t\r\n[ 1 , { \"a\" : null } ]\n") == "(no error)");
+}
+
+TEST_CASE("json: a value of the wrong kind is a one-line error naming both kinds") {
+    using io::json;
+    const json j = {{"a", 1}};
+    CHECK_THROWS_WITH_AS(j.at("b"), "JSON: no key 'b' in the object", io::json_error);
+    CHECK_THROWS_WITH_AS(j.at("a").get<std::string>(), "JSON: get<std::string>() needs a string, got a number",
+                         io::json_error);
+    CHECK_THROWS_WITH_AS(j.elements(), "JSON: elements() needs an array, got an object", io::json_error);
+    CHECK_THROWS_WITH_AS(json::array({1}).at(std::size_t{1}), "JSON: index 1 past the end of an array of 1",
+                         io::json_error);
+    json k = 5;
+    CHECK_THROWS_WITH_AS(k["x"], "JSON: operator[](\"x\") needs an object, got a number", io::json_error);
 }

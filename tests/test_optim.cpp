@@ -537,9 +537,9 @@ TEST_CASE("jsonl_log: one flushed object per line, appended") {
         // Flushed per line: readable before the log is closed.
         auto lines = read_lines();
         REQUIRE(lines.size() == 1);
-        CHECK(nlohmann::json::parse(lines[0]) == nlohmann::json{{"epoch", 1}, {"loss", 0.5}, {"name", "a b"}});
+        CHECK(sib::io::json::parse(lines[0]) == sib::io::json{{"epoch", 1}, {"loss", 0.5}, {"name", "a b"}});
         log.write({{"epoch", 2}, {"loss", std::nan("")}});
-        CHECK_THROWS_WITH_AS(log.write(nlohmann::json::array({1, 2})),
+        CHECK_THROWS_WITH_AS(log.write(sib::io::json::array({1, 2})),
                              "jsonl_log: a record must be a JSON object, got array", sib::error);
     }
     {
@@ -548,8 +548,8 @@ TEST_CASE("jsonl_log: one flushed object per line, appended") {
     }
     auto lines = read_lines();
     REQUIRE(lines.size() == 3);
-    CHECK(nlohmann::json::parse(lines[1])["loss"].is_null());
-    CHECK(nlohmann::json::parse(lines[2])["epoch"] == 3);
+    CHECK(sib::io::json::parse(lines[1])["loss"].is_null());
+    CHECK(sib::io::json::parse(lines[2])["epoch"] == 3);
     {
         sib::train::jsonl_log log(path, false);  // starts afresh
         log.write({{"epoch", 0}});

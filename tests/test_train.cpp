@@ -7,7 +7,7 @@
 #include <sib/train/choice.hpp>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <sstream>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -154,7 +154,7 @@ TEST_CASE("trainer: the JSON-lines log records every named term of a user's own 
     std::ifstream in(o.log);
     std::string line, last_step, epoch;
     while (std::getline(in, line)) (line.find("\"event\":\"step\"") != std::string::npos ? last_step : epoch) = line;
-    const auto step = nlohmann::json::parse(last_step), ep = nlohmann::json::parse(epoch);
+    const auto step = sib::io::json::parse(last_step), ep = sib::io::json::parse(epoch);
     REQUIRE(step.contains("half_ce"));
     REQUIRE(step.contains("ce"));
     CHECK(step["half_ce"].get<double>() == doctest::Approx(0.5 * step["ce"].get<double>()).epsilon(1e-6));

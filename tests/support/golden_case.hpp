@@ -8,7 +8,7 @@
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/autodiff/step.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,10 +21,10 @@
 
 namespace sibtest {
 
-inline nlohmann::json read_golden_meta(const std::filesystem::path& dir) {
+inline sib::io::json read_golden_meta(const std::filesystem::path& dir) {
     std::ifstream in(dir / "meta.json");
     REQUIRE_MESSAGE(in.good(), "missing ", (dir / "meta.json").string());
-    return nlohmann::json::parse(in);
+    return sib::io::json::parse(in);
 }
 
 // float64: max |a-b| / max(|b|, 1e-6 max|b|), element by element (entries that are exactly 0 in

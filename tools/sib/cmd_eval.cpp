@@ -68,7 +68,7 @@ int eval_maps(const args& a, std::uint64_t seed) {
     const std::string method = std::filesystem::path(maps_path).stem().string();
     sib::metrics::add_localisation(rep, method, metrics, maps, masks, bo);
     std::cout << rep.to_markdown();
-    nlohmann::ordered_json j = {{"maps", maps_path}, {"masks", masks_path}, {"images", maps.dim(0)},
+    sib::io::json j = {{"maps", maps_path}, {"masks", masks_path}, {"images", maps.dim(0)},
                                 {"metrics", rep.to_json()[method]}};
     std::cout << j.dump() << std::endl;
     return 0;
@@ -110,7 +110,7 @@ int eval_model(const args& a, std::uint64_t seed) {
         bar.finish();
 
         std::cout << r.to_markdown();
-        nlohmann::ordered_json j = {{"benchmark", bench}};
+        sib::io::json j = {{"benchmark", bench}};
         j.update(r.to_json());
         std::cout << j.dump() << std::endl;
         return 0;

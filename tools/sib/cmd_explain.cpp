@@ -106,7 +106,7 @@ int cmd_explain(int argc, char** argv) {
         const sib::tensor<T> x = sib::tensor_cast<T>(in.images);
         std::filesystem::create_directories(out);
 
-        nlohmann::ordered_json seconds = nlohmann::ordered_json::object();
+        sib::io::json seconds = sib::io::json::object();
         std::vector<sib::tensor<float>> maps;
         sib::train::progress_options po;
         po.label = "explain";
@@ -145,7 +145,7 @@ int cmd_explain(int argc, char** argv) {
         so.scale = scale;
         sib::io::write_contact_sheet(out / "sheet.png", rows, methods, so);
 
-        const nlohmann::ordered_json j = {{"methods", methods}, {"count", n}, {"out", out.string()},
+        const sib::io::json j = {{"methods", methods}, {"count", n}, {"out", out.string()},
                                           {"seconds", seconds},
                                           {"target", opt.target == sib::explain::target_mode::label ? "label" : "pred"},
                                           {"sheet", (out / "sheet.png").string()}};

@@ -15,7 +15,7 @@ int cmd_info(int argc, char** argv) {
     std::vector<std::string> names = f.names();
     std::sort(names.begin(), names.end());
     std::uint64_t h = 1469598103934665603ULL;
-    nlohmann::json tensors = nlohmann::json::object();
+    sib::io::json tensors = sib::io::json::object();
     std::size_t model_tensors = 0;
     for (const auto& n : names) {
         const auto& e = f.info(n);
@@ -27,12 +27,12 @@ int cmd_info(int argc, char** argv) {
     }
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    nlohmann::json out = {{"file", a.str("--file")}, {"tensors", names.size()}, {"model_tensors", model_tensors},
+    sib::io::json out = {{"file", a.str("--file")}, {"tensors", names.size()}, {"model_tensors", model_tensors},
                           {"weights_fnv1a", hex}, {"shapes", tensors}};
     const auto& md = f.metadata();
     if (auto it = md.find("sib"); it != md.end()) {
         try {
-            out["sib"] = nlohmann::json::parse(it->second);
+            out["sib"] = sib::io::json::parse(it->second);
         } catch (const std::exception&) {
             sib::fail(a.str("--file"), ": sib metadata is not valid JSON");
         }

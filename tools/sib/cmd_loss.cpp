@@ -55,7 +55,7 @@ int cmd_loss(int argc, char** argv) {
         model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>&, sib::tensor<T, B>* g) {
             if (g) sib::io::save_npy(out / ("grad." + std::string(name) + ".npy"), *g);
         });
-        nlohmann::json values;
+        sib::io::json values;
         for (const auto& [name, value] : v.terms) values[std::string(name)] = value;
         values["total"] = v.total;
         print_json(values);

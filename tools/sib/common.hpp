@@ -8,7 +8,7 @@
 #include <sib/data/benchmarks.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -99,6 +99,6 @@ inline std::ostream& null_stream() {
 }
 
 // The last line of every subcommand: one JSON object.
-inline void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
+inline void print_json(const sib::io::json& j) { std::cout << j.dump() << std::endl; }
 
 }  // namespace sib_cli

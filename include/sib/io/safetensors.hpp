@@ -14,7 +14,7 @@
 #include <sib/io/dtype.hpp>
 #include <sib/io/file_read.hpp>
 #include <sib/io/raw_array.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -156,6 +156,7 @@ public:
         std::vector<const std::pair<std::string, raw_array>*> order;
         for (const auto& a : arrays) {
             require(a.first != "__metadata__", where, ": '__metadata__' is reserved, not a tensor name");
+            require(json::is_utf8(a.first), where, ": a tensor name is not UTF-8 text");
             a.second.check_consistent(where + ": tensor '" + a.first + "'");
             order.push_back(&a);
         }
@@ -168,14 +169,17 @@ public:
             require(order[i - 1]->first != order[i]->first, where, ": tensor name '", order[i]->first,
                     "' given twice");
 
-        nlohmann::ordered_json header = nlohmann::ordered_json::object();
-        if (!metadata.empty()) header["__metadata__"] = metadata;
+        for (const auto& [k, v] : metadata)
+            require(json::is_utf8(k) && json::is_utf8(v), where, ": metadata '", json(k).dump(),
+                    "' is not UTF-8 text (a safetensors header is JSON)");
+        json header = json::object();
+        if (!metadata.empty()) header["__metadata__"] = json(metadata);
         std::size_t offset = 0;
         for (const auto* a : order) {
             const raw_array& arr = a->second;
             std::vector<index_t> dims(arr.shape.begin(), arr.shape.end());
-            header[a->first] = {{"dtype", detail::safetensors_dtype_name(arr.dtype)},
-                                {"shape", dims},
+            header[a->first] = json{{"dtype", detail::safetensors_dtype_name(arr.dtype)},
+                                {"shape", json(dims)},
                                 {"data_offsets", {offset, offset + arr.bytes.size()}}};
             offset += arr.bytes.size();
         }
@@ -206,7 +210,7 @@ private:
         fail(path_, ": tensor '", name, "': ", what);
     }
 
-    static bool is_count(const nlohmann::json& v) { return v.is_number_unsigned(); }
+    static bool is_count(const json& v) { return v.is_number_unsigned(); }
 
     void parse() {
         require(bytes_.size() >= 8, path_, ": truncated: ", bytes_.size(),
@@ -218,11 +222,10 @@ private:
         data_start_ = 8 + static_cast<std::size_t>(n);
         const std::size_t data_size = bytes_.size() - data_start_;
 
-        nlohmann::json h;
+        json h;
         try {
-            const char* text = reinterpret_cast<const char*>(bytes_.data() + 8);
-            h = nlohmann::json::parse(text, text + n);
-        } catch (const nlohmann::json::exception& e) {
+            h = json::parse(std::string_view(reinterpret_cast<const char*>(bytes_.data() + 8), n));
+        } catch (const json_error& e) {
             fail(path_, ": header is not valid JSON (", e.what(), ")");
         }
         require(h.is_object(), path_, ": header is not a JSON object");
@@ -248,13 +251,13 @@ private:
             if (e.element_size == 0) bad_entry(name, "unknown dtype '" + e.dtype + "'");
 
             const auto& sh = v.at("shape");
-            if (!sh.is_array() || !std::all_of(sh.begin(), sh.end(), is_count))
+            if (!sh.is_array() || !std::all_of(sh.elements().begin(), sh.elements().end(), is_count))
                 bad_entry(name, "shape must be a list of non-negative integers, got " + sh.dump());
             if (sh.size() > static_cast<std::size_t>(sib::shape::max_rank))
                 bad_entry(name, "rank " + std::to_string(sh.size()) + " exceeds " +
                                     std::to_string(sib::shape::max_rank));
             std::size_t count = 1;
-            for (const auto& d : sh) {
+            for (const auto& d : sh.elements()) {
                 const auto dim = d.get<std::uint64_t>();
                 if (dim != 0 && count > (std::size_t{1} << 62) / e.element_size / dim)
                     bad_entry(name, "shape " + sh.dump() + " is too large");

@@ -5,7 +5,7 @@
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
 #include <sib/metrics/bootstrap.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -67,9 +67,9 @@ public:
 
     // {"<method>": {"<metric>": {"mean", "lo", "hi", "count", "nan_count"}}}; undefined numbers
     // (NaN) are null, since JSON has no NaN.
-    nlohmann::ordered_json to_json() const {
-        nlohmann::ordered_json j = nlohmann::ordered_json::object();
-        for (const auto& m : methods_) j[m] = nlohmann::ordered_json::object();
+    io::json to_json() const {
+        io::json j = io::json::object();
+        for (const auto& m : methods_) j[m] = io::json::object();
         for (const auto& e : entries_) {
             const auto& s = e.summary;
             j[e.method][e.metric] = {{"mean", number(s.mean)},
@@ -107,7 +107,7 @@ private:
             if (n == name) return;
         list.push_back(name);
     }
-    static nlohmann::ordered_json number(double v) {
+    static io::json number(double v) {
         if (std::isnan(v)) return nullptr;
         return v;
     }

@@ -24,7 +24,7 @@
 #include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/metrics/report.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -99,8 +99,8 @@ struct score_report {
 
     std::string to_markdown(int digits = 3) const { return table.to_markdown(digits); }
     // {"images", "accuracy", "target": "label"|"pred", "methods": table.to_json(), "seconds": {method: s}}
-    nlohmann::ordered_json to_json() const {
-        nlohmann::ordered_json s = nlohmann::ordered_json::object();
+    io::json to_json() const {
+        io::json s = io::json::object();
         for (const auto& [m, t] : seconds) s[m] = t;
         return {{"images", images},
                 {"accuracy", accuracy},

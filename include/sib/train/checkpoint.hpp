@@ -6,7 +6,7 @@
 #pragma once
 #include <sib/core/finite.hpp>
 #include <sib/io/safetensors.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -30,28 +30,27 @@ void for_each_counter(M& m, F&& f) {
 }
 // The metadata's documented keys (docs/formats.md), where present, have their documented types, so
 // that a reader of them (trainer::resume) never meets a JSON type error or an out-of-range number.
-inline void check_metadata(const nlohmann::json& meta, const std::string& where) {
+inline void check_metadata(const io::json& meta, const std::string& where) {
     require(meta.is_object(), where, ": checkpoint metadata is not a JSON object");
     const auto has = [&](const char* key, auto&& ok, const char* what) {
-        const auto it = meta.find(key);
-        require(it == meta.end() || ok(*it), where, ": checkpoint metadata '", key, "' must be ", what,
-                it == meta.end() ? "" : ", got " + it->dump());
+        const io::json* v = meta.find(key);
+        require(!v || ok(*v), where, ": checkpoint metadata '", key, "' must be ", what, v ? ", got " + v->dump() : "");
     };
-    const auto count = [](const nlohmann::json& v) {
+    const auto count = [](const io::json& v) {
         return v.is_number_unsigned() && v.get<std::uint64_t>() <= std::uint64_t{1} << 62;
     };
     for (const char* key : {"epoch", "batch_in_epoch", "step", "epochs", "optimizer_steps"})
         has(key, count, "a non-negative integer");
     for (const char* key : {"seconds", "train_loss", "test_accuracy"})
-        has(key, [](const nlohmann::json& v) { return v.is_number() || v.is_null(); }, "a number or null");
-    has("identity", [](const nlohmann::json& v) { return v.is_string(); }, "a string");
-    has("settings", [](const nlohmann::json& v) { return v.is_object(); }, "an object");
+        has(key, [](const io::json& v) { return v.is_number() || v.is_null(); }, "a number or null");
+    has("identity", [](const io::json& v) { return v.is_string(); }, "a string");
+    has("settings", [](const io::json& v) { return v.is_object(); }, "an object");
 }
 }  // namespace detail
 
 // Saves model (and optimizer state, when given) with `meta` stored as JSON metadata.
 template <class M, class Opt>
-void save_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer, const nlohmann::json& meta) {
+void save_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer, const io::json& meta) {
     using T = typename M::value_type;
     using B = typename M::backend;
     io::safetensors_file::named_arrays arrays;
@@ -62,7 +61,7 @@ void save_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer
         tensor<std::int64_t> t(sib::shape{}, std::vector<std::int64_t>{v});
         arrays.emplace_back(name, io::raw_array::from_tensor(t));
     });
-    nlohmann::json m = meta;
+    io::json m = meta;
     if (optimizer) {
         optimizer->for_each_state([&](const std::string& name, const tensor<T, B>& v) {
             arrays.emplace_back(name, io::raw_array::from_tensor(v));
@@ -74,7 +73,7 @@ void save_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer
 
 // Restores what save_checkpoint wrote into `model` (and `optimizer`, when given); returns meta.
 template <class M, class Opt>
-nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer) {
+io::json load_checkpoint(const std::filesystem::path& path, M& model, Opt* optimizer) {
     using T = typename M::value_type;
     using B = typename M::backend;
     const auto f = io::safetensors_file::load(path);
@@ -82,9 +81,9 @@ nlohmann::json load_checkpoint(const std::filesystem::path& path, M& model, Opt*
     auto it = md.find("sib");
     require(it != md.end() && md.count("format") && md.at("format") == checkpoint_format, path.string(),
             ": not a sib checkpoint (no '", checkpoint_format, "' metadata)");
-    nlohmann::json meta;
+    io::json meta;
     try {
-        meta = nlohmann::json::parse(it->second);
+        meta = io::json::parse(it->second);
     } catch (const std::exception&) {
         fail(path.string(), ": checkpoint metadata is not valid JSON");
     }

@@ -4,7 +4,7 @@
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -24,9 +24,9 @@ public:
 
     // NaN and infinities become null (JSON has no such numbers); invalid UTF-8 in strings is
     // replaced rather than thrown on, so a log line never ends a training run.
-    void write(const nlohmann::json& record) {
+    void write(const io::json& record) {
         require(record.is_object(), "jsonl_log: a record must be a JSON object, got ", record.type_name());
-        out_ << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        out_ << record.dump() << '\n';  // bytes that are not UTF-8 become U+FFFD
         out_.flush();
         require(out_.good(), "jsonl_log: writing to '", path_.string(), "' failed");
     }

@@ -11,7 +11,7 @@
 #include <sib/loss/right_reasons.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/masks/none.hpp>
-#include <nlohmann/json.hpp>
+#include <sib/io/json.hpp>
 
 SIB_BEGIN_NAMESPACE
 namespace train {
@@ -22,7 +22,7 @@ struct objective {
     E expression;
     Mask mask{};
     Decoder decoder{};
-    nlohmann::json settings = nlohmann::json::object();  // must match on --resume
+    io::json settings = io::json::object();  // must match on --resume
 };
 template <class E>
 objective(E) -> objective<E>;
@@ -31,7 +31,7 @@ objective(E, Mask) -> objective<E, Mask>;
 template <class E, class Mask, class Decoder>
 objective(E, Mask, Decoder) -> objective<E, Mask, Decoder>;
 template <class E, class Mask, class Decoder>
-objective(E, Mask, Decoder, nlohmann::json) -> objective<E, Mask, Decoder>;
+objective(E, Mask, Decoder, io::json) -> objective<E, Mask, Decoder>;
 
 // Cross entropy alone.
 template <class T, class B = cpu>
@@ -42,7 +42,7 @@ auto make_ce_objective() {
 // The paper's objective, CE + lambda_bg psi(bg) + lambda_fg psi(-fg), on the density mask.
 template <class T, class B = cpu>
 auto make_sib_objective(const loss::sib_settings& s = {}, const masks::density_mask_options& m = {}) {
-    nlohmann::json settings = {{"objective", "sib"}, {"lambda_bg", s.lambda_bg}, {"lambda_fg", s.lambda_fg},
+    io::json settings = {{"objective", "sib"}, {"lambda_bg", s.lambda_bg}, {"lambda_fg", s.lambda_fg},
                                {"shaping", s.shaping == loss::shaping::exp ? "exp" : "linear"},
                                {"window", m.window}, {"temperature", m.temperature}, {"slope", m.slope}};
     return objective{loss::sib_objective<T, B>(s), masks::density_mask<T, B>(m), decoders::softmax_energy{},
@@ -54,7 +54,7 @@ auto make_sib_objective(const loss::sib_settings& s = {}, const masks::density_m
 template <class T, class B = cpu>
 auto make_rrr_objective(double lambda = 1000) {
     return objective{loss::ce() + lambda * loss::right_reasons<T, B>(), masks::none{}, decoders::sum_log_prob{},
-                     nlohmann::json{{"objective", "rrr"}, {"lambda_rrr", lambda}}};
+                     io::json{{"objective", "rrr"}, {"lambda_rrr", lambda}}};
 }
 
 }  // namespace train

@@ -60,9 +60,9 @@ struct train_options {
 
 // How a schedule and the optimizers sib ships are written in a checkpoint's settings. The rate is
 // the schedule's: the optimizer's own changes every epoch, so it is not part of its identity.
-inline nlohmann::json schedule_settings(const optim::lr_schedule& s) {
+inline io::json schedule_settings(const optim::lr_schedule& s) {
     return std::visit(
-        [](const auto& x) -> nlohmann::json {
+        [](const auto& x) -> io::json {
             using S = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<S, optim::constant_schedule>)
                 return {{"schedule", "constant"}, {"lr", x.base_lr}};
@@ -73,11 +73,11 @@ inline nlohmann::json schedule_settings(const optim::lr_schedule& s) {
         },
         s);
 }
-inline nlohmann::json optimizer_settings(const optim::adamw_options& o) {
+inline io::json optimizer_settings(const optim::adamw_options& o) {
     return {{"optimizer", "adamw"}, {"betas", {o.beta1, o.beta2}}, {"eps", o.eps},
             {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}};
 }
-inline nlohmann::json optimizer_settings(const optim::sgd_options& o) {
+inline io::json optimizer_settings(const optim::sgd_options& o) {
     return {{"optimizer", "sgd"}, {"momentum", o.momentum}, {"dampening", o.dampening},
             {"weight_decay", o.weight_decay}, {"nesterov", o.nesterov}};
 }
@@ -189,8 +189,8 @@ public:
     }
 
     // Everything that must match for a resumed run to continue the same run.
-    nlohmann::json settings() const {
-        nlohmann::json s = {{"batch_size", opt_.batch_size}, {"init", opt_.init}, {"seed", opt_.seed},
+    io::json settings() const {
+        io::json s = {{"batch_size", opt_.batch_size}, {"init", opt_.init}, {"seed", opt_.seed},
                             {"horizontal_flip", opt_.horizontal_flip}, {"crop_padding", opt_.crop_padding},
                             {"objective", objective_.settings}, {"schedule", schedule_settings(*opt_.schedule)},
                             {"world_size", opt_.comm.size()}, {"accumulate", opt_.accumulate}};
@@ -212,7 +212,7 @@ public:
     // Continues from a checkpoint written by this trainer with the same identity and settings.
     void resume(const std::filesystem::path& path) {
         require(std::filesystem::exists(path), "--resume: ", path.string(), " not found");
-        nlohmann::json meta = load_checkpoint(path, model_, &optimizer_);
+        io::json meta = load_checkpoint(path, model_, &optimizer_);
         for (const char* key : {"epoch", "batch_in_epoch", "step"})
             require(meta.contains(key), "--resume: ", path.string(), " has no '", key,
                     "' in its metadata (not a checkpoint of sib train)");
@@ -225,10 +225,9 @@ public:
             if (got.is_object() && !got.contains(key)) got[key] = 1;
         require_on_every_process(!got.is_object() || got["world_size"] == want["world_size"], "--resume: ", path.string(), " was written by a run of ", got["world_size"].dump(),
                  " process(es), this run has ", opt_.comm.size(), "; resume with the same number");
-        for (auto it = want.begin(); it != want.end(); ++it)
-            require_on_every_process(got.contains(it.key()) && got[it.key()] == it.value(), "--resume: setting '", it.key(),
-                    "' is ", got.contains(it.key()) ? got[it.key()].dump() : "missing", " in ", path.string(),
-                    " but ", it.value().dump(), " now");
+        for (const auto& [key, value] : want.items())
+            require_on_every_process(got.contains(key) && got[key] == value, "--resume: setting '", key, "' is ",
+                    got.contains(key) ? got[key].dump() : "missing", " in ", path.string(), " but ", value.dump(), " now");
         epoch_ = meta.at("epoch").get<index_t>();
         batch_in_epoch_ = meta.at("batch_in_epoch").get<index_t>();
         step_ = meta.at("step").get<index_t>();
@@ -296,7 +295,7 @@ public:
                 for (const auto& [name, value] : v.terms) bar.set(name, value);
                 bar.advance();
                 if (log && opt_.log_every > 0 && step_ % opt_.log_every == 0) {
-                    nlohmann::json record = {{"event", "step"}, {"epoch", epoch_ + 1}, {"step", step_},
+                    io::json record = {{"event", "step"}, {"epoch", epoch_ + 1}, {"step", step_},
                                              {"loss", v.total}};
                     for (const auto& [name, value] : v.terms) record[std::string(name)] = value;
                     log->write(record);
@@ -313,7 +312,7 @@ public:
             if (sums.count > 0) last_loss_ = sums.mean(sums.total);
             last_accuracy_ = evaluate_accuracy(model_, test, 256, opt_.comm);
             if (log) {
-                nlohmann::json record = {{"event", "epoch"}, {"epoch", epoch_ + 1}, {"step", step_},
+                io::json record = {{"event", "epoch"}, {"epoch", epoch_ + 1}, {"step", step_},
                                          {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
                                          {"seconds", elapsed(t0)}};
                 for (const auto& [name, sum] : sums.terms) record["train_" + std::string(name)] = sums.mean(sum);
@@ -476,7 +475,7 @@ SIB_KERNELS:
         });
         require_on_every_process(finite, "train: the weights became non-finite at epoch ", epoch_, " step ", step_,
                 "; stopped, the last good checkpoint is kept at ", opt_.checkpoint.string());
-        nlohmann::json meta = {{"identity", identity_}, {"settings", settings()},
+        io::json meta = {{"identity", identity_}, {"settings", settings()},
                                {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_}, {"step", step_},
                                {"epochs", opt_.epochs}, {"seconds", seconds},
                                {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_}};
