@@ -41,6 +41,32 @@ else
     bad "loss --backend thrust-omp: $(cat "$tmp/err")"
 fi
 
+# --eval-mode: the golden total where nothing depends on the mode; with BatchNorm, running statistics
+# in place of the batch's give another total.
+if "$sib" loss --model "$spec" --weights "$case_dir" --input "$case_dir/x.npy" --labels "$case_dir/y.npy" \
+    --window 5 --eval-mode --out "$tmp/loss_eval" >"$tmp/json" 2>"$tmp/err"; then
+    check_golden_total "loss --eval-mode (no BatchNorm)"
+else
+    bad "loss --eval-mode: $(cat "$tmp/err")"
+fi
+bn_spec="Conv2d(1,4,3,padding=1); BatchNorm2d(4); ReLU; AdaptiveAvgPool2d(2); Flatten; Linear(16,10)"
+if "$sib" train --model "$bn_spec" --benchmark fmnist --train-limit 64 --batch 32 --epochs 1 --objective ce \
+    --out "$tmp/bn.safetensors" >/dev/null 2>"$tmp/err"; then
+    bn_total() {
+        "$sib" loss --model "$bn_spec" --weights "$tmp/bn.safetensors" --input "$case_dir/x.npy" \
+            --labels "$case_dir/y.npy" --window 5 --out "$tmp/loss_bn" "$@" 2>"$tmp/err" |
+            sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p'
+    }
+    train_total=$(bn_total) eval_total=$(bn_total --eval-mode)
+    if [ -n "$train_total" ] && [ -n "$eval_total" ] && [ "$train_total" != "$eval_total" ]; then
+        pass "loss with BatchNorm: training mode $train_total, --eval-mode $eval_total"
+    else
+        bad "loss with BatchNorm: training '$train_total' and eval '$eval_total' totals ($(cat "$tmp/err"))"
+    fi
+else
+    bad "train a BatchNorm model: $(cat "$tmp/err")"
+fi
+
 "$sib" loss --help >/dev/null && pass "loss --help" || bad "loss --help"
 "$sib" bench --help >/dev/null && pass "bench --help" || bad "bench --help"
 "$sib" --help >/dev/null && pass "--help" || bad "--help"

@@ -17,7 +17,9 @@ int cmd_loss(int argc, char** argv) {
         .required("--input", "X.npy", "input batch [B,C,H,W]")
         .required("--labels", "Y.npy", "labels [B] (integers)")
         .required("--out", "DIR", "output folder (created if missing)")
-        .flag("--dtype", "float64|float32", "arithmetic precision", "float64");
+        .flag("--dtype", "float64|float32", "arithmetic precision", "float64")
+        .option("--eval-mode", "BatchNorm on its running statistics and Dropout off (default: training mode, as\n"
+                               "`sib train` computes the loss: batch statistics, running statistics updated)");
     add_backend_flag(a);
     add_sib_flags(a);
     add_threads_flag(a);
@@ -40,6 +42,7 @@ int cmd_loss(int argc, char** argv) {
         sib::tensor<std::int64_t, B> y({x.dim(0)}, labels);
         sib::loss::check_labels(y, logits[1]);
         sib::io::load_weights(model, a.str("--weights"));
+        model.set_training(!a.set("--eval-mode"));
         sib::masks::density_mask<T, B> mask(mo);
         auto objective = sib::loss::sib_objective<T, B>(settings);
         sib::autodiff::step_workspace<T, B> ws;
