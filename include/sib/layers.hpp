@@ -1,8 +1,9 @@
-// <sib/layers.hpp>: sib::nn: every layer with its five rules, sequential and residual composition, the run-time spec model.
+// <sib/layers.hpp>: sib::nn: every layer with its five rules, sequential, named, branch_sum and residual composition, the run-time spec model.
 #pragma once
 #include <sib/layers/adaptive_avg_pool2d.hpp>
 #include <sib/layers/avg_pool2d.hpp>
 #include <sib/layers/batch_norm2d.hpp>
+#include <sib/layers/branch_sum.hpp>
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/dropout.hpp>
 #include <sib/layers/elementwise.hpp>
@@ -12,6 +13,7 @@
 #include <sib/layers/leaky_relu.hpp>
 #include <sib/layers/linear.hpp>
 #include <sib/layers/max_pool2d.hpp>
+#include <sib/layers/named.hpp>
 #include <sib/layers/registry.hpp>
 #include <sib/layers/relu.hpp>
 #include <sib/layers/residual.hpp>

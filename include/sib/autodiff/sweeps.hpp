@@ -15,10 +15,13 @@ namespace autodiff {
 // What the tangent and backward sweeps compute beyond a model's needs. A composite layer (residual)
 // runs them on its inner chain and needs the gradient with respect to its own input (the tangent
 // sweep keeps layer 0's curvature, the backward sweep computes abar_0 into ws.adjoint), and for its
-// curvature rule the input gradient without touching parameter gradients.
+// curvature rule the input gradient without touching parameter gradients. Its jvp rule needs the
+// tangent alone: `curvature = false` stores no curvature term, which a later backward sweep on the
+// same workspace (the block's param_vjp) would otherwise add in.
 struct sweep_options {
     bool input_gradient = false;
     bool parameters = true;
+    bool curvature = true;
 };
 
 template <class T, class B = cpu>
@@ -91,7 +94,7 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
             if (opt.parameters) layer.mixed(x, y, ws.tangent, gy);
         // Layer 0's curvature would flow into the input, which has no parameters.
         if constexpr (L::has_curvature) {
-            if (i > 0 || opt.input_gradient) {
+            if (opt.curvature && (i > 0 || opt.input_gradient)) {
                 ws.curvature[k].resize(x.shape());
                 ws.curvature[k].zero();
                 layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);

@@ -1,8 +1,11 @@
 // Sequential<A, B, C>: a flat, compile-time chain of layers. Variadic rather than nested so that
-// visiting the layers is one fold expression and parameter names are PyTorch's ("0.weight").
+// visiting the layers is one fold expression. Parameter names are PyTorch's: "<child>.<name>", the
+// child being its index ("0.weight", as nn.Sequential) or, for a layer wrapped in nn::named, its
+// name ("conv1.weight", "layer1.0.conv1.weight", as a torchvision module's attributes).
 #pragma once
 #include <sib/layers/layer.hpp>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -24,6 +27,48 @@ struct prefixed_visitor {
         f(std::string_view(full), value, grad);
     }
 };
+
+// Calls f(name, rest...) with the name prefixed by "<prefix>." (nothing when the prefix is empty):
+// parameters (name, value, grad) and counters (name, index_t&) alike.
+template <class F>
+struct named_prefix_visitor {
+    F& f;
+    std::string_view prefix;
+    template <class... A>
+    void operator()(std::string_view name, A&&... rest) const {
+        if (prefix.empty()) {
+            f(name, std::forward<A>(rest)...);
+            return;
+        }
+        std::string full(prefix);
+        full += '.';
+        full += name;
+        f(std::string_view(full), std::forward<A>(rest)...);
+    }
+};
+
+// A layer that carries its own name (nn::named), which a container uses instead of its index.
+template <class L>
+concept has_module_name = requires(const L& l) {
+    { l.module_name() } -> std::convertible_to<std::string_view>;
+};
+
+// The prefix of a child's parameters in a container: its name, or its index.
+template <class L>
+std::string child_name(const L& l, int index) {
+    if constexpr (has_module_name<L>)
+        return std::string(l.module_name());
+    else
+        return std::to_string(index);
+}
+
+// f(name, index_t&) for every integer buffer (BatchNorm's num_batches_tracked) of a layer or model
+// that has any; nothing for one that has none.
+struct counter_visitor {
+    void operator()(std::string_view, index_t&) const {}
+};
+template <class L>
+concept has_counters = requires(L& l) { l.for_each_counter(counter_visitor{}); };
 
 template <class L>
 void set_layer_training(L& l, bool on) {
@@ -79,8 +124,27 @@ public:
 
     template <class F>
     void for_each_parameter(F&& f) {
-        for_each_layer([&](auto& l, int i) { l.for_each_parameter(detail::prefixed_visitor<F>{f, i}); });
+        for_each_layer([&](auto& l, int i) {
+            const std::string prefix = detail::child_name(l, i);
+            l.for_each_parameter(detail::named_prefix_visitor<F>{f, prefix});
+        });
     }
+
+    // f(name, index_t&) for the integer buffers (num_batches_tracked), named as the parameters.
+    template <class F>
+    void for_each_counter(F&& f) {
+        for_each_layer([&](auto& l, int i) {
+            if constexpr (detail::has_counters<std::decay_t<decltype(l)>>) {
+                const std::string prefix = detail::child_name(l, i);
+                l.for_each_counter(detail::named_prefix_visitor<F>{f, prefix});
+            }
+        });
+    }
+
+    // Whether any layer has a mixed or a curvature term (what a composite layer holding this chain
+    // declares).
+    static constexpr bool any_mixed = (Ls::has_mixed || ...);
+    static constexpr bool any_curvature = (Ls::has_curvature || ...);
 
     sib::shape output_shape(sib::shape s) const {
         std::apply([&](const auto&... l) { ((s = l.output_shape(s)), ...); }, layers_);

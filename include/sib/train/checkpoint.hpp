@@ -17,16 +17,21 @@ namespace train {
 inline constexpr const char* checkpoint_format = "sib-checkpoint/1";
 
 namespace detail {
-// f(name, index_t&) for integer buffers such as BatchNorm's num_batches_tracked, with the
-// Sequential's "<index>." prefix.
+// f(name, index_t&) for integer buffers such as BatchNorm's num_batches_tracked, named as the
+// parameters: by the model where it names them (sequential: named children, blocks' inner layers),
+// else with the "<index>." prefix of each top-level layer.
 template <class M, class F>
 void for_each_counter(M& m, F&& f) {
-    m.for_each_layer([&](auto& layer, int i) {
-        if constexpr (requires { layer.for_each_counter([](std::string_view, index_t&) {}); })
-            layer.for_each_counter([&](std::string_view name, index_t& v) {
-                f(std::to_string(i) + "." + std::string(name), v);
-            });
-    });
+    if constexpr (requires { m.for_each_counter([](std::string_view, index_t&) {}); }) {
+        m.for_each_counter([&](std::string_view name, index_t& v) { f(std::string(name), v); });
+    } else {
+        m.for_each_layer([&](auto& layer, int i) {
+            if constexpr (requires { layer.for_each_counter([](std::string_view, index_t&) {}); })
+                layer.for_each_counter([&](std::string_view name, index_t& v) {
+                    f(std::to_string(i) + "." + std::string(name), v);
+                });
+        });
+    }
 }
 // The metadata's documented keys (docs/formats.md), where present, have their documented types, so
 // that a reader of them (trainer::resume) never meets a JSON type error or an out-of-range number.
