@@ -3,7 +3,8 @@
 # guard), one generated source file per header, at -O0 -g0 with -Wall -Wextra. Headers with optional
 # dependencies go into their own OBJECT libraries with only their target's usage requirements:
 #   <target>          sib::sib            every other header
-#   <target>_image    sib::image          io/png.hpp, io/heatmap.hpp, data/image_folder.hpp, data/open.hpp
+#   <target>_image    sib::image          io/png.hpp, io/heatmap.hpp, data/image_folder.hpp, data/open.hpp,
+#                                         data/photo_folder.hpp
 #   <target>_xtensor  sib::xtensor        io/xtensor.hpp
 #   <target>_mpi      sib::mpi            dist/mpi.hpp
 #   <target>_thrust   sib::thrust_host    backend/thrust/*.hpp (host compiler, Thrust's OMP system)
@@ -14,7 +15,8 @@ function(sib_add_header_check target)
   set(root ${PROJECT_SOURCE_DIR}/include)
   file(GLOB_RECURSE headers CONFIGURE_DEPENDS RELATIVE ${root} ${root}/sib/*.hpp)
   list(SORT headers)
-  set(image_headers sib/io/png.hpp sib/io/heatmap.hpp sib/data/image_folder.hpp sib/data/open.hpp)
+  set(image_headers sib/io/png.hpp sib/io/heatmap.hpp sib/data/image_folder.hpp sib/data/open.hpp
+      sib/data/photo_folder.hpp)
   set(groups core image xtensor mpi thrust)
   set(link_core sib::sib)
   set(link_image sib::image)

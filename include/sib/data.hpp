@@ -1,5 +1,6 @@
 // <sib/data.hpp>: sib::data: datasets (IDX, CIFAR, .npy triples, the generated benchmarks) and the batch loader.
-// Not included (optional dependencies, their own CMake targets): data/image_folder.hpp (sib::image), data/open.hpp (sib::image).
+// Not included (optional dependencies, their own CMake targets): data/image_folder.hpp (sib::image), data/open.hpp (sib::image),
+// data/photo_folder.hpp (sib::image).
 #pragma once
 #include <sib/data/benchmarks.hpp>
 #include <sib/data/cifar.hpp>
@@ -9,3 +10,4 @@
 #include <sib/data/idx.hpp>
 #include <sib/data/loader.hpp>
 #include <sib/data/npy_dataset.hpp>
+#include <sib/data/resample.hpp>

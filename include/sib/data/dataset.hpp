@@ -34,6 +34,36 @@ concept dataset = requires(const D& d, index_t i, float* out) {
     d.mask(i, out);
 };
 
+// The random stream of sample `index` in `epoch` of a run seeded with `seed` (splitmix64's
+// finaliser, three times): what the batch loader hands an augmenting dataset for each sample.
+inline std::uint64_t sample_key(std::uint64_t seed, std::uint64_t epoch, std::uint64_t index) {
+    const auto mix = [](std::uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    std::uint64_t z = mix(seed + 0x9e3779b97f4a7c15ULL);
+    z = mix(z ^ (epoch + 1) * 0xd1b54a32d192ed03ULL);
+    return mix(z ^ (index + 1) * 0x9e3779b97f4a7c15ULL);
+}
+
+// A dataset that draws its own augmentation (a photo folder's RandomResizedCrop and flip):
+// sample(i, key, image, mask) writes sample i as image(i, ...) and mask(i, ...) would, transformed
+// with the random stream seeded by `key` (either pointer may be null), and returns its label. The
+// batch loader calls it with key = sample_key(seed, epoch, i), so that a sample depends on
+// (seed, epoch, index) only, never on the thread or batch that decodes it.
+template <class D>
+concept augmenting_dataset = dataset<D> && requires(const D& d, index_t i, std::uint64_t key, float* out) {
+    { d.sample(i, key, out, out) } -> std::convertible_to<std::int64_t>;
+};
+
+// A dataset whose values cannot hold NaN or infinity (8-bit pixels, normalised by a positive std)
+// says so, and require_finite_images does not decode it to check.
+template <class D>
+concept finite_dataset = dataset<D> && requires(const D& d) {
+    { d.finite_by_construction() } -> std::convertible_to<bool>;
+};
+
 // Everything in host memory: images [N,C,H,W], labels [N] in [0, num_classes), masks [N,1,H,W] or
 // a default-constructed tensor. Most loaders and every benchmark generator produce one.
 class in_memory_dataset {
@@ -127,8 +157,11 @@ static_assert(dataset<in_memory_dataset>);
 
 // Fails naming the first image, and the value's [C,H,W] index in it, that holds a NaN or an
 // infinity: "training data: image 17 holds nan at [0,3,5]". `what` names the data in the message.
+// A finite_dataset is trusted (a folder of 100,000 photos is not decoded for this).
 template <dataset D>
 void require_finite_images(const D& d, const std::string& what) {
+    if constexpr (finite_dataset<D>)
+        if (d.finite_by_construction()) return;
     const sib::shape s = d.image_shape();
     const index_t numel = s.numel();
     std::vector<float> one(static_cast<std::size_t>(numel));

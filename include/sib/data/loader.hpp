@@ -2,6 +2,20 @@
 // horizontal flip; the mask moves with its image) and normalised per channel, as torchvision's
 // DataLoader with RandomCrop, RandomHorizontalFlip, ToTensor and Normalize would give them.
 // Everything random is a function of (seed, epoch), so a run can be repeated or resumed exactly.
+//
+// Datasets that decode files (photo folders) meet the loader through two extensions of the dataset
+// concept, both optional, so that every other dataset loads exactly as before:
+//   - augmenting_dataset (sample(i, key, image, mask)): the dataset draws its own augmentation from
+//     the stream sample_key(seed, epoch, i) the loader gives it, so a sample is a function of
+//     (seed, epoch, index) and batches are the same whatever the thread count;
+//   - prefetch_batches() / decode_threads(): the loader decodes that many batches ahead of the one
+//     asked for on its own worker threads (loader_options can override both). After load(k) (or
+//     load_part / load_positions) the loader predicts the same slice of the next global batches and
+//     queues them; the caller's training step runs while the workers decode. At most
+//     prefetch_batches x batch_size decoded samples wait in memory, plus the batch being filled; a
+//     request that was not predicted (the first of a resumed epoch) is decoded at once, as without
+//     prefetching. Prefetched samples are the ones a direct decode gives (same keys), so prefetching
+//     never changes a batch.
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
@@ -11,9 +25,14 @@
 #include <sib/data/dataset.hpp>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <memory>
+#include <mutex>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
@@ -32,7 +51,171 @@ struct loader_options {
     index_t crop_padding = 0;
     // Mirror left-right with probability 0.5.
     bool horizontal_flip = false;
+    // Batches decoded ahead on worker threads: -1 takes the dataset's prefetch_batches() (0 for a
+    // dataset without it), 0 decodes each batch when asked for.
+    index_t prefetch_batches = -1;
+    // Threads decoding ahead: 0 takes the dataset's decode_threads(), and when that is 0 too
+    // sib::num_threads().
+    int decode_threads = 0;
 };
+
+namespace detail {
+
+// Samples of positions first .. first + count - 1 of one epoch, decoded by the prefetcher's workers.
+struct prefetch_job {
+    index_t epoch = 0, first = 0, count = 0;
+    std::vector<index_t> indices;      // dataset index of each position
+    std::vector<std::uint64_t> keys;   // its random stream
+    std::vector<float> images, masks;  // count x C*H*W, count x H*W
+    std::vector<std::int64_t> labels;
+    index_t next = 0, done = 0;        // handed to a worker; finished (under the prefetcher's lock)
+    bool cancelled = false;
+    std::exception_ptr error;          // the first sample's failure, rethrown to the loader
+    index_t end() const { return first + count; }
+};
+
+// Worker threads decoding queued jobs sample by sample, in queue order. The decode function writes
+// one sample's image and mask and returns its label; it must be safe to call from several threads.
+class prefetcher {
+public:
+    using decode_fn = std::int64_t (*)(const void* dataset, index_t index, std::uint64_t key, float* image, float* mask);
+
+    prefetcher(int threads, const void* dataset, decode_fn decode, index_t chw, index_t hw, bool masks)
+        : threads_(std::max(1, threads)), dataset_(dataset), decode_(decode), chw_(chw), hw_(hw), masks_(masks) {}
+    prefetcher(const prefetcher&) = delete;
+    prefetcher& operator=(const prefetcher&) = delete;
+    ~prefetcher() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+            for (auto& j : jobs_) j->cancelled = true;
+        }
+        work_.notify_all();
+        for (auto& t : workers_) t.join();
+    }
+
+    // Queues a job; the workers start on the first one.
+    void push(std::shared_ptr<prefetch_job> job) {
+        job->images.resize(static_cast<std::size_t>(job->count * chw_));
+        if (masks_) job->masks.resize(static_cast<std::size_t>(job->count * hw_));
+        job->labels.resize(static_cast<std::size_t>(job->count));
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            jobs_.push_back(std::move(job));
+            if (workers_.empty())
+                for (int t = 0; t < threads_; ++t) workers_.emplace_back([this] { work(); });
+        }
+        work_.notify_all();
+    }
+
+    // The queued job of `epoch` holding positions first .. first + count - 1, waited for (its error
+    // rethrown); null when none holds them. Jobs of other epochs, and jobs wholly before `first`, are
+    // dropped first.
+    std::shared_ptr<prefetch_job> take(index_t epoch, index_t first, index_t count) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        drop_locked([&](const prefetch_job& j) { return j.epoch != epoch || j.end() <= first; });
+        for (auto& j : jobs_)
+            if (j->first <= first && first + count <= j->end()) {
+                std::shared_ptr<prefetch_job> found = j;
+                finished_.wait(lock, [&] { return found->done == found->count; });
+                if (found->error) {
+                    const std::exception_ptr e = found->error;
+                    drop_locked([&](const prefetch_job& x) { return &x == found.get(); });
+                    std::rethrow_exception(e);
+                }
+                return found;
+            }
+        return nullptr;
+    }
+
+    // Drops the jobs ending at or before `end` (consumed), or every job.
+    void release(index_t end) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        drop_locked([&](const prefetch_job& j) { return j.end() <= end; });
+    }
+    void clear() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        drop_locked([](const prefetch_job&) { return true; });
+    }
+
+    // Samples queued, and whether a queued job of `epoch` already covers first .. first + count - 1.
+    index_t queued() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        index_t n = 0;
+        for (const auto& j : jobs_) n += j->count;
+        return n;
+    }
+    bool covers(index_t epoch, index_t first, index_t count) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& j : jobs_)
+            if (j->epoch == epoch && j->first <= first && first + count <= j->end()) return true;
+        return false;
+    }
+    bool holds_epoch(index_t epoch) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return !jobs_.empty() && jobs_.front()->epoch == epoch;
+    }
+
+private:
+    template <class Pred>
+    void drop_locked(Pred pred) {
+        for (auto it = jobs_.begin(); it != jobs_.end();)
+            if (pred(**it)) {
+                (*it)->cancelled = true;  // workers still decoding into it keep it alive
+                it = jobs_.erase(it);
+            } else {
+                ++it;
+            }
+    }
+
+    void work() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            std::shared_ptr<prefetch_job> job;
+            work_.wait(lock, [&] {
+                if (stop_) return true;
+                for (auto& j : jobs_)
+                    if (!j->cancelled && j->next < j->count) {
+                        job = j;
+                        return true;
+                    }
+                return false;
+            });
+            if (stop_) return;
+            const index_t s = job->next++;
+            lock.unlock();
+            std::exception_ptr error;
+            try {
+                const std::size_t at = static_cast<std::size_t>(s);
+                job->labels[at] = decode_(dataset_, job->indices[at], job->keys[at], job->images.data() + s * chw_,
+                                          masks_ ? job->masks.data() + s * hw_ : nullptr);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            ++job->done;
+            if (error && !job->error) {
+                job->error = error;
+                job->done += job->count - job->next;  // the samples no worker started are not decoded
+                job->next = job->count;
+            }
+            if (job->done == job->count) finished_.notify_all();
+        }
+    }
+
+    int threads_;
+    const void* dataset_;
+    decode_fn decode_;
+    index_t chw_, hw_;
+    bool masks_;
+    mutable std::mutex mutex_;
+    std::condition_variable work_, finished_;
+    std::deque<std::shared_ptr<prefetch_job>> jobs_;
+    std::vector<std::thread> workers_;
+    bool stop_ = false;
+};
+
+}  // namespace detail
 
 template <class T, class B = cpu>
 struct batch {
@@ -54,6 +237,18 @@ public:
         image_fn_ = [](const void* p, index_t i, float* out) { static_cast<const D*>(p)->image(i, out); };
         label_fn_ = [](const void* p, index_t i) { return static_cast<std::int64_t>(static_cast<const D*>(p)->label(i)); };
         mask_fn_ = [](const void* p, index_t i, float* out) { static_cast<const D*>(p)->mask(i, out); };
+        if constexpr (augmenting_dataset<D>)
+            sample_fn_ = [](const void* p, index_t i, std::uint64_t key, float* image, float* mask) {
+                return static_cast<std::int64_t>(static_cast<const D*>(p)->sample(i, key, image, mask));
+            };
+        index_t ahead = 0;
+        int threads = 0;
+        if constexpr (requires { d.prefetch_batches(); }) ahead = static_cast<index_t>(d.prefetch_batches());
+        if constexpr (requires { d.decode_threads(); }) threads = static_cast<int>(d.decode_threads());
+        if (opt_.prefetch_batches >= 0) ahead = opt_.prefetch_batches;
+        if (opt_.decode_threads > 0) threads = opt_.decode_threads;
+        prefetch_batches_ = ahead;
+        decode_threads_ = threads > 0 ? threads : static_cast<int>(cpu::concurrency());
         n_ = d.size();
         has_masks_ = d.has_masks();
         const sib::shape s = d.image_shape();
@@ -85,6 +280,8 @@ public:
     }
     template <dataset D>
     batch_loader(const D&&, loader_options = {}) = delete;  // would dangle
+    batch_loader(const batch_loader&) = delete;  // its workers point at it
+    batch_loader& operator=(const batch_loader&) = delete;
 
     index_t size() const { return n_; }
     index_t batch_size() const { return opt_.batch_size; }
@@ -112,7 +309,18 @@ public:
             crop_x_[i] = opt_.crop_padding > 0 ? static_cast<index_t>(r.below(span)) : opt_.crop_padding;
             flip_[i] = opt_.horizontal_flip && r.below(2) == 1;
         }
+        if (prefetch_) {
+            if (!prefetch_->holds_epoch(epoch_)) prefetch_->clear();
+        }
+        if (prefetch_batches_ > 0 && n_ > 0) queue(0, std::min(opt_.batch_size, n_));
     }
+
+    index_t prefetch_batches() const { return prefetch_batches_; }
+    int decode_threads() const { return decode_threads_; }
+    // Samples decoded or being decoded ahead (at most prefetch_batches() x batch_size()).
+    index_t samples_in_flight() const { return prefetch_ ? prefetch_->queued() : 0; }
+    // Requests served from samples decoded ahead, since the loader was made.
+    index_t prefetched_loads() const { return prefetched_loads_; }
 
     // Batch k of the current epoch; reuses out's storage.
     void load(index_t k, batch_type& out) {
@@ -164,6 +372,11 @@ public:
             msk = host_masks_.data();
             lab = host_labels_.data();
         }
+        // Decoded ahead by the workers (then only the crop, flip and normalisation are left here), or now.
+        std::shared_ptr<detail::prefetch_job> job;
+        if (prefetch_) job = prefetch_->take(epoch_, first, b);
+        const detail::prefetch_job* ready = job.get();
+        prefetched_loads_ += ready != nullptr;
         // Host work per sample (decoding may call into the dataset), so the CPU backend's loop. An
         // exception must not leave an OpenMP region: the first one is carried out and rethrown.
         std::atomic<bool> failed{false};
@@ -173,13 +386,21 @@ public:
             [&](index_t s) {
                 if (failed.load()) return;
                 try {
-                    fill_sample(first + s, s, img, msk, lab);
+                    fill_sample(first + s, s, img, msk, lab, ready);
                 } catch (...) {
                     if (!failed.exchange(true)) error = std::current_exception();
                 }
             },
             chw * 4);
+        if (prefetch_) prefetch_->release(first + b);
         if (error) std::rethrow_exception(error);
+        // The same slice of the following global batches, decoded while the caller computes.
+        if (prefetch_batches_ > 0)
+            for (index_t k = 1; k <= prefetch_batches_; ++k) {
+                const index_t next = first + k * opt_.batch_size;
+                if (next >= n_) break;
+                queue(next, std::min(b, n_ - next));
+            }
         if constexpr (!B::host_accessible) {
             B::from_host(b * chw, img, out.images.data());
             B::from_host(b, lab, out.labels.data());
@@ -206,12 +427,59 @@ private:
         return z ^ (z >> 31);
     }
 
-    void fill_sample(index_t pos, index_t s, T* img, T* msk, std::int64_t* lab) const {
+    // Queues positions first .. first + count - 1 of this epoch for the workers, unless queued, or
+    // more than prefetch_batches x batch_size samples would then wait.
+    void queue(index_t first, index_t count) {
+        if (!prefetch_)
+            prefetch_ = std::make_unique<detail::prefetcher>(decode_threads_, this, &decode_for_prefetch,
+                                                             c_ * h_ * w_, h_ * w_, has_masks_);
+        if (prefetch_->covers(epoch_, first, count) || prefetch_->queued() + count > prefetch_batches_ * opt_.batch_size)
+            return;
+        auto job = std::make_shared<detail::prefetch_job>();
+        job->epoch = epoch_;
+        job->first = first;
+        job->count = count;
+        job->indices.assign(order_.begin() + first, order_.begin() + first + count);
+        for (const index_t idx : job->indices) job->keys.push_back(key_of(idx));
+        prefetch_->push(std::move(job));
+    }
+
+    std::uint64_t key_of(index_t idx) const {
+        return sample_key(opt_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(idx));
+    }
+
+    // One sample for the prefetcher's workers, which hold the loader (not the dataset): the dataset's
+    // sample(), or image, label and mask.
+    static std::int64_t decode_for_prefetch(const void* self, index_t idx, std::uint64_t key, float* image, float* mask) {
+        const auto* l = static_cast<const batch_loader*>(self);
+        if (l->sample_fn_) return l->sample_fn_(l->ds_, idx, key, image, mask);
+        l->image_fn_(l->ds_, idx, image);
+        if (mask) l->mask_fn_(l->ds_, idx, mask);
+        return l->label_fn_(l->ds_, idx);
+    }
+
+    void fill_sample(index_t pos, index_t s, T* img, T* msk, std::int64_t* lab, const detail::prefetch_job* ready) const {
         const index_t idx = order_[pos];
         const index_t chw = c_ * h_ * w_, hw = h_ * w_;
-        float* raw = raw_.data() + s * chw;
-        image_fn_(ds_, idx, raw);
-        lab[s] = label_fn_(ds_, idx);
+        const float* raw;
+        const float* rm = nullptr;
+        if (ready) {
+            const index_t at = pos - ready->first;
+            raw = ready->images.data() + at * chw;
+            if (has_masks_) rm = ready->masks.data() + at * hw;
+            lab[s] = ready->labels[static_cast<std::size_t>(at)];
+        } else if (sample_fn_) {
+            float* to = raw_.data() + s * chw;
+            float* tm = has_masks_ ? raw_mask_.data() + s * hw : nullptr;
+            lab[s] = sample_fn_(ds_, idx, key_of(idx), to, tm);
+            raw = to;
+            rm = tm;
+        } else {
+            float* to = raw_.data() + s * chw;
+            image_fn_(ds_, idx, to);
+            lab[s] = label_fn_(ds_, idx);
+            raw = to;
+        }
         // out(y,x) = padded(y + oy, x' + ox) with x' = x or W-1-x (crop, then flip, as torchvision),
         // row by row so that rows wholly in the padding cost a fill.
         const index_t oy = crop_y_[pos] - opt_.crop_padding, ox = crop_x_[pos] - opt_.crop_padding;
@@ -233,8 +501,11 @@ private:
             for (index_t y = 0; y < h; ++y)
                 warp_row(raw + c * hw, y, scale_[c], shift_[c], img + s * chw + c * hw + y * w);
         if (has_masks_) {
-            float* rm = raw_mask_.data() + s * hw;
-            mask_fn_(ds_, idx, rm);
+            if (!rm) {
+                float* to = raw_mask_.data() + s * hw;
+                mask_fn_(ds_, idx, to);
+                rm = to;
+            }
             for (index_t y = 0; y < h; ++y) warp_row(rm, y, T(1), T(0), msk + s * hw + y * w);
         }
     }
@@ -243,6 +514,7 @@ private:
     void (*image_fn_)(const void*, index_t, float*) = nullptr;
     std::int64_t (*label_fn_)(const void*, index_t) = nullptr;
     void (*mask_fn_)(const void*, index_t, float*) = nullptr;
+    std::int64_t (*sample_fn_)(const void*, index_t, std::uint64_t, float*, float*) = nullptr;
     loader_options opt_;
     index_t n_ = 0, c_ = 0, h_ = 0, w_ = 0;
     bool has_masks_ = false;
@@ -254,6 +526,9 @@ private:
     mutable std::vector<float> raw_, raw_mask_;
     std::vector<T> host_images_, host_masks_;
     std::vector<std::int64_t> host_labels_;
+    index_t prefetch_batches_ = 0, prefetched_loads_ = 0;
+    int decode_threads_ = 1;
+    std::unique_ptr<detail::prefetcher> prefetch_;  // last: its workers stop before the rest goes
 };
 
 }  // namespace data

@@ -126,6 +126,34 @@ inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t
 
 }  // namespace detail
 
+namespace detail {
+
+// What read_image and read_image_8bit check before stb decodes a file's bytes: the canvas the
+// header declares (a few bytes of GIF or PNM can declare gigabytes, which stb would allocate), 16-bit
+// samples outside PNG, and raw formats shorter than their declared pixels. Returns whether the file
+// holds 16-bit samples.
+inline bool check_before_decode(const std::string& where, const stbi_uc* bytes, std::size_t size) {
+    require(size <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
+    const int n = static_cast<int>(size);
+    int w = 0, h = 0, stored = 0;
+    if (stbi_info_from_memory(bytes, n, &w, &h, &stored))
+        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_image_pixels, where,
+                ": the image declares ", w, "x", h, " pixels, more than the ", max_image_pixels, " sib decodes");
+    // 16-bit samples from PNG only. Debian's stb reads past the buffer it allocated for a 16-bit PNM
+    // (a fuzz finding, tests/data/io/pnm16_short.pgm): such files are refused before stb decodes them.
+    const bool png = n >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+    const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
+    require(!wide || png, where, ": 16-bit images are read from PNG files only");
+    if (w > 0 && h > 0) {
+        const auto raw = smallest_raw_size(bytes, size, static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h));
+        require(size >= raw.bytes, where, ": the ", raw.format, " header declares ", w, "x", h,
+                " pixels, which need at least ", raw.bytes, " bytes, but the file holds ", size);
+    }
+    return wide;
+}
+
+}  // namespace detail
+
 // Any format stb_image reads (PNG, JPEG, BMP, TGA, GIF's first frame, PSD, PNM) as [C,H,W] floats:
 // 8-bit values / 255, 16-bit PNG values / 65535. `channels` 0 keeps the stored count; 1 to 4
 // converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped).
@@ -136,25 +164,9 @@ tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
             channels);
     const std::vector<std::byte> file = detail::read_file_bytes(path);
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
-    require(file.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
+    const bool wide = detail::check_before_decode(where, bytes, file.size());
     const int n = static_cast<int>(file.size());
     int w = 0, h = 0, stored = 0;
-    // The size the header declares, checked before decoding: a few bytes of GIF or PNM can declare
-    // a canvas of gigabytes, which stb would allocate.
-    if (stbi_info_from_memory(bytes, n, &w, &h, &stored))
-        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_image_pixels, where,
-                ": the image declares ", w, "x", h, " pixels, more than the ", max_image_pixels, " sib decodes");
-    // 16-bit samples from PNG only. Debian's stb reads past the buffer it allocated for a 16-bit PNM
-    // (a fuzz finding, tests/data/io/pnm16_short.pgm): such files are refused before stb decodes them.
-    const bool png = n >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
-    const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
-    require(!wide || png, where, ": 16-bit images are read from PNG files only");
-    if (w > 0 && h > 0) {
-        const auto raw = detail::smallest_raw_size(bytes, file.size(), static_cast<std::uint64_t>(w),
-                                                   static_cast<std::uint64_t>(h));
-        require(file.size() >= raw.bytes, where, ": the ", raw.format, " header declares ", w, "x", h,
-                " pixels, which need at least ", raw.bytes, " bytes, but the file holds ", file.size());
-    }
     std::unique_ptr<void, void (*)(void*)> pixels(
         wide ? static_cast<void*>(stbi_load_16_from_memory(bytes, n, &w, &h, &stored, channels))
              : static_cast<void*>(stbi_load_from_memory(bytes, n, &w, &h, &stored, channels)),
@@ -172,6 +184,35 @@ tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
             chw[static_cast<std::size_t>(ch) * plane + p] = static_cast<T>(v / full);
         }
     return tensor<T, B>(sib::shape{c, h, w}, chw);
+}
+
+// 8-bit pixels as stb decodes them, interleaved (row by row, `channels` bytes per pixel): what PIL
+// holds after Image.open(...).convert("RGB") for channels 3, and what the photo folder resamples.
+// 16-bit PNG samples are cut to their high byte (stb's conversion).
+struct image_8bit {
+    std::vector<std::uint8_t> pixels;
+    int width = 0, height = 0, channels = 0;
+};
+
+inline image_8bit read_image_8bit(const std::filesystem::path& path, int channels = 0) {
+    const std::string where = path.string();
+    require(channels >= 0 && channels <= 4, where, ": channels must be 0 (as stored) or 1 to 4, got ",
+            channels);
+    const std::vector<std::byte> file = detail::read_file_bytes(path);
+    const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
+    detail::check_before_decode(where, bytes, file.size());
+    int w = 0, h = 0, stored = 0;
+    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+        stbi_load_from_memory(bytes, static_cast<int>(file.size()), &w, &h, &stored, channels),
+        [](void* p) { stbi_image_free(p); });
+    if (!pixels) fail(where, ": cannot decode image (", stbi_failure_reason(), ")");
+    image_8bit out;
+    out.width = w;
+    out.height = h;
+    out.channels = channels ? channels : stored;
+    out.pixels.assign(pixels.get(), pixels.get() + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) *
+                                                       static_cast<std::size_t>(out.channels));
+    return out;
 }
 
 }  // namespace io
