@@ -3,6 +3,7 @@
 // the bitmap font's glyphs.
 #include <doctest/doctest.h>
 #include <sib/io/bitmap_font.hpp>
+#include <sib/io/chart.hpp>
 #include <sib/io/heatmap.hpp>
 #include <bit>
 #include <cmath>
@@ -44,7 +45,7 @@ std::vector<float> wavy(int n = 150) {
 }
 
 std::string allowed_characters() {
-    std::string s = "_-";
+    std::string s = "_-+()[],:=/%";
     for (char c = 'A'; c <= 'Z'; ++c) s += c;
     for (char c = 'a'; c <= 'z'; ++c) s += c;
     for (char c = '0'; c <= '9'; ++c) s += c;
@@ -316,8 +317,8 @@ TEST_CASE("bitmap font: every allowed character has its own non-empty glyph") {
         CHECK(on >= 5);
         for (auto row : g) CHECK(row < 32);  // 5 columns only
         seen.insert(g);
-        // Only descenders and '_' reach below the baseline.
-        const bool descends = std::string("gjpqy_").find(c) != std::string::npos;
+        // Only descenders, '_' and ',' reach below the baseline.
+        const bool descends = std::string("gjpqy_,").find(c) != std::string::npos;
         CHECK((g[7] != 0) == descends);
     }
     CHECK(seen.size() == chars.size());  // no two characters look alike
@@ -359,4 +360,113 @@ TEST_CASE("bitmap font: draw_text draws every glyph inside its box") {
     const std::uint8_t white[1] = {255};
     io::draw_text(tiny.data(), 4, 4, 1, -3, -2, "WWW", white, 2);
     CHECK(io::text_width("abc", 2) == (3 * 6 - 1) * 2);
+}
+
+// ---- charts (io/chart.hpp) ---------------------------------------------------------------------
+
+TEST_CASE("chart: nice ticks are 1, 2 or 5 times a power of ten and cover the range") {
+    const auto near = [](const std::vector<double>& got, const std::vector<double>& want) {
+        REQUIRE(got.size() == want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
+    };
+    near(io::nice_ticks(0, 1), {0, 0.2, 0.4, 0.6, 0.8, 1.0});
+    near(io::nice_ticks(0.83, 0.86), {0.83, 0.84, 0.85, 0.86});
+    near(io::nice_ticks(0.831, 0.859), {0.83, 0.84, 0.85, 0.86});
+    near(io::nice_ticks(-7, 1234), {-500, 0, 500, 1000, 1500});
+    near(io::nice_ticks(3, 3), {2.6, 2.8, 3.0, 3.2, 3.4});  // one value: a range around it
+    near(io::nice_ticks(0, 0), {-1, -0.5, 0, 0.5, 1});
+    CHECK(io::nice_ticks(0, 1)[0] == 0.0);
+    CHECK_THROWS_WITH_AS(io::nice_ticks(2, 1), "nice_ticks: bad range [2, 1]", sib::error);
+    CHECK(io::tick_label(0.25, 0.05) == "0.25");
+    CHECK(io::tick_label(100, 50) == "100");
+    CHECK(io::tick_label(0.84, 0.01) == "0.84");
+    CHECK(io::tick_label(2e-6, 1e-6) == "2e-06");
+    CHECK(io::tick_label(-1500, 500) == "-1500");
+}
+
+TEST_CASE("chart: series are drawn where their values are, each in its colour, NaN left out") {
+    const auto count = [](const io::canvas& c, io::rgb8 col, int x0, int x1) {
+        int n = 0;
+        for (int y = 0; y < c.height(); ++y)
+            for (int x = x0; x < x1; ++x) n += c.at(x, y) == col;
+        return n;
+    };
+    // Rows of pixels of colour `col` in columns [x0, x1): their mean.
+    const auto mean_row = [](const io::canvas& c, io::rgb8 col, int x0, int x1) {
+        double sum = 0;
+        int n = 0;
+        for (int y = 0; y < c.height(); ++y)
+            for (int x = x0; x < x1; ++x)
+                if (c.at(x, y) == col) sum += y, ++n;
+        return n ? sum / n : NAN;
+    };
+    // Unnamed series: no legend in the way.
+    std::vector<io::chart_series> s{{"", {0, 1, 2, 3}, {0, 1, 2, 3}}, {"", {0, 1, 2, 3}, {3, 2, 1, 0}}};
+    const auto c = io::render_chart(s, {.title = "t", .x_label = "x", .y_label = "y", .width = 400, .height = 300});
+    CHECK(c.width() == 400);
+    CHECK(c.height() == 300);
+    const io::rgb8 up = io::series_color(0), down = io::series_color(1);
+    CHECK(up != down);
+    // Rising series: lower on the picture (larger row) on the left than on the right; falling: the opposite.
+    CHECK(mean_row(c, up, 60, 150) > mean_row(c, up, 250, 380) + 50);
+    CHECK(mean_row(c, down, 60, 150) < mean_row(c, down, 250, 380) - 50);
+    CHECK(count(c, {255, 255, 255}, 0, 400) > 400 * 300 / 2);  // mostly background
+
+    // Points with NaN y are left out: a series of NaN only shows its legend swatch.
+    std::vector<io::chart_series> nan{{"gone", {0, 1}, {NAN, NAN}}, {"kept", {0, 1}, {1, 2}}};
+    const auto cn = io::render_chart(nan, {.width = 400, .height = 300});
+    const int swatch = count(io::render_chart(std::vector<io::chart_series>{{"gone", {0}, {NAN}}}, {.width = 400, .height = 300}),
+                             io::series_color(0), 0, 400);
+    CHECK(count(cn, io::series_color(0), 0, 400) == swatch);
+    CHECK(count(cn, io::series_color(1), 0, 400) > swatch);
+
+    // Interval bars reach beyond the points: more pixels of the colour than without them.
+    std::vector<io::chart_series> bars{{"", {1, 2}, {0.5, 0.6}, {0.1, 0.2}, {0.9, 1.0}}};
+    std::vector<io::chart_series> plain{{"", {1, 2}, {0.5, 0.6}}};
+    CHECK(count(io::render_chart(bars), up, 0, 480) > count(io::render_chart(plain), up, 0, 480) + 20);
+    // A log axis places 1, 10, 100 and 1000 evenly.
+    std::vector<io::chart_series> logx{{"", {1, 10, 100, 1000}, {0, 0, 0, 0}}};
+    const auto cl = io::render_chart(logx, {.log_x = true, .lines = false});
+    std::vector<int> columns;
+    for (int x = 0; x < cl.width(); ++x)
+        for (int y = 0; y < cl.height(); ++y)
+            if (cl.at(x, y) == up) {
+                if (columns.empty() || x > columns.back() + 8) columns.push_back(x);
+                break;
+            }
+    REQUIRE(columns.size() == 4);
+    CHECK(std::abs((columns[1] - columns[0]) - (columns[3] - columns[2])) <= 1);
+    CHECK(std::abs((columns[2] - columns[1]) - (columns[3] - columns[2])) <= 1);
+}
+
+TEST_CASE("chart: bad series are one-line errors; tiles; PNG round trip") {
+    std::vector<io::chart_series> s{{"a", {1, 2}, {1}}};
+    CHECK_THROWS_WITH_AS(io::render_chart(s, {.title = "acc"}), "chart 'acc': series 'a' has 2 x and 1 y values", sib::error);
+    s = {{"a", {0, 1}, {1, 2}}};
+    CHECK_THROWS_WITH_AS(io::render_chart(s, {.log_x = true}), "chart: a log axis needs x > 0, series 'a' has 0",
+                         sib::error);
+    s = {{"a", {1, 2}, {1, 2}, {0}, {3}}};
+    CHECK_THROWS_WITH_AS(io::render_chart(s), "chart: series 'a' needs one lower and one upper value per point, or none",
+                         sib::error);
+    s = {{"a", {1, 2}, {1, 2}}};
+    CHECK_THROWS_WITH_AS(io::render_chart(s, {.width = 50, .height = 50}), "chart: 50x50 is too small for a chart",
+                         sib::error);
+    CHECK(io::render_chart(std::vector<io::chart_series>{}).width() == 480);  // empty axes
+
+    const std::vector<io::canvas> panels{io::canvas(10, 20, {1, 2, 3}), io::canvas(30, 5, {4, 5, 6}), io::canvas(7, 7)};
+    const auto t = io::tile(panels, 2);
+    CHECK(t.width() == 60);
+    CHECK(t.height() == 40);
+    CHECK(t.at(0, 0) == io::rgb8{1, 2, 3});
+    CHECK(t.at(30, 0) == io::rgb8{4, 5, 6});
+    CHECK(t.at(30, 10) == io::rgb8{255, 255, 255});
+    CHECK(t.at(6, 26) == io::rgb8{255, 255, 255});
+
+    temp_folder dir;
+    const auto c = io::render_chart(s, {.title = "a (b) [c], d: e=1/2 +3%"});
+    io::write_png(dir.path / "c.png", c);
+    const auto back = io::read_image_8bit(dir.path / "c.png");
+    CHECK(back.width == c.width());
+    CHECK(back.height == c.height());
+    CHECK(std::equal(back.pixels.begin(), back.pixels.end(), c.data()));
 }

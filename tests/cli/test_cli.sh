@@ -50,8 +50,8 @@ else
     bad "loss --eval-mode: $(cat "$tmp/err")"
 fi
 bn_spec="Conv2d(1,4,3,padding=1); BatchNorm2d(4); ReLU; AdaptiveAvgPool2d(2); Flatten; Linear(16,10)"
-if "$sib" train --model "$bn_spec" --benchmark fmnist --train-limit 64 --batch 32 --epochs 1 --objective ce \
-    --out "$tmp/bn.safetensors" >/dev/null 2>"$tmp/err"; then
+if "$sib" train --model "$bn_spec" --benchmark fmnist --train-limit 64 --test-limit 64 --batch 32 --epochs 2 \
+    --objective ce --log "$tmp/bn.jsonl" --log-every 1 --out "$tmp/bn.safetensors" >/dev/null 2>"$tmp/err"; then
     bn_total() {
         "$sib" loss --model "$bn_spec" --weights "$tmp/bn.safetensors" --input "$case_dir/x.npy" \
             --labels "$case_dir/y.npy" --window 5 --out "$tmp/loss_bn" "$@" 2>"$tmp/err" |
@@ -66,6 +66,20 @@ if "$sib" train --model "$bn_spec" --benchmark fmnist --train-limit 64 --batch 3
 else
     bad "train a BatchNorm model: $(cat "$tmp/err")"
 fi
+
+# sib plot: the log's curves as one PNG, a panel per number (train loss, test accuracy, ce by epoch;
+# loss and ce by step); the PNG's size is in its header (width and height at bytes 16-23).
+if "$sib" plot --log "$tmp/bn.jsonl,$tmp/bn.jsonl" --out "$tmp/curves.png" --columns 2 >"$tmp/json" 2>"$tmp/err" &&
+    grep -q '"panels":5' "$tmp/json"; then
+    size=$(od -An -tu1 -j16 -N8 "$tmp/curves.png" | awk '{ print $3 * 256 + $4, $7 * 256 + $8 }')
+    [ "$size" = "840 840" ] && pass "plot: 5 panels, 2 a row, $size pixels" || bad "plot: picture of $size pixels"
+else
+    bad "plot: $(cat "$tmp/json" "$tmp/err")"
+fi
+expect_error "plot of a missing log" "no-such.jsonl: cannot open the log" "$sib" plot --log "$tmp/no-such.jsonl" --out "$tmp/c.png"
+printf '{"event":"epoch","epoch":1}\nnot json\n' >"$tmp/bad.jsonl"
+expect_error "plot of a bad log" "bad.jsonl: line 2 is not JSON" "$sib" plot --log "$tmp/bad.jsonl" --out "$tmp/c.png"
+"$sib" plot --help >/dev/null && pass "plot --help" || bad "plot --help"
 
 "$sib" loss --help >/dev/null && pass "loss --help" || bad "loss --help"
 "$sib" bench --help >/dev/null && pass "bench --help" || bad "bench --help"

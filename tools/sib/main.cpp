@@ -15,6 +15,7 @@ int cmd_train(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_explain(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 }  // namespace sib_cli
 
 namespace {
@@ -31,6 +32,7 @@ const command commands[] = {
 #if !defined(SIB_CLI_WITHOUT_EXPLAIN)  // bin/sib-sanitized, built for the tests, leaves them out
     {"explain", sib_cli::cmd_explain, "attribution maps, overlays and a contact sheet"},
     {"eval", sib_cli::cmd_eval, "localisation metrics of explanations with bootstrap intervals"},
+    {"plot", sib_cli::cmd_plot, "training curves of --log files as a PNG"},
 #endif
 };
 

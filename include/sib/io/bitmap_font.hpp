@@ -1,6 +1,6 @@
 // A tiny built-in bitmap font (5x7 glyphs plus one descender row) for labels on pictures such as
-// contact sheets: no font file to find, the same pixels on every machine. It covers ASCII letters,
-// digits, '_' and '-', plus ' ', '.' and '?'; any other character is drawn as '?'.
+// contact sheets and charts: no font file to find, the same pixels on every machine. It covers ASCII
+// letters, digits and ' _-.?+()[],:=/%'; any other character is drawn as '?'.
 #pragma once
 #include <sib/core/config.hpp>
 #include <sib/core/error.hpp>
@@ -95,6 +95,16 @@ inline constexpr glyph_source glyph_sources[] = {
     {'.', "..... ..... ..... ..... ..... .##.. .##.. ....."},
     {'?', ".###. #...# ....# ...#. ..#.. ..... ..#.. ....."},
     {' ', "..... ..... ..... ..... ..... ..... ..... ....."},
+    {'+', "..... ..#.. ..#.. ##### ..#.. ..#.. ..... ....."},
+    {'(', "...#. ..#.. .#... .#... .#... ..#.. ...#. ....."},
+    {')', ".#... ..#.. ...#. ...#. ...#. ..#.. .#... ....."},
+    {'[', ".###. .#... .#... .#... .#... .#... .###. ....."},
+    {']', ".###. ...#. ...#. ...#. ...#. ...#. .###. ....."},
+    {',', "..... ..... ..... ..... .##.. .##.. ..#.. .#..."},
+    {':', "..... .##.. .##.. ..... .##.. .##.. ..... ....."},
+    {'=', "..... ..... ##### ..... ##### ..... ..... ....."},
+    {'/', "....# ....# ...#. ..#.. .#... #.... #.... ....."},
+    {'%', "##... ##..# ...#. ..#.. .#... #..## ...## ....."},
 };
 
 constexpr glyph_rows parse_glyph(const char* rows) {

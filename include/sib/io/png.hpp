@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cctype>
 #include <cstring>
+#include <concepts>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -61,6 +62,17 @@ inline void write_png(const std::filesystem::path& path, const std::uint8_t* pix
 }
 
 // An image tensor [C,H,W] (C of 1 to 4) with values in [0,1]: clipped, then rounded to 8 bits.
+// An RGB picture with data(), width() and height() (io::canvas, a rendered chart) as PNG.
+template <class Picture>
+    requires requires(const Picture& p) {
+        { p.data() } -> std::convertible_to<const std::uint8_t*>;
+        { p.width() } -> std::convertible_to<int>;
+        { p.height() } -> std::convertible_to<int>;
+    }
+void write_png(const std::filesystem::path& path, const Picture& picture) {
+    write_png(path, picture.data(), picture.width(), picture.height(), 3);
+}
+
 template <class T, class B>
 void write_image(const std::filesystem::path& path, const tensor<T, B>& chw) {
     require(chw.rank() == 3, path.string(), ": image must be [C,H,W], got ", chw.shape().str());

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 SIB_BEGIN_NAMESPACE
 namespace train {
@@ -35,6 +36,28 @@ private:
     std::filesystem::path path_;
     std::ofstream out_;
 };
+
+// Every record of a JSON Lines file, in order; empty lines are skipped. A line that is not a JSON
+// object is an error naming the file and the line; a last line cut short (no newline after it: a
+// run killed while writing it, or one still writing) is left out.
+inline std::vector<io::json> read_jsonl(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    require(in.is_open(), path.string(), ": cannot open the log");
+    std::vector<io::json> records;
+    std::string line;
+    for (std::size_t number = 1; std::getline(in, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const bool unterminated = in.eof();  // no newline after it: still being written, or cut short
+        try {
+            records.push_back(io::json::parse(line));
+        } catch (const io::json_error& e) {
+            if (unterminated) break;
+            fail(path.string(), ": line ", number, " is not JSON (", e.what(), ")");
+        }
+        require(records.back().is_object(), path.string(), ": line ", number, " is not a JSON object");
+    }
+    return records;
+}
 
 }  // namespace train
 SIB_END_NAMESPACE
