@@ -3,9 +3,11 @@
 #pragma once
 #include <sib/io/atomic_write.hpp>
 #include <sib/io/bitmap_font.hpp>
+#include <sib/io/chart.hpp>
 #include <sib/io/colormap.hpp>
 #include <sib/io/dtype.hpp>
 #include <sib/io/file_read.hpp>
+#include <sib/io/json.hpp>
 #include <sib/io/file_lock.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/raw_array.hpp>

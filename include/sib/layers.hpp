@@ -21,6 +21,7 @@
 #include <sib/layers/sigmoid.hpp>
 #include <sib/layers/softplus.hpp>
 #include <sib/layers/spec.hpp>
+#include <sib/layers/state_dict.hpp>
 #include <sib/layers/spec_model.hpp>
 #include <sib/layers/tanh.hpp>
 #include <sib/layers/window2d.hpp>

@@ -6,7 +6,12 @@
 #if defined(SIB_CLI_MPI)
 #include <sib/dist/mpi.hpp>
 #endif
+#include <sib/core/split.hpp>
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace sib_cli {
 
@@ -42,6 +47,23 @@ int cmd_train(int argc, char** argv) {
 }
 
 namespace {
+// "a,b,c" as numbers, for --mean and --std.
+std::vector<double> numbers(const args& a, const std::string& flag) {
+    std::vector<double> out;
+    for (const std::string& item : sib::split_list(a.str(flag))) {
+        std::size_t used = 0;
+        double v = 0;
+        try {
+            v = std::stod(item, &used);
+        } catch (...) {
+            used = 0;
+        }
+        sib::require(!item.empty() && used == item.size(), flag, " must be numbers separated by commas, got '", a.str(flag), "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
 int train(int argc, char** argv, sib::dist::comm_ref comm) {
     args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
                     "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n\n" +
@@ -49,6 +71,12 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
         .flag("--benchmark", "NAME", benchmark_flag_help() + " (or --data)", "")
         .flag("--data", "DIR", "dataset folder: .npy, IDX, CIFAR binary or image folders", "")
+        .flag("--image-size", "S", "photo folders: --data DIR/train (and DIR/test) decoded on the fly, any image size, "
+              "torchvision's RandomResizedCrop+flip (train), Resize+CenterCrop (test) to S x S (0: image folders of "
+              "one size, loaded into memory)", "0")
+        .flag("--mean", "a,b,c", "photo folders: Normalize's mean (one value or three)", "0.485,0.456,0.406")
+        .flag("--std", "a,b,c", "photo folders: Normalize's std (one value or three)", "0.229,0.224,0.225")
+        .option("--skip-bad-images", "photo folders: leave out unreadable images (counted in the JSON) instead of failing")
         .flag("--objective", "ce|sib|rrr", "training objective (rrr: right for the right reasons, needs masks)", "sib")
         .flag("--lambda-rrr", "L", "weight of the rrr term", "1000")
         .flag("--epochs", "N", "epochs", "1")
@@ -113,8 +141,27 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     const long long train_limit = a.integer("--train-limit"), test_limit = a.integer("--test-limit");
     sib::require(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be non-negative");
 
+    const long long image_size = a.integer("--image-size");
+    sib::require(image_size >= 0, "--image-size must be positive (or 0: no photo folders), got ", image_size);
+    for (const char* flag : {"--mean", "--std", "--skip-bad-images"})
+        sib::require(image_size > 0 || !a.set(flag), flag, " applies to photo folders: give --image-size S");
+    std::optional<sib::data::photo_split> photos;
+    if (image_size > 0) {
+        sib::require(!data_dir.empty(), "--image-size needs --data DIR (photo folders DIR/train, DIR/test)");
+        sib::require(train_limit == 0 && test_limit == 0, "--train-limit and --test-limit do not apply to photo folders");
+        sib::require(o.crop_padding == 0 && !o.horizontal_flip,
+                     "--crop-padding and --flip do not apply to photo folders (RandomResizedCrop and its flip do that)");
+        sib::data::photo_folder_options po;
+        po.image_size = static_cast<int>(std::min<long long>(image_size, 1 << 16));
+        po.mean = numbers(a, "--mean");
+        po.std_dev = numbers(a, "--std");
+        po.skip_bad_images = a.set("--skip-bad-images");
+        photos.emplace(sib::data::open_photo_folders(data_dir, po));
+    }
+
     sib::data::split_pair data;
-    if (!bench.empty()) {
+    if (photos) {
+    } else if (!bench.empty()) {
         auto b = sib::data::make_benchmark(bench, o.seed, train_limit, test_limit);
         data = {std::move(b.train), std::move(b.test)};
     } else {
@@ -132,14 +179,20 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
                 t.initialise();
             else
                 t.resume(resume);
-            const auto r = t.run(data.train, data.test);
-            if (comm.rank() == 0)
-                print_json({{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
+            // Photo folders are decoded as batches need them; the rest is in memory.
+            const auto r = !photos         ? t.run(data.train, data.test)
+                           : photos->test ? t.run(photos->train, *photos->test)
+                                          : t.run(photos->train, data.test);
+            const sib::index_t train_images = photos ? photos->train.size() : data.train.size();
+            const sib::index_t test_images = photos && photos->test ? photos->test->size() : data.test.size();
+            sib::io::json out = {{"test_accuracy", r.test_accuracy}, {"train_loss", r.train_loss}, {"seconds", r.seconds},
                         {"images_per_second", r.images_per_second}, {"epochs", r.epochs}, {"steps", r.steps},
                         {"checkpoint", o.checkpoint.string()}, {"objective", c.objective},
-                        {"train_images", data.train.size()}, {"test_images", data.test.size()},
+                        {"train_images", train_images}, {"test_images", test_images},
                         {"processes", comm.size()}, {"accumulate", o.accumulate},
-                        {"communication_seconds", r.communication_seconds}});
+                        {"communication_seconds", r.communication_seconds}};
+            if (photos) out["bad_images"] = photos->bad_image_count();
+            if (comm.rank() == 0) print_json(out);
             return 0;
         });
     });

@@ -3,13 +3,17 @@
 //   train-images-idx3-ubyte[.gz]  -> IDX (MNIST / Fashion-MNIST layout; masks from nonzero pixels)
 //   data_batch_1.bin              -> CIFAR-10 binary batches
 //   train/<class>/*.png           -> image folders (train/, test/, optional masks/train, masks/test)
+// open_photo_folders reads the same image-folder layout as photo folders instead: any image size,
+// decoded when a batch needs it, torchvision's transforms (sib train --image-size).
 #pragma once
 #include <sib/data/benchmarks.hpp>
 #include <sib/data/cifar.hpp>
 #include <sib/data/idx.hpp>
 #include <sib/data/image_folder.hpp>
 #include <sib/data/npy_dataset.hpp>
+#include <sib/data/photo_folder.hpp>
 #include <filesystem>
+#include <optional>
 
 SIB_BEGIN_NAMESPACE
 namespace data {
@@ -52,6 +56,31 @@ inline split_pair open_dataset_folder(const std::string& dir) {
     }
     fail("data: ", dir, " holds no dataset sib can read (expected train_images.npy, "
          "train-images-idx3-ubyte[.gz], data_batch_1.bin or a train/ image folder)");
+}
+
+// DIR/train with the training transform (opt.train is set) and, when DIR/test exists, DIR/test with
+// the evaluation transform; masks from DIR/masks/train and DIR/masks/test where those exist.
+struct photo_split {
+    photo_folder train;
+    std::optional<photo_folder> test;
+    index_t bad_image_count() const { return train.bad_image_count() + (test ? test->bad_image_count() : 0); }
+};
+
+inline photo_split open_photo_folders(const std::string& dir, photo_folder_options opt) {
+    namespace fs = std::filesystem;
+    const fs::path d(dir);
+    require(fs::is_directory(d), "data: ", dir, " is not a folder");
+    require(fs::is_directory(d / "train"), "data: ", dir, " has no train/ folder (photo folders are DIR/train/<class>/<image>, "
+            "optionally DIR/test/<class>/<image>)");
+    auto split = [&](const char* name, bool train) {
+        photo_folder_options o = opt;
+        o.train = train;
+        o.mask_root = fs::is_directory(d / "masks" / name) ? (d / "masks" / name).string() : std::string();
+        return photo_folder((d / name).string(), o);
+    };
+    photo_split p{split("train", true), std::nullopt};
+    if (fs::is_directory(d / "test")) p.test.emplace(split("test", false));
+    return p;
 }
 
 }  // namespace data
