@@ -466,3 +466,103 @@ TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by han
     const auto d = sib::autodiff::count_step_flops(s, {2, 3, 9, 9});
     CHECK(d.forward == 2.0 * 2 * 5 * 16 * 27 + 2.0 * 2 * 80 * 2);
 }
+
+TEST_CASE("diagnostics: the terms' gradients add up to the objective's, each term's alone") {
+    using T = double;
+    const auto data = squares(8, 21);
+    sib::nn::spec_model<T> m(spec);
+    sib::rng r(3);
+    sib::optim::pytorch_default(m, r);
+    auto objective = sib::train::make_sib_objective<T>();
+    sib::data::loader_options lo;
+    lo.batch_size = 8;
+    lo.shuffle = false;
+    sib::data::batch_loader<T> loader(data, lo);
+    loader.set_epoch(0);
+    sib::data::batch_loader<T>::batch_type b;
+    loader.load_positions(0, 8, b);
+    const auto gradients = [&](std::string_view only) {
+        sib::train::detail::zero_gradients(m);
+        sib::autodiff::step_workspace<T> ws;
+        ws.context.only_term = only;
+        sib::autodiff::objective_step(m, ws, b.images, b.labels, objective.expression, objective.mask, objective.decoder);
+        std::vector<T> g;
+        m.for_each_parameter([&](std::string_view, sib::tensor<T>&, sib::tensor<T>* grad) {
+            if (grad)
+                for (T v : grad->to_vector()) g.push_back(v);
+        });
+        return g;
+    };
+    const auto all = gradients({}), ce = gradients("ce"), bg = gradients("bg"), fg = gradients("fg");
+    double worst = 0, scale = 0, ce_differs = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        worst = std::max(worst, std::abs(all[i] - (ce[i] + bg[i] + fg[i])));
+        scale = std::max(scale, std::abs(all[i]));
+        ce_differs = std::max(ce_differs, std::abs(all[i] - ce[i]));
+    }
+    CHECK(worst <= 1e-12 * scale);
+    CHECK(ce_differs > 1e-9 * scale);  // the S-IB terms do pull
+    CHECK(gradients("nonexistent") == std::vector<T>(all.size(), 0.0));
+
+    // diagnose() reports the same norms, leaves no gradient behind and the mode as it was.
+    const auto d = sib::train::diagnose(m, objective, b.images, b.labels, &b.masks);
+    const auto norm = [](const std::vector<T>& g) {
+        double s = 0;
+        for (T v : g) s += v * v;
+        return std::sqrt(s);
+    };
+    // diagnose() measures in evaluation mode: the same here, as this spec has no BatchNorm or Dropout.
+    CHECK(d.grad_norm["ce"] == doctest::Approx(norm(ce)).epsilon(1e-12));
+    CHECK(d.grad_norm["bg"] == doctest::Approx(norm(bg)).epsilon(1e-12));
+    CHECK(d.grad_norm["fg"] == doctest::Approx(norm(fg)).epsilon(1e-12));
+    CHECK(std::isfinite(d.values["fg"]));
+    CHECK(d.mask_iou >= 0.0);
+    CHECK(d.mask_iou <= 1.0);
+    CHECK(sib::train::detail::gradient_norm(m) == 0.0);
+}
+
+TEST_CASE("diagnostics: mask IoU per image, images with nothing on either side left out") {
+    // Image 0: {0,1} against {1,2}: 1/3. Image 1: nothing against nothing (left out). Image 2: exact.
+    const sib::tensor<double> m({3, 1, 1, 3}, std::vector<double>{0.9, 0.6, 0.1, 0.2, 0.0, 0.5, 1.0, 0.0, 0.0});
+    const sib::tensor<double> t({3, 1, 1, 3}, std::vector<double>{0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0});
+    CHECK(sib::train::mean_mask_iou(m, t) == doctest::Approx((1.0 / 3.0 + 1.0) / 2.0).epsilon(1e-15));
+    CHECK(std::isnan(sib::train::mean_mask_iou(sib::tensor<double>({1, 1, 1, 2}, 0.0), sib::tensor<double>({1, 1, 1, 2}, 0.0))));
+    CHECK_THROWS_WITH_AS(sib::train::mean_mask_iou(m, sib::tensor<double>({3, 1, 1, 2}, 0.0)),
+                         "mask IoU: masks [3,1,1,3] and ground truth [3,1,1,2] differ in size", sib::error);
+}
+
+TEST_CASE("trainer: diagnostics in the log leave training bit for bit as without them") {
+    const auto train = squares(64, 31), test = squares(16, 32);
+    temp_dir dir;
+    std::vector<std::vector<float>> weights;
+    for (sib::index_t diagnose : {0, 8}) {
+        sib::nn::spec_model<float> m(spec);
+        auto o = options(dir.path / ("ck" + std::to_string(diagnose) + ".safetensors"));
+        o.epochs = 2;
+        o.diagnose = diagnose;
+        o.log = dir.path / ("log" + std::to_string(diagnose) + ".jsonl");
+        std::ostringstream quiet;
+        o.progress_stream = &quiet;
+        with_trainer(m, "sib", o, [&](auto& t) {
+            t.initialise();
+            return t.run(train, test);
+        });
+        weights.push_back(weights_of(m));
+        const auto records = sib::train::read_jsonl(o.log);
+        REQUIRE(records.size() == 2);
+        for (const auto& r : records) {
+            CHECK(r.contains("grad_norm_ce") == (diagnose > 0));
+            if (diagnose == 0) continue;
+            for (const char* key : {"grad_norm_bg", "grad_norm_fg", "grad_ratio_bg", "grad_ratio_fg", "probe_ce",
+                                    "probe_fg", "probe_bg", "mask_iou"}) {
+                CAPTURE(key);
+                REQUIRE(r.contains(key));
+                CHECK(std::isfinite(r.at(key).get<double>()));
+            }
+            CHECK(r.at("grad_ratio_bg").get<double>() ==
+                  doctest::Approx(r.at("grad_norm_bg").get<double>() / r.at("grad_norm_ce").get<double>()));
+            CHECK(!r.contains("grad_ratio_ce"));
+        }
+    }
+    CHECK(weights[0] == weights[1]);
+}

@@ -101,6 +101,8 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
         .flag("--checkpoint-every", "N", "also checkpoint every N steps (0: epochs only)", "0")
         .flag("--log", "FILE", "JSON-lines log (one line per epoch, and per --log-every steps)", "")
         .flag("--log-every", "N", "steps between step records in the log", "0")
+        .flag("--diagnose", "N", "after every epoch, log each term's gradient norm and ratio to CE, its value\n"
+                                 "and the mask's IoU with the masks, on the first N test images (0: off)", "0")
         .flag("--dtype", "float32|float64", "arithmetic precision", "float32");
     add_backend_flag(a);
     add_sib_flags(a);
@@ -138,6 +140,8 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     o.checkpoint_every = a.integer("--checkpoint-every");
     o.log = a.str("--log");
     o.log_every = a.integer("--log-every");
+    o.diagnose = a.integer("--diagnose");
+    sib::require(o.diagnose >= 0, "--diagnose: must be 0 or more, got ", o.diagnose);
     const long long train_limit = a.integer("--train-limit"), test_limit = a.integer("--test-limit");
     sib::require(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be non-negative");
 

@@ -64,8 +64,21 @@ struct sum_term : composite_flags<A, Bt> {
     }
     template <class Ctx>
     void backward(Ctx& c, double w) {
-        a.backward(c, w);
-        b.backward(c, w);
+        if (reaches(a, c)) a.backward(c, w);
+        if (reaches(b, c)) b.backward(c, w);
+    }
+    // Whether the backward goes into part e: always, unless the context asks for one term's
+    // gradient (only_term) and e reports no value of that name.
+    template <class E, class Ctx>
+    static bool reaches(const E& e, const Ctx& c) {
+        if constexpr (requires { c.only_term; }) {
+            if (c.only_term.empty()) return true;
+            term_values names;
+            e.report(names);
+            return names.contains(c.only_term);
+        } else {
+            return true;
+        }
     }
     void report(term_values& out) const {
         a.report(out);

@@ -4,6 +4,7 @@
 #include <sib/decoders/decoder.hpp>
 #include <sib/loss/term_values.hpp>
 #include <algorithm>
+#include <string_view>
 #include <type_traits>
 
 SIB_BEGIN_NAMESPACE
@@ -23,6 +24,9 @@ struct loss_context {
     const tensor_type* annotation = nullptr;     // the data's foreground masks [B,1,H,W], if any
 
     tensor_type zbar, Rbar, Mbar;
+    // Non-empty: the backward runs from the terms that report this name only, so the parameter
+    // gradient is that term's alone (train/diagnostics.hpp). Not reset by begin().
+    std::string_view only_term;
 
     // Points at this step's tensors and forgets last step's values (the adjoint buffers are kept).
     void begin(const tensor_type& input, const tensor_type& logits, const labels_tensor<B>& labels) {

@@ -17,6 +17,7 @@
 #include <sib/optim/schedule.hpp>
 #include <sib/optim/sgd.hpp>
 #include <sib/train/checkpoint.hpp>
+#include <sib/train/diagnostics.hpp>
 #include <sib/train/jsonl_log.hpp>
 #include <sib/train/objective.hpp>
 #include <sib/train/progress.hpp>
@@ -45,6 +46,10 @@ struct train_options {
     index_t checkpoint_every = 0;
     std::filesystem::path log;  // JSON lines, one per epoch (and per logged step)
     index_t log_every = 0;      // steps between step records in the log; 0: epochs only
+    // After every epoch, diagnostics (train/diagnostics.hpp) on the first `diagnose` test images, in
+    // the epoch's log record: grad_norm_<term>, grad_ratio_<term> (to the cross entropy's),
+    // probe_<term> and mask_iou (where the test data has masks). 0: none. Training is unchanged.
+    index_t diagnose = 0;
     // Data parallelism (docs/distributed.md): every step's global batch of batch_size images is cut
     // into comm.size() x accumulate micro-batches; process r computes micro-batches r*accumulate ..
     // r*accumulate + accumulate - 1, and the gradient is the mean over all of them. Only process 0
@@ -316,6 +321,7 @@ public:
                                          {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
                                          {"seconds", elapsed(t0)}};
                 for (const auto& [name, sum] : sums.terms) record["train_" + std::string(name)] = sums.mean(sum);
+                if (opt_.diagnose > 0) add_diagnostics(test, record);
                 log->write(record);
             }
             out << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss " << last_loss_;
@@ -343,6 +349,28 @@ public:
     Optimizer& optimizer() { return optimizer_; }
 
 SIB_KERNELS:
+    // The diagnostics of the model as this epoch left it, on the first opt_.diagnose test images.
+    template <data::dataset D>
+    void add_diagnostics(const D& test, io::json& record) {
+        const index_t n = std::min(opt_.diagnose, test.size());
+        if (n < std::max<index_t>(min_batch, 1)) return;
+        data::loader_options lo;
+        lo.batch_size = n;
+        lo.shuffle = false;
+        data::batch_loader<T, B> loader(test, lo);
+        loader.set_epoch(0);
+        typename data::batch_loader<T, B>::batch_type probe;
+        loader.load_positions(0, n, probe);
+        const auto d = diagnose(model_, objective_, probe.images, probe.labels, test.has_masks() ? &probe.masks : nullptr);
+        const double ce = d.grad_norm["ce"];
+        for (const auto& [name, norm] : d.grad_norm) {
+            record["grad_norm_" + std::string(name)] = norm;
+            if (name != "ce" && ce > 0) record["grad_ratio_" + std::string(name)] = norm / ce;
+        }
+        for (const auto& [name, value] : d.values) record["probe_" + std::string(name)] = value;
+        if (!std::isnan(d.mask_iou)) record["mask_iou"] = d.mask_iou;
+    }
+
     // Sums of the total and of each named term over an epoch's steps (the terms are the same every step).
     struct epoch_sums {
         double total = 0;
