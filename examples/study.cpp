@@ -1,10 +1,15 @@
-// The S-IB study (issue: explanations, metrics and the study), written as a user of the library
-// would: for every benchmark, train CE, S-IB (paper weights and 100x) and RRR models with one fixed budget and several
-// seeds, explain the test images with the six core methods, score the maps against the ground-truth
-// masks, and write a Markdown report that compares the objectives paired by seed and image.
+// The S-IB study, written as a user of the library would: for every benchmark, train CE, S-IB with
+// both weights scaled by s (lambda_bg = 1000 s, lambda_fg = 0.01 s, for each s of --scales) and RRR
+// with one fixed budget and several seeds, logging per epoch why each objective moves the weights
+// (train/diagnostics.hpp: each term's gradient against CE's, fg, bg, the mask's IoU with the
+// object); explain the test images with the six core methods, score the maps against the
+// ground-truth masks, and write a Markdown report that compares every arm with CE paired by seed
+// and image, with PNG charts (metric and accuracy against s, training curves).
 //
-//   study [--out reports/study.md] [--seeds 3] [--train-limit 12000] [--epochs 1] [--test-limit 1000]
-//         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--threads 2]
+//   study [--out reports/study.md] [--seeds 3] [--train-limit 0] [--epochs 5] [--test-limit 1000]
+//         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--scales 1,10,100,1000]
+//         [--diagnose 64] [--reading reports/study-reading.md] [--threads 2]
+// A limit of 0 is the whole split. Charts and logs go beside the report, in <report stem>/.
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
@@ -12,13 +17,17 @@
 #include <sib/layers/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/localisation.hpp>
+#include <sib/io/chart.hpp>
+#include <sib/io/png.hpp>
 #include <sib/train/choice.hpp>
+#include <sib/train/curves.hpp>
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace {
@@ -26,24 +35,31 @@ namespace {
 struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
-    sib::index_t train_limit = 12000, test_limit = 1000, explain_count = 200, epochs = 1;
+    sib::index_t train_limit = 0, test_limit = 1000, explain_count = 200, epochs = 5, diagnose = 64;
     std::vector<std::string> benchmarks = sib::data::benchmark_names();
+    std::vector<double> scales{1, 10, 100, 1000};
+    std::string reading;  // Markdown written by hand, put at the top of the report
     int threads = 2;
     std::string models_dir = "build/study-models";  // seed-0 checkpoints, for contact sheets
 };
 
-// What is trained and compared. CE is the reference every other arm is paired against. S-IB runs
-// at the paper's weights and, as a sensitivity check of one setting for every benchmark (not a
-// per-cell choice), at 100 times both weights: at the paper's weights the terms' gradient is a few
-// thousandths of CE's on these small images.
+// What is trained and compared. CE is the reference every other arm is paired against; S-IB's
+// weights are a dial (s multiplies both, the same s for every benchmark: nothing is tuned per cell).
 struct arm {
     std::string name, title, objective;
     double weight_scale = 1;  // multiplies lambda_bg and lambda_fg
 };
-const std::vector<arm> arms{{"ce", "CE", "ce"},
-                            {"sib", "S-IB", "sib"},
-                            {"sib-x100", "S-IB x100", "sib", 100},
-                            {"rrr", "RRR", "rrr"}};
+std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+std::vector<arm> make_arms(const std::vector<double>& scales) {
+    std::vector<arm> a{{"ce", "CE", "ce"}};
+    for (double s : scales) a.push_back({"sib-s" + number_text(s), "S-IB s=" + number_text(s), "sib", s});
+    a.push_back({"rrr", "RRR", "rrr"});
+    return a;
+}
 const std::vector<std::string> methods = sib::explain::core_methods();  // the six of docs/explanations.md
 const std::vector<std::string> metric_names{"ebpg", "pointing_game", "rank_acc", "auroc", "gini"};
 
@@ -109,6 +125,12 @@ int main(int argc, char** argv) {
         else if (k == "--benchmarks") cfg.benchmarks = sib::split_list(v);
         else if (k == "--threads") cfg.threads = std::stoi(v);
         else if (k == "--models-dir") cfg.models_dir = v;
+        else if (k == "--diagnose") cfg.diagnose = std::stoll(v);
+        else if (k == "--reading") cfg.reading = v;
+        else if (k == "--scales") {
+            cfg.scales.clear();
+            for (const auto& x : sib::split_list(v)) cfg.scales.push_back(std::stod(x));
+        }
         else {
             std::cerr << "study: unknown flag " << k << "\n";
             return 2;
@@ -116,14 +138,31 @@ int main(int argc, char** argv) {
     }
     try {
         sib::set_num_threads(cfg.threads);
+        const auto arms = make_arms(cfg.scales);
         const auto t_start = std::chrono::steady_clock::now();
+        // Charts and logs beside the report: reports/study.md -> reports/study/.
+        const std::filesystem::path out_dir = std::filesystem::path(cfg.out).replace_extension("");
+        std::filesystem::create_directories(out_dir / "logs");
+        const std::string rel = out_dir.filename().string();  // how the report links them
         std::ostringstream md;
-        md << "# S-IB study\n\n"
-           << "Generated by `scripts/study.sh` (examples/study.cpp). Budget per model: the first "
-           << cfg.train_limit << " training images, " << cfg.epochs << " epoch(s), batch 64, AdamW 1e-3, "
-           << "S-IB at the paper's settings (lambda_bg 1000, lambda_fg 0.01, exp shaping, default window) and at 100 times "
-           << "both weights (S-IB x100: lambda_bg 1e5, lambda_fg 1), RRR lambda 1000. "
-           << cfg.seeds << " seeds per objective (the seed sets weights and batch order; data are fixed). "
+        md << "# S-IB study\n\n";
+        if (!cfg.reading.empty()) {
+            std::ifstream in(cfg.reading);
+            sib::require(in.good(), "study: --reading ", cfg.reading, ": cannot open");
+            md << in.rdbuf() << "\n\n";
+        }
+        std::string scales;
+        for (double v : cfg.scales) scales += (scales.empty() ? "" : ", ") + number_text(v);
+        md << "## How this was made\n\n"
+           << "Generated by `scripts/study.sh` (examples/study.cpp). Budget per model: "
+           << (cfg.train_limit > 0 ? "the first " + std::to_string(cfg.train_limit) : std::string("all"))
+           << " training images, " << cfg.epochs << " epoch(s), batch 64, AdamW 1e-3, "
+           << "S-IB with both weights scaled by s in {" << scales << "} (lambda_bg = 1000 s, lambda_fg = 0.01 s; "
+           << "s = 1 is the paper's setting; exp shaping, default window), RRR lambda 1000. "
+           << cfg.seeds << " seeds per arm (the seed sets weights and batch order; data are fixed). "
+           << "Every epoch logs, on the first " << cfg.diagnose << " test images, each term's parameter-gradient "
+           << "norm against the cross entropy's, the terms' values and the IoU of the density mask M > 0.5 "
+           << "with the object (`sib train --diagnose`; logs in `" << rel << "/logs/`). "
            << "Explanations of the first " << cfg.explain_count << " test images, target = label. "
            << "Metrics per docs/metrics.md on |map| against the ground-truth foreground mask. "
            << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image. "
@@ -141,6 +180,7 @@ int main(int argc, char** argv) {
             }
             const auto batch = first_images(data.test, cfg.explain_count);
             const std::string spec = spec_for(data.train.image_shape(), data.train.num_classes());
+            std::vector<sib::train::log_run> curves;  // seed 0 of every arm
             std::map<std::string, std::vector<double>> acc, acc_shortcut;
             std::map<std::string, method_scores> scores;  // objective -> method -> metric -> values over (seed, image)
             for (const auto& a : arms) {
@@ -155,6 +195,9 @@ int main(int argc, char** argv) {
                     o.epochs = cfg.epochs;
                     o.seed = static_cast<std::uint64_t>(seed);
                     o.progress = sib::train::progress_mode::plain;
+                    o.diagnose = cfg.diagnose;
+                    o.log = out_dir / "logs" / (bench + "-" + objective + "-seed" + std::to_string(seed) + ".jsonl");
+                    std::filesystem::remove(o.log);
                     if (seed == 0) {
                         std::filesystem::create_directories(cfg.models_dir);
                         o.checkpoint = std::filesystem::path(cfg.models_dir) / (bench + "-" + objective + ".safetensors");
@@ -164,6 +207,7 @@ int main(int argc, char** argv) {
                         return t.run(data.train, data.test);
                     });
                     acc[objective].push_back(r.test_accuracy);
+                    if (seed == 0) curves.push_back({a.title, sib::train::read_jsonl(o.log)});
                     if (shortcut_test) acc_shortcut[objective].push_back(accuracy(model, *shortcut_test));
                     for (const auto& method : methods) {
                         sib::explain::explain_options eo;
@@ -194,37 +238,103 @@ int main(int argc, char** argv) {
                 md << " |\n";
             }
             md << "\n";
+            // Per metric: CE's value, and every other arm minus CE, paired by seed and image.
+            const auto interval = [](const std::vector<double>& v) -> std::optional<sib::metrics::bootstrap_interval> {
+                try {
+                    return sib::metrics::bootstrap(v);
+                } catch (const sib::error&) {
+                    return std::nullopt;
+                }
+            };
+            const auto paired = [](const std::vector<double>& a, const std::vector<double>& b)
+                -> std::optional<sib::metrics::bootstrap_interval> {
+                try {
+                    return sib::metrics::paired_bootstrap(a, b);
+                } catch (const sib::error&) {
+                    return std::nullopt;
+                }
+            };
+            const auto cell = [](const std::optional<sib::metrics::bootstrap_interval>& b) {
+                return b ? fmt_interval(*b) : std::string("n/a");
+            };
             for (const auto& metric : metric_names) {
-                md << "**" << metric << "** (mean [95% CI]; differences from CE paired by seed and image)\n\n| method |";
-                for (const auto& a : arms) md << " " << a.title << " |";
+                md << "**" << metric << "** (mean [95% CI]; differences from CE paired by seed and image)\n\n| method | CE |";
                 for (std::size_t i = 1; i < arms.size(); ++i) md << " " << arms[i].title << " - CE |";
                 md << "\n|---|";
-                for (std::size_t i = 1; i < 2 * arms.size(); ++i) md << "---|";
+                for (std::size_t i = 0; i < arms.size(); ++i) md << "---|";
                 md << "\n";
                 for (const auto& method : methods) {
-                    auto interval = [](const std::vector<double>& v) {
-                        try {
-                            return fmt_interval(sib::metrics::bootstrap(v));
-                        } catch (const sib::error&) {
-                            return std::string("n/a");
-                        }
-                    };
-                    auto paired = [](const std::vector<double>& a, const std::vector<double>& b) {
-                        try {
-                            return fmt_interval(sib::metrics::paired_bootstrap(a, b));
-                        } catch (const sib::error&) {
-                            return std::string("n/a");
-                        }
-                    };
                     const auto& ce = scores["ce"][method][metric];
-                    md << "| " << method << " |";
-                    for (const auto& a : arms) md << " " << interval(scores[a.name][method][metric]) << " |";
+                    md << "| " << method << " | " << cell(interval(ce)) << " |";
                     for (std::size_t i = 1; i < arms.size(); ++i)
-                        md << " " << paired(scores[arms[i].name][method][metric], ce) << " |";
+                        md << " " << cell(paired(scores[arms[i].name][method][metric], ce)) << " |";
                     md << "\n";
                 }
                 md << "\n";
             }
+
+            // Pictures: accuracy against s; each metric's S-IB(s) - CE against s, one line per method;
+            // the seed-0 runs' training curves with their diagnostics.
+            const auto s_arms = [&] {
+                std::vector<const arm*> v;
+                for (const auto& a : arms)
+                    if (a.objective == "sib") v.push_back(&a);
+                return v;
+            }();
+            const auto mean_of = [](const std::vector<double>& v) {
+                double t = 0;
+                for (double x : v) t += x;
+                return v.empty() ? NAN : t / static_cast<double>(v.size());
+            };
+            const auto extreme = [](const std::vector<double>& v, bool high) {
+                return v.empty() ? NAN : high ? *std::max_element(v.begin(), v.end()) : *std::min_element(v.begin(), v.end());
+            };
+            if (!s_arms.empty()) {
+                std::vector<sib::io::chart_series> acc_series;
+                for (const auto& a : arms) {
+                    sib::io::chart_series series{a.objective == "sib" ? std::string("S-IB") : a.title};
+                    if (a.objective == "sib" && &a != s_arms.front()) continue;  // one series for all s
+                    for (const arm* sa : s_arms) {
+                        const auto& v = acc[a.objective == "sib" ? sa->name : a.name];
+                        series.x.push_back(sa->weight_scale);
+                        series.y.push_back(mean_of(v));
+                        series.lower.push_back(extreme(v, false));
+                        series.upper.push_back(extreme(v, true));
+                    }
+                    acc_series.push_back(std::move(series));
+                }
+                const std::string acc_png = bench + "-accuracy.png";
+                sib::io::write_png(out_dir / acc_png, sib::io::render_chart(acc_series, {
+                    .title = bench + ": test accuracy", .x_label = "S-IB weight scale s (CE and RRR: constant)",
+                    .y_label = "accuracy (mean, bars: min-max over seeds)", .width = 560, .height = 340, .log_x = true}));
+                std::vector<sib::io::canvas> panels;
+                for (const auto& metric : metric_names) {
+                    std::vector<sib::io::chart_series> per_method;
+                    for (const auto& method : methods) {
+                        sib::io::chart_series series{method};
+                        for (const arm* sa : s_arms) {
+                            const auto d = paired(scores[sa->name][method][metric], scores["ce"][method][metric]);
+                            series.x.push_back(sa->weight_scale);
+                            series.y.push_back(d ? d->mean : NAN);
+                            series.lower.push_back(d ? d->lo : NAN);
+                            series.upper.push_back(d ? d->hi : NAN);
+                        }
+                        per_method.push_back(std::move(series));
+                    }
+                    panels.push_back(sib::io::render_chart(per_method, {
+                        .title = metric + ": S-IB(s) - CE", .x_label = "weight scale s",
+                        .y_label = "difference (95% CI)", .width = 520, .height = 340, .log_x = true}));
+                }
+                const std::string metrics_png = bench + "-metrics.png";
+                sib::io::write_png(out_dir / metrics_png, sib::io::tile(panels, 3));
+                md << "![" << bench << " accuracy](" << rel << "/" << acc_png << ")\n\n"
+                   << "![" << bench << " metrics against s](" << rel << "/" << metrics_png << ")\n\n";
+            }
+            const std::string curves_png = bench + "-curves.png";
+            sib::io::write_png(out_dir / curves_png, sib::io::tile(sib::train::training_curves(curves), 3));
+            md << "Training curves and diagnostics of the seed-0 runs (per epoch; `grad_ratio_<term>`: the "
+               << "term's parameter-gradient norm over the cross entropy's; `mask_iou`: IoU of M > 0.5 with the object):\n\n"
+               << "![" << bench << " training curves](" << rel << "/" << curves_png << ")\n\n";
             // Written after every benchmark so a long study leaves a partial report.
             std::ofstream(cfg.out) << md.str();
         }

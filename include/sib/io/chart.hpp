@@ -133,7 +133,7 @@ inline std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
 // A tick label with the decimals the step needs ("0.25", "100"), or %g far from 1.
 inline std::string tick_label(double v, double step) {
     char buf[32];
-    if (v != 0 && (std::abs(v) >= 1e6 || std::abs(v) < 1e-4))
+    if (v != 0 ? std::abs(v) >= 1e6 || std::abs(v) < 1e-4 : step < 1e-4)
         std::snprintf(buf, sizeof buf, "%.3g", v);
     else {
         const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));

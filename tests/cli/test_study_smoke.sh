@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The study at a tiny budget (one benchmark, one seed, two scales): checks the report's structure
+# (sections, tables, pictures, per-epoch diagnostics in the logs), not its findings.
+set -uo pipefail
+study=$1
+source "$(dirname "$0")/checks.sh"
+
+printf 'Reading written by hand.\n' >"$tmp/reading.md"
+if "$study" --benchmarks shapes --seeds 1 --train-limit 128 --test-limit 32 --explain-count 8 --epochs 2 \
+    --scales 1,100 --diagnose 8 --reading "$tmp/reading.md" --out "$tmp/report.md" >"$tmp/out" 2>"$tmp/err"; then
+    pass "study ran: $(cat "$tmp/out")"
+else
+    bad "study: $(tail -3 "$tmp/err")"
+fi
+report=$tmp/report.md
+for text in "# S-IB study" "Reading written by hand." "## How this was made" "## shapes" "| method | CE | S-IB s=1 - CE | S-IB s=100 - CE | RRR - CE |" \
+    "**ebpg**" "**gini**" "| gradcam_pp |" "![shapes accuracy](report/shapes-accuracy.png)" \
+    "![shapes metrics against s](report/shapes-metrics.png)" "![shapes training curves](report/shapes-curves.png)" "Total time:"; do
+    grep -qF -- "$text" "$report" && pass "report has '$text'" || bad "report lacks '$text'"
+done
+for png in shapes-accuracy shapes-metrics shapes-curves; do
+    [ "$(head -c 8 "$tmp/report/$png.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && pass "$png.png is a PNG" ||
+        bad "$png.png missing or not a PNG"
+done
+for arm in ce sib-s1 sib-s100 rrr; do
+    log=$tmp/report/logs/shapes-$arm-seed0.jsonl
+    [ "$(grep -c '"event":"epoch"' "$log" 2>/dev/null)" = 2 ] && grep -q '"grad_norm_ce"' "$log" &&
+        pass "log of $arm: 2 epochs with diagnostics" || bad "log of $arm: $(cat "$log" 2>&1 | head -2)"
+done
+grep -q '"grad_ratio_bg"' "$tmp/report/logs/shapes-sib-s100-seed0.jsonl" && pass "S-IB log has grad_ratio_bg" ||
+    bad "S-IB log lacks grad_ratio_bg"
+grep -q '"mask_iou"' "$tmp/report/logs/shapes-ce-seed0.jsonl" && pass "CE log has mask_iou" || bad "CE log lacks mask_iou"
+[ $failures -eq 0 ] && echo "all study checks passed" || echo "$failures study checks failed"
+exit $failures
