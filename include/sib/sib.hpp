@@ -7,6 +7,7 @@
 #include <sib/core.hpp>
 #include <sib/backend.hpp>
 #include <sib/layers.hpp>
+#include <sib/models.hpp>
 #include <sib/autodiff.hpp>
 #include <sib/decoders.hpp>
 #include <sib/masks.hpp>

@@ -1,0 +1,7 @@
+// <sib/models.hpp>: sib::models: torchvision's ResNet-18/34/50 and VGG-11/16 with BatchNorm, and
+// their small-input variants, as compile-time models with torchvision's state-dict names.
+#pragma once
+#include <sib/models/init.hpp>
+#include <sib/models/resnet.hpp>
+#include <sib/models/variant.hpp>
+#include <sib/models/vgg.hpp>
