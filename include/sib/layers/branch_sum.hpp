@@ -234,7 +234,7 @@ SIB_KERNELS:
 
 private:
     main_branch main_;
-    [[no_unique_address]] shortcut_branch shortcut_;
+    shortcut_branch shortcut_;
     branch_names names_;
 };
 
