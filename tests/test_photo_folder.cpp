@@ -3,6 +3,7 @@
 // geometry and its sampler's distribution, the photo folder's listing, transforms and errors, and the
 // batch loader's per-sample streams and prefetching (batches independent of threads and prefetching).
 #include <doctest/doctest.h>
+#include <sib/dist/data_parallel.hpp>
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/loader.hpp>
 #include <sib/data/photo_folder.hpp>
@@ -402,6 +403,31 @@ TEST_CASE("photo folder: classes sorted, files in os.walk order, any size and fo
         f.image(i, px.data());
         for (float v : px) REQUIRE(std::isfinite(v));
     }
+}
+
+TEST_CASE("photo folder: its digest names the files, sizes, labels and transform, not where the folder is") {
+    photo_tree t;
+    sib::data::photo_folder_options o;
+    o.image_size = 16;
+    const sib::data::photo_folder f(t.root, o);
+    CHECK(sib::dist::dataset_digest(f) == f.digest());  // what processes compare under mpirun
+    CHECK(sib::data::photo_folder(t.root, o).digest() == f.digest());
+    const fs::path copy = fs::path(t.root).parent_path() / (fs::path(t.root).filename().string() + "_copy");
+    fs::remove_all(copy);
+    fs::copy(t.root, copy, fs::copy_options::recursive);
+    CHECK(sib::data::photo_folder(copy.string(), o).digest() == f.digest());  // another machine's path
+    auto other = o;
+    other.image_size = 12;
+    CHECK(sib::data::photo_folder(t.root, other).digest() != f.digest());
+    other = o;
+    other.train = true;
+    CHECK(sib::data::photo_folder(t.root, other).digest() != f.digest());
+    {
+        std::ofstream grow(copy / "cat" / "a.png", std::ios::app | std::ios::binary);
+        grow << '\0';  // PNG readers ignore bytes after IEND; the file is another file all the same
+    }
+    CHECK(sib::data::photo_folder(copy.string(), o).digest() != f.digest());
+    fs::remove_all(copy);
 }
 
 TEST_CASE("photo folder: the evaluation view is Resize + CenterCrop of the decoded pixels, normalised") {

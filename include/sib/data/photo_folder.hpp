@@ -166,6 +166,32 @@ public:
     }
 
     const std::vector<std::string>& class_names() const { return class_names_; }
+    // What processes compare to know they read the same data (dist::dataset_digest): every file's
+    // path below the root, size and label, the masks' too, and the transform's settings; a
+    // folder of photos is not decoded for it.
+    std::int64_t digest() const {
+        std::uint64_t h = 0xcbf29ce484222325ULL;
+        const auto mix = [&h](const void* p, std::size_t n) {
+            const auto* b = static_cast<const unsigned char*>(p);
+            for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+        };
+        const auto mix_file = [&](const std::filesystem::path& file, const std::filesystem::path& base) {
+            const std::string rel = file.lexically_relative(base).generic_string();
+            std::error_code ec;
+            const auto bytes = static_cast<std::uint64_t>(std::filesystem::file_size(file, ec));
+            mix(rel.data(), rel.size() + 1);
+            mix(&bytes, sizeof bytes);
+        };
+        const std::int64_t settings[] = {size(), opt_.image_size, resize_size(), opt_.train, has_masks()};
+        mix(settings, sizeof settings);
+        for (const auto* v : {&opt_.mean, &opt_.std_dev}) mix(v->data(), v->size() * sizeof(double));
+        for (index_t i = 0; i < size(); ++i) {
+            mix_file(files_[static_cast<std::size_t>(i)], root_);
+            mix(&labels_[static_cast<std::size_t>(i)], sizeof(std::int64_t));
+            if (has_masks()) mix_file(mask_path(files_[static_cast<std::size_t>(i)]), opt_.mask_root);
+        }
+        return static_cast<std::int64_t>(h);
+    }
     const std::filesystem::path& path(index_t i) const {
         check_index(i);
         return files_[static_cast<std::size_t>(i)];

@@ -124,9 +124,11 @@ private:
 };
 
 // A 64-bit FNV-1a digest of a dataset's images, labels and masks, so that processes can check they
-// read the same data (a different folder on one machine is a silent disaster otherwise).
+// read the same data (a different folder on one machine is a silent disaster otherwise). A dataset
+// that decodes on demand (photo folders) gives its own digest() of what identifies it instead.
 template <data::dataset D>
 std::int64_t dataset_digest(const D& d) {
+    if constexpr (requires { { d.digest() } -> std::convertible_to<std::int64_t>; }) return d.digest();
     std::uint64_t h = 0xcbf29ce484222325ULL;
     const auto mix = [&h](const void* p, std::size_t n) {
         const auto* b = static_cast<const unsigned char*>(p);
