@@ -9,6 +9,8 @@
 #include <sib/layers/state_dict.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
+#include <sib/explain/gradcam.hpp>
+#include <sib/layers/spec_model.hpp>
 #include <sib/models.hpp>
 #include <sib/optim/init.hpp>
 #include <fstream>
@@ -224,4 +226,35 @@ TEST_CASE("models: resnet18 and vgg11_bn_small at full width run forward at 32x3
     models::vgg11_bn_small<float> v({.num_classes = 10});
     sib::optim::pytorch_default(v, r);
     CHECK(sib::autodiff::forward_sweep(v, ws.sweeps, x).shape() == sib::shape{2, 10});
+}
+
+TEST_CASE("find_module: torchvision's module paths name the CAM target layer; Grad-CAM on layer4 is the default's") {
+    models::resnet18_small<double> m({.num_classes = 3, .in_channels = 1, .width = 4});
+    sib::rng r(4);
+    sib::optim::pytorch_default(m, r);
+    std::vector<std::string> names;
+    m.for_each_layer([&](auto& l, int i) { names.push_back(sib::nn::detail::child_name(l, i)); });
+    const auto index_of = [&](const std::string& name) {
+        return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    };
+    CHECK(sib::explain::find_module(m, "conv1") == 0);
+    CHECK(sib::explain::find_module(m, "layer4") == index_of("layer4.1.relu"));  // the stage's last block
+    CHECK(sib::explain::find_module(m, "layer4.0") == index_of("layer4.0.relu"));
+    CHECK(sib::explain::find_module(m, "layer1.1.relu") == index_of("layer1.1.relu"));
+    CHECK(sib::explain::find_module(m, "fc") == static_cast<int>(names.size()) - 1);
+    CHECK_THROWS_WITH_AS(sib::explain::find_module(m, "layer"),
+                         "no module 'layer' in the model (its modules: conv1, bn1, relu, layer1, layer2, layer3, layer4, "
+                         "avgpool, flatten, fc)",
+                         sib::error);
+    // Spec models name their layers by index.
+    sib::nn::spec_model<double> s("Conv2d(1,2,3); ReLU; Flatten; Linear(8,3)");
+    CHECK(sib::explain::find_module(s, "1") == 1);
+
+    sib::tensor<double> x({2, 1, 8, 8});
+    for (auto& v : x) v = r.normal();
+    const sib::labels_tensor<> y({2}, std::vector<std::int64_t>{0, 2});
+    sib::tensor<double> by_default, by_path;
+    sib::explain::gradcam(m, x, y, by_default);
+    sib::explain::gradcam(m, x, y, by_path, {.layer = sib::explain::find_module(m, "layer4")});
+    CHECK(by_default.to_vector() == by_path.to_vector());
 }

@@ -11,7 +11,9 @@
 #include <sib/explain/eval_mode.hpp>
 #include <sib/explain/gradients.hpp>
 #include <sib/explain/upsample_bilinear.hpp>
+#include <sib/layers/sequential.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 SIB_BEGIN_NAMESPACE
@@ -55,6 +57,30 @@ inline int last_4d(const std::vector<sib::shape>& shapes) {
 template <model M>
 int default_cam_layer(M& m, const sib::shape& in) {
     return detail::last_4d(layer_output_shapes(m, in));
+}
+
+// The index of the layer whose output is the module `path`'s, as PyTorch users name target layers
+// (pytorch-grad-cam's target_layers, torchvision's module paths): the last top-level child named
+// `path` or inside it ("layer4" is the output of layer4's last block, "layer4.0" of its first,
+// "features.28" that layer). Children without a name (nn::named) are named by index, so "7" is
+// layer 7 of a spec model. Unknown paths are one line listing the top-level modules.
+template <model M>
+int find_module(M& m, std::string_view path) {
+    int found = -1;
+    std::vector<std::string> tops;
+    m.for_each_layer([&](auto& l, int i) {
+        const std::string name = nn::detail::child_name(l, i);
+        if (name == path || (name.size() > path.size() && name.compare(0, path.size(), path) == 0 && name[path.size()] == '.'))
+            found = i;
+        const std::string top = name.substr(0, name.find('.'));
+        if (tops.empty() || tops.back() != top) tops.push_back(top);
+    });
+    if (found < 0) {
+        std::string known;
+        for (const auto& t : tops) known += (known.empty() ? "" : ", ") + t;
+        fail("no module '", path, "' in the model (its modules: ", known, ")");
+    }
+    return found;
 }
 
 // The target layer for `layer` (-1: the default), checked to output [B,K,h,w].

@@ -15,7 +15,8 @@
 //            (stride in the 3x3 convolution, torchvision's "ResNet V1.5"); the shortcut is the
 //            identity or, where the stride or the channel count changes, `downsample`: a 1x1
 //            convolution with the stride (no bias) and a BatchNorm2d.
-//   head     avgpool (adaptive, 1x1), flatten, fc
+//   head     avgpool (adaptive, 1x1), flatten (torch.flatten in forward: no module in torchvision, no
+//            parameters; named for find_module), fc
 //
 // The block's inner layers are chains of their own (branch_sum runs the sweeps on them); the
 // network is flat, so the sweeps visit each block once. reset_parameters(rng&) draws torchvision's
@@ -147,7 +148,7 @@ auto resnet_chain(const resnet_options& o) {
         stage<Kind, L1, (e != 1), T, B>(1, w, w, 1),  // layer1 projects only when the channels grow
         stage<Kind, L2, true, T, B>(2, w * e, 2 * w, 2), stage<Kind, L3, true, T, B>(3, 2 * w * e, 4 * w, 2),
         stage<Kind, L4, true, T, B>(4, 4 * w * e, 8 * w, 2),
-        std::make_tuple(nn::named("avgpool", nn::adaptive_avg_pool2d<T, B>(1)), nn::flatten<T, B>{},
+        std::make_tuple(nn::named("avgpool", nn::adaptive_avg_pool2d<T, B>(1)), nn::named("flatten", nn::flatten<T, B>{}),
                         nn::named("fc", nn::linear<T, B>(8 * w * e, o.num_classes))));
     return std::apply([](auto&&... l) { return nn::sequential(std::move(l)...); }, std::move(layers));
 }

@@ -68,7 +68,7 @@ template <class T, class B, variant V>
 auto vgg_head(const vgg_options& o) {
     using nn::named;
     if constexpr (V == variant::torchvision)
-        return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(7)), nn::flatten<T, B>{},
+        return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(7)), named("flatten", nn::flatten<T, B>{}),
                                named("classifier.0", nn::linear<T, B>(512 * 7 * 7, 4096)),
                                named("classifier.1", nn::relu<T, B>{}),
                                named("classifier.2", nn::dropout<T, B>(o.dropout, o.dropout_seed)),
@@ -77,7 +77,7 @@ auto vgg_head(const vgg_options& o) {
                                named("classifier.5", nn::dropout<T, B>(o.dropout, o.dropout_seed + 1)),
                                named("classifier.6", nn::linear<T, B>(4096, o.num_classes)));
     else
-        return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(1)), nn::flatten<T, B>{},
+        return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(1)), named("flatten", nn::flatten<T, B>{}),
                                named("classifier", nn::linear<T, B>(512, o.num_classes)));
 }
 
