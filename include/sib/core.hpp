@@ -2,6 +2,7 @@
 #pragma once
 #include <sib/core/concepts.hpp>
 #include <sib/core/config.hpp>
+#include <sib/core/counters.hpp>
 #include <sib/core/error.hpp>
 #include <sib/core/finite.hpp>
 #include <sib/core/forward.hpp>
