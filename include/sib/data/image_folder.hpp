@@ -124,13 +124,7 @@ public:
     const std::filesystem::path& path(index_t i) const { return file(i); }
 
 private:
-    static bool is_image(const std::filesystem::path& p) {
-        std::string ext = p.extension().string();
-        for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm", ".pnm"})
-            if (ext == e) return true;
-        return false;
-    }
+    static bool is_image(const std::filesystem::path& p) { return io::is_image_path(p); }
     static void header(const std::filesystem::path& p, int& w, int& h, int& c) {
         if (!stbi_info(p.c_str(), &w, &h, &c))
             fail("image folder: cannot read ", p.string(), " (", stbi_failure_reason(), ")");

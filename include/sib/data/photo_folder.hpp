@@ -215,13 +215,7 @@ public:
     }
 
 private:
-    static bool is_image(const std::filesystem::path& p) {
-        std::string ext = p.extension().string();
-        for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm", ".pnm"})
-            if (ext == e) return true;
-        return false;
-    }
+    static bool is_image(const std::filesystem::path& p) { return io::is_image_path(p); }
 
     void check_options() {
         require(opt_.image_size > 0, "photo folder: image size must be positive, got ", opt_.image_size);

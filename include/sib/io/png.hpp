@@ -62,6 +62,16 @@ inline void write_png(const std::filesystem::path& path, const std::uint8_t* pix
 }
 
 // An image tensor [C,H,W] (C of 1 to 4) with values in [0,1]: clipped, then rounded to 8 bits.
+// Whether a file name has an extension stb_image reads (case-insensitive): what image and photo
+// folders list.
+inline bool is_image_path(const std::filesystem::path& p) {
+    std::string ext = p.extension().string();
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm", ".pnm"})
+        if (ext == e) return true;
+    return false;
+}
+
 // An RGB picture with data(), width() and height() (io::canvas, a rendered chart) as PNG.
 template <class Picture>
     requires requires(const Picture& p) {

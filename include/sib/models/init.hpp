@@ -6,6 +6,7 @@
 // Layers are reached through for_each_layer, the layers inside blocks included.
 #pragma once
 #include <sib/core/rng.hpp>
+#include <sib/optim/init.hpp>
 #include <sib/layers/batch_norm2d.hpp>
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/linear.hpp>
@@ -19,13 +20,7 @@ namespace models {
 enum class init_scheme { resnet, vgg };
 
 namespace detail {
-template <class Tn>
-void fill_normal(Tn& t, rng& r, double stddev) {
-    using T = typename Tn::value_type;
-    std::vector<T> v(static_cast<std::size_t>(t.size()));
-    for (auto& e : v) e = static_cast<T>(r.normal(0.0, stddev));
-    Tn::backend::from_host(t.size(), v.data(), t.data());
-}
+using optim::detail::fill_normal;
 
 template <class L>
 void init_layer(L& l, rng& r, init_scheme scheme) {
