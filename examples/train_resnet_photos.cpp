@@ -47,10 +47,7 @@ int main(int argc, char** argv) {
 
         // Grad-CAM on torchvision's target layer for ResNets, layer4, of the first test images.
         const sib::index_t n = std::min<sib::index_t>(4, test.size());
-        sib::data::loader_options lo;
-        lo.batch_size = n;
-        lo.shuffle = false;
-        sib::data::batch_loader<F> loader(test, lo);
+        sib::data::batch_loader<F> loader(test, sib::data::in_order(n));
         loader.set_epoch(0);
         sib::data::batch_loader<F>::batch_type batch;
         loader.load_positions(0, n, batch);

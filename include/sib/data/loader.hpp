@@ -59,6 +59,14 @@ struct loader_options {
     int decode_threads = 0;
 };
 
+// Batches of `batch_size` in dataset order, no augmentation (evaluation, probes).
+inline loader_options in_order(index_t batch_size) {
+    loader_options o;
+    o.batch_size = batch_size;
+    o.shuffle = false;
+    return o;
+}
+
 namespace detail {
 
 // Samples of positions first .. first + count - 1 of one epoch, decoded by the prefetcher's workers.

@@ -95,13 +95,9 @@ struct resample_axis {
 
 }  // namespace detail
 
-// PIL's img.crop(box).resize((out_w, out_h), BILINEAR), restricted to the output window of rows
-// oy .. oy + oh - 1 and columns ox .. ox + ow - 1 (the window of a following CenterCrop: the pixels
-// in it equal those of the whole resize, cut). `src` holds `width` x `height` pixels of `channels`
-// interleaved bytes; `out` receives oh x ow pixels, interleaved likewise. `scratch` is reused.
-inline void resize_bilinear(const std::uint8_t* src, int width, int height, int channels, crop_box box,
-                            int out_w, int out_h, int ox, int oy, int ow, int oh, std::uint8_t* out,
-                            std::vector<std::uint8_t>& scratch) {
+namespace detail {
+// The crop box lies inside the image and the output window inside the output (both resizers).
+inline void check_resize(int width, int height, crop_box box, int out_w, int out_h, int ox, int oy, int ow, int oh) {
     require(box.top >= 0 && box.left >= 0 && box.height > 0 && box.width > 0 && box.top + box.height <= height &&
                 box.left + box.width <= width,
             "resize: crop box ", box.left, ",", box.top, " ", box.width, "x", box.height, " is not inside the ",
@@ -109,6 +105,17 @@ inline void resize_bilinear(const std::uint8_t* src, int width, int height, int 
     require(out_w > 0 && out_h > 0 && ox >= 0 && oy >= 0 && ow > 0 && oh > 0 && ox + ow <= out_w &&
                 oy + oh <= out_h,
             "resize: window ", ox, ",", oy, " ", ow, "x", oh, " is not inside the ", out_w, "x", out_h, " output");
+}
+}  // namespace detail
+
+// PIL's img.crop(box).resize((out_w, out_h), BILINEAR), restricted to the output window of rows
+// oy .. oy + oh - 1 and columns ox .. ox + ow - 1 (the window of a following CenterCrop: the pixels
+// in it equal those of the whole resize, cut). `src` holds `width` x `height` pixels of `channels`
+// interleaved bytes; `out` receives oh x ow pixels, interleaved likewise. `scratch` is reused.
+inline void resize_bilinear(const std::uint8_t* src, int width, int height, int channels, crop_box box,
+                            int out_w, int out_h, int ox, int oy, int ow, int oh, std::uint8_t* out,
+                            std::vector<std::uint8_t>& scratch) {
+    detail::check_resize(width, height, box, out_w, out_h, ox, oy, ow, oh);
     const std::size_t c = static_cast<std::size_t>(channels), stride = static_cast<std::size_t>(width) * c;
     const std::uint8_t* origin = src + static_cast<std::size_t>(box.top) * stride + static_cast<std::size_t>(box.left) * c;
     // PIL skips a pass whose size does not change (the crop is already cut out).
@@ -186,13 +193,7 @@ inline std::vector<int> nearest_indices(int in_size, int out_size) {
 // to the output window as resize_bilinear is.
 inline void resize_nearest(const std::uint8_t* src, int width, int height, crop_box box, int out_w, int out_h,
                            int ox, int oy, int ow, int oh, std::uint8_t* out) {
-    require(box.top >= 0 && box.left >= 0 && box.height > 0 && box.width > 0 && box.top + box.height <= height &&
-                box.left + box.width <= width,
-            "resize: crop box ", box.left, ",", box.top, " ", box.width, "x", box.height, " is not inside the ",
-            width, "x", height, " image");
-    require(out_w > 0 && out_h > 0 && ox >= 0 && oy >= 0 && ow > 0 && oh > 0 && ox + ow <= out_w &&
-                oy + oh <= out_h,
-            "resize: window ", ox, ",", oy, " ", ow, "x", oh, " is not inside the ", out_w, "x", out_h, " output");
+    detail::check_resize(width, height, box, out_w, out_h, ox, oy, ow, oh);
     const auto xs = detail::nearest_indices(box.width, out_w), ys = detail::nearest_indices(box.height, out_h);
     for (int y = 0; y < oh; ++y) {
         const std::uint8_t* row =

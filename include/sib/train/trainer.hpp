@@ -107,10 +107,7 @@ double evaluate_accuracy(M& m, const D& test, index_t batch_size = 256, dist::co
     using B = typename M::backend;
     if (test.size() == 0) return NAN;
     m.set_training(false);
-    data::loader_options lo;
-    lo.batch_size = batch_size;
-    lo.shuffle = false;
-    data::batch_loader<T, B> loader(test, lo);
+    data::batch_loader<T, B> loader(test, data::in_order(batch_size));
     loader.set_epoch(0);
     typename data::batch_loader<T, B>::batch_type batch;
     autodiff::sweep_workspace<T, B> ws;
@@ -354,10 +351,7 @@ SIB_KERNELS:
     void add_diagnostics(const D& test, io::json& record) {
         const index_t n = std::min(opt_.diagnose, test.size());
         if (n < std::max<index_t>(min_batch, 1)) return;
-        data::loader_options lo;
-        lo.batch_size = n;
-        lo.shuffle = false;
-        data::batch_loader<T, B> loader(test, lo);
+        data::batch_loader<T, B> loader(test, data::in_order(n));
         loader.set_epoch(0);
         typename data::batch_loader<T, B>::batch_type probe;
         loader.load_positions(0, n, probe);
