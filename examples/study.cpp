@@ -6,10 +6,17 @@
 // ground-truth masks, and write a Markdown report that compares every arm with CE paired by seed
 // and image, with PNG charts (metric and accuracy against s, training curves).
 //
+// The model follows the benchmark (study_models): the small reference CNN on fmnist and
+// fmnist-decoy, the small-image ResNet-18 (3x3 stem, no max-pool; torchvision's blocks) on
+// fmnist-color, shapes and fmnist-clutter. A ResNet-18 step costs about a hundred small-CNN steps,
+// so the ResNet arms have their own budget (--resnet-*), the same for every arm and seed.
+//
 //   study [--out reports/study.md] [--seeds 3] [--train-limit 0] [--epochs 5] [--test-limit 1000]
 //         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--scales 1,10,100,1000]
+//         [--resnet-train-limit 12000] [--resnet-epochs 2] [--resnet-width 16]
 //         [--diagnose 64] [--reading reports/study-reading.md] [--threads 2]
-// A limit of 0 is the whole split. Charts and logs go beside the report, in <report stem>/.
+// A limit of 0 is the whole split. Charts, contact sheets and logs go beside the report, in
+// <report stem>/.
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
@@ -17,7 +24,9 @@
 #include <sib/layers/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/localisation.hpp>
+#include <sib/models/resnet.hpp>
 #include <sib/io/chart.hpp>
+#include <sib/io/heatmap.hpp>
 #include <sib/io/png.hpp>
 #include <sib/train/choice.hpp>
 #include <sib/train/curves.hpp>
@@ -32,16 +41,28 @@
 
 namespace {
 
+// How much one model of a benchmark trains on.
+struct budget {
+    sib::index_t train_limit = 0, epochs = 5;  // train_limit 0: the whole split
+};
+
 struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
-    sib::index_t train_limit = 0, test_limit = 1000, explain_count = 200, epochs = 5, diagnose = 64;
+    budget cnn{0, 5}, resnet{12000, 2};
+    sib::index_t resnet_width = 16;
+    sib::index_t test_limit = 1000, explain_count = 200, diagnose = 64;
     std::vector<std::string> benchmarks = sib::data::benchmark_names();
     std::vector<double> scales{1, 10, 100, 1000};
     std::string reading;  // Markdown written by hand, put at the top of the report
     int threads = 2;
-    std::string models_dir = "build/study-models";  // seed-0 checkpoints, for contact sheets
+    std::string models_dir = "build/study-models";  // seed-0 checkpoints
 };
+
+std::string budget_text(const budget& b) {
+    return (b.train_limit > 0 ? "the first " + std::to_string(b.train_limit) : std::string("all")) +
+           " training images, " + std::to_string(b.epochs) + " epoch(s)";
+}
 
 // What is trained and compared. CE is the reference every other arm is paired against; S-IB's
 // weights are a dial (s multiplies both, the same s for every benchmark: nothing is tuned per cell).
@@ -64,10 +85,16 @@ const std::vector<std::string> methods = sib::explain::core_methods();  // the s
 const std::vector<std::string> metric_names{"ebpg", "pointing_game", "rank_acc", "auroc", "gini"};
 
 // The small reference CNN of the core issue, sized to the benchmark's images.
-std::string spec_for(const sib::shape& chw, int classes) {
+std::string spec_for(const sib::shape& chw, sib::index_t classes) {
     const auto c = chw[0], h = chw[1] / 4, w = chw[2] / 4;
     return "Conv2d(" + std::to_string(c) + ",16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
            "MaxPool2d(2); Flatten; Linear(" + std::to_string(32 * h * w) + "," + std::to_string(classes) + ")";
+}
+
+// Which model each benchmark trains: the table of the study's design (item 1 of its issue).
+enum class model_kind { small_cnn, resnet18_small };
+model_kind model_for(const std::string& benchmark) {
+    return benchmark == "fmnist" || benchmark == "fmnist-decoy" ? model_kind::small_cnn : model_kind::resnet18_small;
 }
 
 // The first n test images, labels and masks as tensors.
@@ -88,8 +115,12 @@ test_batch first_images(const sib::data::in_memory_dataset& d, sib::index_t n) {
     return b;
 }
 
-double accuracy(sib::nn::spec_model<float>& m, const sib::data::in_memory_dataset& d) {
-    return sib::train::evaluate_accuracy(m, d);
+// Item i of a batch tensor, without its batch axis.
+sib::tensor<float> item_of(const sib::tensor<float>& t, sib::index_t i) {
+    const sib::shape& s = t.shape();
+    sib::tensor<float> out(sib::shape(s.begin() + 1, s.end()));
+    sib::cpu::copy(out.size(), t.data() + i * out.size(), out.data());
+    return out;
 }
 
 std::string fmt(double v, int digits = 3) {
@@ -118,10 +149,13 @@ int main(int argc, char** argv) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--out") cfg.out = v;
         else if (k == "--seeds") cfg.seeds = std::stoi(v);
-        else if (k == "--train-limit") cfg.train_limit = std::stoll(v);
+        else if (k == "--train-limit") cfg.cnn.train_limit = std::stoll(v);
+        else if (k == "--resnet-train-limit") cfg.resnet.train_limit = std::stoll(v);
+        else if (k == "--resnet-epochs") cfg.resnet.epochs = std::stoll(v);
+        else if (k == "--resnet-width") cfg.resnet_width = std::stoll(v);
         else if (k == "--test-limit") cfg.test_limit = std::stoll(v);
         else if (k == "--explain-count") cfg.explain_count = std::stoll(v);
-        else if (k == "--epochs") cfg.epochs = std::stoll(v);
+        else if (k == "--epochs") cfg.cnn.epochs = std::stoll(v);
         else if (k == "--benchmarks") cfg.benchmarks = sib::split_list(v);
         else if (k == "--threads") cfg.threads = std::stoi(v);
         else if (k == "--models-dir") cfg.models_dir = v;
@@ -154,9 +188,10 @@ int main(int argc, char** argv) {
         std::string scales;
         for (double v : cfg.scales) scales += (scales.empty() ? "" : ", ") + number_text(v);
         md << "## How this was made\n\n"
-           << "Generated by `scripts/study.sh` (examples/study.cpp). Budget per model: "
-           << (cfg.train_limit > 0 ? "the first " + std::to_string(cfg.train_limit) : std::string("all"))
-           << " training images, " << cfg.epochs << " epoch(s), batch 64, AdamW 1e-3, "
+           << "Generated by `scripts/study.sh` (examples/study.cpp). Models: the small CNN on fmnist and fmnist-decoy ("
+           << budget_text(cfg.cnn) << "); the small-image ResNet-18 of width " << cfg.resnet_width
+           << " (torchvision's blocks, 3x3 stem, no max-pool) on the other benchmarks (" << budget_text(cfg.resnet)
+           << "). Every arm: batch 64, AdamW 1e-3, "
            << "S-IB with both weights scaled by s in {" << scales << "} (lambda_bg = 1000 s, lambda_fg = 0.01 s; "
            << "s = 1 is the paper's setting; exp shaping, default window), RRR lambda 1000. "
            << cfg.seeds << " seeds per arm (the seed sets weights and batch order; data are fixed). "
@@ -171,7 +206,9 @@ int main(int argc, char** argv) {
 
         for (const auto& bench : cfg.benchmarks) {
             std::cerr << "study: " << bench << "\n";
-            const auto data = sib::data::make_benchmark(bench, 0, cfg.train_limit, cfg.test_limit);
+            const model_kind kind = model_for(bench);
+            const budget& b = kind == model_kind::small_cnn ? cfg.cnn : cfg.resnet;
+            const auto data = sib::data::make_benchmark(bench, 0, b.train_limit, cfg.test_limit);
             std::optional<sib::data::in_memory_dataset> shortcut_test;
             if (bench == "fmnist-decoy" || bench == "fmnist-color") {
                 // The test images with the training distribution's shortcut intact, for contrast.
@@ -179,51 +216,78 @@ int main(int argc, char** argv) {
                 shortcut_test = sib::data::benchmark_by_name(bench).generate(src, 0, /*train=*/true, cfg.test_limit);
             }
             const auto batch = first_images(data.test, cfg.explain_count);
-            const std::string spec = spec_for(data.train.image_shape(), data.train.num_classes());
+            const sib::shape image_shape = data.train.image_shape();
+            const sib::index_t classes = data.train.num_classes();
+            const sib::models::resnet_options resnet_options{
+                .num_classes = classes, .in_channels = image_shape[0], .width = cfg.resnet_width};
+            const std::string spec = kind == model_kind::small_cnn
+                                         ? spec_for(image_shape, classes)
+                                         : "resnet18_small(num_classes=" + std::to_string(classes) +
+                                               ",in_channels=" + std::to_string(image_shape[0]) +
+                                               ",width=" + std::to_string(cfg.resnet_width) + ")";
             std::vector<sib::train::log_run> curves;  // seed 0 of every arm
             std::map<std::string, std::vector<double>> acc, acc_shortcut;
             std::map<std::string, method_scores> scores;  // objective -> method -> metric -> values over (seed, image)
-            for (const auto& a : arms) {
+            // One arm and seed on any model: train, score the shortcut, explain and score the maps;
+            // seed 0 also leaves a checkpoint, its curves and a contact sheet of the first images.
+            const auto run = [&](auto& model, const arm& a, int seed) {
                 const std::string& objective = a.name;
-                for (int seed = 0; seed < cfg.seeds; ++seed) {
-                    sib::nn::spec_model<float> model(spec);
-                    sib::train::run_choice c;
-                    c.objective = a.objective;
-                    c.sib.lambda_bg *= a.weight_scale;
-                    c.sib.lambda_fg *= a.weight_scale;
-                    sib::train::train_options o;
-                    o.epochs = cfg.epochs;
-                    o.seed = static_cast<std::uint64_t>(seed);
-                    o.progress = sib::train::progress_mode::plain;
-                    o.diagnose = cfg.diagnose;
-                    o.log = out_dir / "logs" / (bench + "-" + objective + "-seed" + std::to_string(seed) + ".jsonl");
-                    std::filesystem::remove(o.log);
-                    if (seed == 0) {
-                        std::filesystem::create_directories(cfg.models_dir);
-                        o.checkpoint = std::filesystem::path(cfg.models_dir) / (bench + "-" + objective + ".safetensors");
-                    }
-                    const auto r = sib::train::with_trainer(model, c, o, spec, [&](auto& t) {
-                        t.initialise();
-                        return t.run(data.train, data.test);
-                    });
-                    acc[objective].push_back(r.test_accuracy);
-                    if (seed == 0) curves.push_back({a.title, sib::train::read_jsonl(o.log)});
-                    if (shortcut_test) acc_shortcut[objective].push_back(accuracy(model, *shortcut_test));
-                    for (const auto& method : methods) {
-                        sib::explain::explain_options eo;
-                        eo.seed = static_cast<std::uint64_t>(seed);
-                        const auto maps = sib::explain::explain(model, batch.images, batch.labels, method, eo);
-                        const auto sc = sib::metrics::localisation_batch(maps, batch.masks);
-                        for (const auto& [name, field] : sib::metrics::localisation_metrics) {
-                            auto& dst = scores[objective][method][name];
-                            for (const auto& s : sc) dst.push_back(s.*field);
-                        }
-                    }
-                    std::cerr << "study: " << bench << " " << objective << " seed " << seed << ": accuracy "
-                              << r.test_accuracy << "\n";
+                sib::train::run_choice c;
+                c.objective = a.objective;
+                c.sib.lambda_bg *= a.weight_scale;
+                c.sib.lambda_fg *= a.weight_scale;
+                sib::train::train_options o;
+                o.epochs = b.epochs;
+                o.seed = static_cast<std::uint64_t>(seed);
+                o.progress = sib::train::progress_mode::plain;
+                o.diagnose = cfg.diagnose;
+                o.log = out_dir / "logs" / (bench + "-" + objective + "-seed" + std::to_string(seed) + ".jsonl");
+                std::filesystem::remove(o.log);
+                if (seed == 0) {
+                    std::filesystem::create_directories(cfg.models_dir);
+                    o.checkpoint = std::filesystem::path(cfg.models_dir) / (bench + "-" + objective + ".safetensors");
                 }
-            }
-            md << "## " << bench << "\n\nModel: `" << spec << "`\n\n";
+                const auto r = sib::train::with_trainer(model, c, o, spec, [&](auto& t) {
+                    t.initialise();
+                    return t.run(data.train, data.test);
+                });
+                acc[objective].push_back(r.test_accuracy);
+                if (seed == 0) curves.push_back({a.title, sib::train::read_jsonl(o.log)});
+                if (shortcut_test) acc_shortcut[objective].push_back(sib::train::evaluate_accuracy(model, *shortcut_test));
+                std::vector<sib::tensor<float>> maps;
+                for (const auto& method : methods) {
+                    sib::explain::explain_options eo;
+                    eo.seed = static_cast<std::uint64_t>(seed);
+                    maps.push_back(sib::explain::explain(model, batch.images, batch.labels, method, eo));
+                    const auto sc = sib::metrics::localisation_batch(maps.back(), batch.masks);
+                    for (const auto& [name, field] : sib::metrics::localisation_metrics) {
+                        auto& dst = scores[objective][method][name];
+                        for (const auto& s : sc) dst.push_back(s.*field);
+                    }
+                }
+                if (seed == 0) {
+                    std::vector<sib::io::contact_sheet_row> rows;
+                    for (sib::index_t i = 0; i < std::min<sib::index_t>(8, batch.images.dim(0)); ++i) {
+                        sib::io::contact_sheet_row row{item_of(batch.images, i), item_of(batch.masks, i), {}};
+                        for (const auto& m : maps) row.maps.push_back(item_of(m, i));
+                        rows.push_back(std::move(row));
+                    }
+                    sib::io::write_contact_sheet(out_dir / (bench + "-" + objective + ".png"), rows, methods);
+                }
+                std::cerr << "study: " << bench << " " << objective << " seed " << seed << ": accuracy "
+                          << r.test_accuracy << ", " << r.images_per_second << " images/s\n";
+            };
+            for (const auto& a : arms)
+                for (int seed = 0; seed < cfg.seeds; ++seed) {
+                    if (kind == model_kind::small_cnn) {
+                        sib::nn::spec_model<float> model(spec);
+                        run(model, a, seed);
+                    } else {
+                        sib::models::resnet18_small<float> model(resnet_options);
+                        run(model, a, seed);
+                    }
+                }
+            md << "## " << bench << "\n\nModel: `" << spec << "`; " << budget_text(b) << "\n\n";
             md << "| objective | test accuracy (per seed) |"
                << (shortcut_test ? " accuracy with the shortcut intact |" : "") << "\n|---|---|"
                << (shortcut_test ? "---|" : "") << "\n";
@@ -335,6 +399,9 @@ int main(int argc, char** argv) {
             md << "Training curves and diagnostics of the seed-0 runs (per epoch; `grad_ratio_<term>`: the "
                << "term's parameter-gradient norm over the cross entropy's; `mask_iou`: IoU of M > 0.5 with the object):\n\n"
                << "![" << bench << " training curves](" << rel << "/" << curves_png << ")\n\n";
+            md << "Contact sheets of the seed-0 models (the first test images; columns: image, mask, the six methods):";
+            for (const auto& a : arms) md << " [" << a.title << "](" << rel << "/" << bench << "-" << a.name << ".png)";
+            md << "\n\n";
             // Written after every benchmark so a long study leaves a partial report.
             std::ofstream(cfg.out) << md.str();
         }
