@@ -7,6 +7,8 @@
 //              + backward input grad (skipped for layer 0: nothing before it needs it)
 //              = (5 + [l > 0]) F_l
 //   CE step:   forward + backward weight grad + backward input grad = (2 + [l > 0]) F_l
+// The layers inside a spec's Residual blocks count as those of a chain (their input gradient always
+// needed).
 #pragma once
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/linear.hpp>
@@ -20,25 +22,43 @@ struct step_flop_count {
     double forward = 0, sib_step = 0, ce_step = 0;
 };
 
-// `in` is the input batch's shape [N,C,H,W].
-template <class T, class B>
-step_flop_count count_step_flops(nn::spec_model<T, B>& m, shape in) {
-    step_flop_count c;
+namespace detail {
+// Adds the layers of `m` (a run-time chain) from input shape `in`; `first` says whether its layer 0
+// is the model's first (no input gradient). A block's branches count their layers as a chain's from
+// the block's input (a lower bound: its mixed and curvature rules run the inner sweeps again).
+template <class T, class B, class M>
+void add_step_flops(M& m, shape& in, step_flop_count& c, bool first) {
     m.for_each_layer([&](auto& l, int i) {
         using L = std::decay_t<decltype(l)>;
         const shape out = l.output_shape(in);
         double f = 0;
-        if constexpr (std::is_same_v<L, nn::conv2d<T, B>>)
+        if constexpr (requires { l.main(); }) {
+            shape s = in;
+            add_step_flops<T, B>(l.main(), s, c, false);
+            if constexpr (requires { l.shortcut(); }) {
+                shape t = in;
+                add_step_flops<T, B>(l.shortcut(), t, c, false);
+            }
+        } else if constexpr (std::is_same_v<L, nn::conv2d<T, B>>) {
             f = 2.0 * static_cast<double>(out[0] * out[1] * out[2] * out[3]) *
                 static_cast<double>(l.in_channels() * l.window().area());
-        else if constexpr (std::is_same_v<L, nn::linear<T, B>>)
+        } else if constexpr (std::is_same_v<L, nn::linear<T, B>>) {
             f = 2.0 * static_cast<double>(in[0]) * static_cast<double>(l.in_features() * l.out_features());
-        const double backward_input = i > 0 ? 1.0 : 0.0;
+        }
+        const double backward_input = (i > 0 || !first) ? 1.0 : 0.0;
         c.forward += f;
         c.sib_step += (5.0 + backward_input) * f;
         c.ce_step += (2.0 + backward_input) * f;
         in = out;
     });
+}
+}  // namespace detail
+
+// `in` is the input batch's shape [N,C,H,W].
+template <class T, class B>
+step_flop_count count_step_flops(nn::spec_model<T, B>& m, shape in) {
+    step_flop_count c;
+    detail::add_step_flops<T, B>(m, in, c, true);
     return c;
 }
 

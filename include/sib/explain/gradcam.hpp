@@ -63,13 +63,19 @@ int default_cam_layer(M& m, const sib::shape& in) {
 // (pytorch-grad-cam's target_layers, torchvision's module paths): the last top-level child named
 // `path` or inside it ("layer4" is the output of layer4's last block, "layer4.0" of its first,
 // "features.28" that layer). Children without a name (nn::named) are named by index, so "7" is
-// layer 7 of a spec model. Unknown paths are one line listing the top-level modules.
+// layer 7 of a spec model; a spec's module names ("layer4.1.relu: ReLU", a named model's
+// expansion) are its children's names, as nn::named's are. Unknown paths are one line listing the
+// top-level modules.
 template <model M>
 int find_module(M& m, std::string_view path) {
     int found = -1;
     std::vector<std::string> tops;
     m.for_each_layer([&](auto& l, int i) {
-        const std::string name = nn::detail::child_name(l, i);
+        std::string name;
+        if constexpr (requires { m.module_name(i); })
+            name = m.module_name(i);
+        else
+            name = nn::detail::child_name(l, i);
         if (name == path || (name.size() > path.size() && name.compare(0, path.size(), path) == 0 && name[path.size()] == '.'))
             found = i;
         const std::string top = name.substr(0, name.find('.'));

@@ -18,6 +18,12 @@
 // Parameter names: the main branch's as its sequential names them, prefixed by names.main when that
 // is not empty; then the shortcut's, prefixed by names.shortcut ("downsample" gives torchvision's
 // "downsample.0.weight"; the default "shortcut" is the name CIFAR ResNets use).
+//
+// A branch is any chain the sweeps run (a model: nn::sequential, or the run-time nn::spec_sequence
+// of a spec's Residual item). A run-time chain cannot say at compile time whether it has mixed or
+// curvature terms (its any_mixed and any_curvature are true); its has_mixed_terms() and
+// has_curvature_terms() say so at run time, and the rules skip the inner sweeps that would add
+// nothing, as the compile-time flags do for a sequential.
 #pragma once
 #include <sib/autodiff/sweeps.hpp>
 #include <sib/layers/sequential.hpp>
@@ -50,6 +56,21 @@ public:
     static constexpr bool has_curvature = Seq::any_curvature;
 
     explicit sweep_branch(Seq s) : seq(std::move(s)) {}
+
+    // Whether the chain has mixed (or curvature, which the mixed rule carries to the parameters) and
+    // curvature terms: the compile-time flags, or the run-time chain's answer.
+    bool has_mixed_terms() const {
+        if constexpr (requires { seq.has_mixed_terms(); })
+            return seq.has_mixed_terms() || seq.has_curvature_terms();
+        else
+            return has_mixed;
+    }
+    bool has_curvature_terms() const {
+        if constexpr (requires { seq.has_curvature_terms(); })
+            return seq.has_curvature_terms();
+        else
+            return has_curvature;
+    }
 
     sib::shape output_shape(const sib::shape& in) const { return seq.output_shape(in); }
     const tensor_type& forward(const tensor_type& x) { return autodiff::forward_sweep(seq, ws_, x); }
@@ -91,6 +112,8 @@ struct identity_branch {
     static constexpr bool has_mixed = false;
     static constexpr bool has_curvature = false;
     static constexpr bool is_identity = true;
+    bool has_mixed_terms() const { return false; }
+    bool has_curvature_terms() const { return false; }
 
     sib::shape output_shape(const sib::shape& in) const { return in; }
     const tensor_type& forward(const tensor_type& x) { return x; }
@@ -180,22 +203,32 @@ public:
 
     void mixed(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
         if constexpr (main_branch::has_mixed)
-            main_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
+            if (main_.has_mixed_terms()) main_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
         if constexpr (shortcut_branch::has_mixed)
-            shortcut_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
+            if (shortcut_.has_mixed_terms())
+                shortcut_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
     }
 
     void curvature(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                    tensor_type& ax) {
         if constexpr (main_branch::has_curvature) {
-            main_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
-            add_into(main_.adjoint(), ax);
+            if (main_.has_curvature_terms()) {
+                main_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
+                add_into(main_.adjoint(), ax);
+            }
         }
         if constexpr (shortcut_branch::has_curvature) {
-            shortcut_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
-            add_into(shortcut_.adjoint(), ax);
+            if (shortcut_.has_curvature_terms()) {
+                shortcut_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
+                add_into(shortcut_.adjoint(), ax);
+            }
         }
     }
+
+    // At run time, whether the rules above add anything (a block of run-time chains; for
+    // sequentials, the compile-time has_mixed and has_curvature).
+    bool has_mixed_terms() const { return main_.has_mixed_terms() || shortcut_.has_mixed_terms(); }
+    bool has_curvature_terms() const { return main_.has_curvature_terms() || shortcut_.has_curvature_terms(); }
 
     template <class F>
     void for_each_parameter(F&& f) {
@@ -211,8 +244,10 @@ public:
     template <class F>
     void for_each_layer(F&& f) {
         main_.seq.for_each_layer(f);
-        if constexpr (!identity)
-            shortcut_.seq.for_each_layer([&](auto& l, int i) { f(l, i + Main::size); });
+        if constexpr (!identity) {
+            const int after = main_.seq.num_layers();
+            shortcut_.seq.for_each_layer([&](auto& l, int i) { f(l, i + after); });
+        }
     }
     void set_training(bool on) {
         main_.seq.set_training(on);

@@ -222,18 +222,26 @@ template <class... Entries>
 struct list {
     template <class T, class B>
     using variant = std::variant<typename Entries::template type<T, B>...>;
+    // The layers and some more alternatives (the run-time model's blocks, layers/spec_model.hpp).
+    template <class T, class B, class... Extra>
+    using variant_with = std::variant<typename Entries::template type<T, B>..., Extra...>;
 
-    // The layer a spec item names, or a one-line error that lists the known names.
-    template <class T, class B>
-    static variant<T, B> make(const layer_spec& s) {
-        std::optional<variant<T, B>> out;
+    // The layer a spec item names, as the variant V (variant<T, B> or a variant_with), or a one-line
+    // error that lists the known names.
+    template <class T, class B, class V = variant<T, B>>
+    static V make(const layer_spec& s) {
+        std::optional<V> out;
         (void)((s.name == Entries::name
-                    ? (out.emplace(Entries::template make<T, B>(layer_arguments(s, Entries::signature))), true)
+                    ? (out.emplace(std::in_place_type<typename Entries::template type<T, B>>,
+                                 Entries::template make<T, B>(layer_arguments(s, Entries::signature))),
+                       true)
                     : false) ||
                ...);
         if (!out) fail("spec: unknown layer '", s.name, "' (known: ", names(), ")");
         return std::move(*out);
     }
+
+    static bool contains(std::string_view name) { return ((name == Entries::name) || ...); }
 
     static std::string names() {
         std::string out;

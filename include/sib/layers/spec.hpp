@@ -1,5 +1,11 @@
 // The model spec grammar of docs/cli.md: PyTorch class names and argument order, separated by ';'.
 //   Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(3136,10)
+// An item may carry a module name ("fc: Linear(512,10)": parameters "fc.weight", as a PyTorch
+// module's attribute), and `Residual([main items], name: [shortcut items])` is a block
+// y = f(x) + g(x) (nn::branch_sum) whose branches are item lists of their own:
+//   layer2.0: Residual([conv1: Conv2d(64,128,3,2,1,bias=False); bn1: BatchNorm2d(128); relu: ReLU;
+//                       conv2: Conv2d(128,128,3,1,1,bias=False); bn2: BatchNorm2d(128)],
+//                      downsample: [Conv2d(64,128,1,2,bias=False); BatchNorm2d(128)])
 // Parsing is separate from building so that errors can name the layer and the argument.
 #pragma once
 #include <sib/core/error.hpp>
@@ -15,12 +21,25 @@
 SIB_BEGIN_NAMESPACE
 namespace nn {
 
-// One item of a spec as written: `Conv2d(1, 16, 3, padding=1)`.
+// The name of the spec item that builds a two-branch block (nn::branch_sum).
+inline constexpr std::string_view residual_item = "Residual";
+
+struct layer_spec;
+
+// A branch of a Residual item as written: `downsample: [Conv2d(64,128,1,2,bias=False); BatchNorm2d(128)]`.
+struct branch_spec {
+    std::string module;             // its name ("downsample"); empty when not given
+    std::vector<layer_spec> items;  // its layers, in order
+};
+
+// One item of a spec as written: `Conv2d(1, 16, 3, padding=1)`, `fc: Linear(512, 10)`.
 struct layer_spec {
     std::string name;
     std::vector<std::string> args;             // positional, as written
     std::map<std::string, std::string> kwargs;  // keyword=value, as written
-    std::string text;                          // the whole item, for messages
+    std::string text;                          // the whole item without its module name, for messages
+    std::string module;                        // "fc" of "fc: Linear(512,10)"; empty: named by its index
+    std::vector<branch_spec> branches;         // Residual: the main branch, then the shortcut (if any)
 };
 
 // A spec item's arguments bound to a layer's signature, written as PyTorch's Python signature:
@@ -145,21 +164,72 @@ inline std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
-// The next ',' at nesting depth 0 from `start` (tuples such as kernel_size=(3,5) stay whole).
-inline std::size_t top_level_comma(std::string_view s, std::size_t start) {
+// The next `c` at nesting depth 0 from `start`, or s.size(): tuples such as kernel_size=(3,5) and
+// a Residual's bracketed branches stay whole.
+inline std::size_t top_level(std::string_view s, char c, std::size_t start = 0) {
     int depth = 0;
     for (std::size_t i = start; i < s.size(); ++i) {
-        if (s[i] == '(') ++depth;
-        if (s[i] == ')') --depth;
-        if (s[i] == ',' && depth == 0) return i;
+        if (s[i] == '(' || s[i] == '[') ++depth;
+        if (s[i] == ')' || s[i] == ']') --depth;
+        if (s[i] == c && depth == 0) return i;
     }
     return s.size();
 }
+inline std::size_t top_level_comma(std::string_view s, std::size_t start) { return top_level(s, ',', start); }
+
+// "name: rest" -> {name, rest} where a ':' comes before any bracket; {"", text} otherwise.
+inline std::pair<std::string, std::string> split_module_name(std::string_view text) {
+    const std::size_t colon = top_level(text, ':');
+    if (colon == text.size()) return {"", trim(text)};
+    const std::string name = trim(text.substr(0, colon));
+    bool ok = !name.empty() && name.front() != '.' && name.back() != '.' && name.find("..") == std::string::npos;
+    for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.');
+    require(ok, "spec: '", trim(text), "': malformed module name '", name,
+            "' (letters, digits, '_' and inner '.': conv1, layer1.0, features.3)");
+    return {name, trim(text.substr(colon + 1))};
+}
+
+// Parentheses and brackets balance, so that splitting at depth 0 means what it says.
+inline void check_brackets(std::string_view s) {
+    std::string open;
+    for (char c : s) {
+        if (c == '(' || c == '[') open += c;
+        if (c == ')' || c == ']') {
+            require(!open.empty() && open.back() == (c == ')' ? '(' : '['), "spec: unbalanced '", std::string(1, c),
+                    "' in '", std::string(s), "'");
+            open.pop_back();
+        }
+    }
+    if (!open.empty()) fail("spec: unclosed '", open.back(), "' in '", std::string(s), "'");
+}
+
+inline std::vector<layer_spec> parse_items(std::string_view spec);
+
+// The branches of `Residual([main], name: [shortcut])`.
+inline void parse_branches(layer_spec& out, std::string_view inner) {
+    const auto where = [&] { return "spec: '" + out.text + "': "; };
+    std::size_t start = 0;
+    while (start <= inner.size()) {
+        const std::size_t comma = top_level_comma(inner, start);
+        const auto [module, body] = split_module_name(inner.substr(start, comma - start));
+        require(body.size() >= 2 && body.front() == '[' && body.back() == ']', where(),
+                "a Residual takes branches written [item; item; ...] (optionally name: [...]), got '", body, "'");
+        require(out.branches.size() < 2, where(), "a Residual has a main branch and at most one shortcut");
+        const std::string items = body.substr(1, body.size() - 2);
+        require(!trim(items).empty(), where(), "empty branch '", body, "'");
+        out.branches.push_back({module, parse_items(items)});
+        start = comma + 1;
+    }
+}
 }  // namespace detail
 
+// One item: `[module:] [nn.]Name[(arguments)]`.
 inline layer_spec parse_layer_spec(std::string_view item) {
     layer_spec out;
-    out.text = detail::trim(item);
+    auto [module, text] = detail::split_module_name(item);
+    if (text.rfind("nn.", 0) == 0) text = text.substr(3);
+    out.module = std::move(module);
+    out.text = std::move(text);
     const auto open = out.text.find('(');
     if (open == std::string::npos) {
         out.name = out.text;
@@ -167,14 +237,17 @@ inline layer_spec parse_layer_spec(std::string_view item) {
         require(out.text.back() == ')', "spec: '", out.text, "': missing ')'");
         out.name = detail::trim(std::string_view(out.text).substr(0, open));
         std::string_view inner = std::string_view(out.text).substr(open + 1, out.text.size() - open - 2);
-        if (!detail::trim(inner).empty()) {
+        if (out.name == residual_item) {
+            require(!detail::trim(inner).empty(), "spec: '", out.text, "': a Residual needs a main branch [...]");
+            detail::parse_branches(out, inner);
+        } else if (!detail::trim(inner).empty()) {
             std::size_t start = 0;
             while (start <= inner.size()) {
                 const std::size_t comma = detail::top_level_comma(inner, start);
                 const std::string arg = detail::trim(inner.substr(start, comma - start));
                 require(!arg.empty(), "spec: '", out.text, "': empty argument");
-                const auto eq = arg.find('=');
-                if (eq == std::string::npos) {
+                const auto eq = detail::top_level(arg, '=');
+                if (eq == arg.size()) {
                     require(out.kwargs.empty(), "spec: '", out.text,
                             "': positional argument after a keyword argument");
                     out.args.push_back(arg);
@@ -193,23 +266,30 @@ inline layer_spec parse_layer_spec(std::string_view item) {
     for (char c : out.name)
         require(std::isalnum(static_cast<unsigned char>(c)) || c == '_', "spec: '", out.text,
                 "': malformed layer name");
+    require(out.name != residual_item || !out.branches.empty(), "spec: '", out.text,
+            "': a Residual needs a main branch, Residual([...])");
     return out;
 }
 
-// Splits "A(...); B; C(...)" at top-level semicolons; also accepts "nn." prefixes.
-inline std::vector<layer_spec> parse_model_spec(std::string_view spec) {
+namespace detail {
+// Splits "A(...); B; C(...)" at semicolons outside brackets; empty items are skipped.
+inline std::vector<layer_spec> parse_items(std::string_view spec) {
     std::vector<layer_spec> out;
     std::size_t start = 0;
     while (start <= spec.size()) {
-        auto semi = spec.find(';', start);
-        if (semi == std::string_view::npos) semi = spec.size();
-        const std::string item = detail::trim(spec.substr(start, semi - start));
-        if (!item.empty()) {
-            auto l = parse_layer_spec(item.rfind("nn.", 0) == 0 ? item.substr(3) : item);
-            out.push_back(std::move(l));
-        }
+        const std::size_t semi = top_level(spec, ';', start);
+        const std::string item = trim(spec.substr(start, semi - start));
+        if (!item.empty()) out.push_back(parse_layer_spec(item));
         start = semi + 1;
     }
+    return out;
+}
+}  // namespace detail
+
+// A whole spec: its items in order (a Residual's branches nested in its item).
+inline std::vector<layer_spec> parse_model_spec(std::string_view spec) {
+    detail::check_brackets(spec);
+    auto out = detail::parse_items(spec);
     require(!out.empty(), "spec: no layers in '", std::string(spec), "'");
     return out;
 }

@@ -8,7 +8,9 @@
 //               Linear(4096, num_classes) ("classifier.0.weight" ... "classifier.6.bias")
 // The small-input variant (32x32 data, as the CIFAR VGGs) keeps the features and replaces the head
 // by AdaptiveAvgPool2d(1), flatten and one Linear(512, num_classes) named "classifier".
-// Dropout masks are drawn from `dropout_seed` (the trainer reseeds them every step).
+// Dropout masks are drawn from `dropout_seed` (the trainer reseeds them every step). `width` scales
+// the features' channels by width/64 (torchvision's is 64: channels 64..512; 4 gives 4..32), and the
+// classifier's input with them; the 4096-wide hidden layers stay.
 #pragma once
 #include <sib/layers/adaptive_avg_pool2d.hpp>
 #include <sib/layers/batch_norm2d.hpp>
@@ -33,6 +35,7 @@ namespace models {
 struct vgg_options {
     index_t num_classes = 1000;
     index_t in_channels = 3;
+    index_t width = 64;  // channels of the first block (64, 128, 256, 512 scale as width/64)
     double dropout = 0.5;
     std::uint64_t dropout_seed = 0;
 };
@@ -46,30 +49,31 @@ inline constexpr int vgg16_config[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0,
 inline std::string feature_name(int index) { return "features." + std::to_string(index); }
 
 // The children of `features` from entry I of Config on, `index` the nn.Sequential index of the first
-// and `in` its channels.
+// and `in` its channels; a configuration's channels c become c / 64 * width.
 template <const auto& Config, std::size_t I, class T, class B>
-auto features_from(int index, index_t in) {
+auto features_from(int index, index_t in, index_t width) {
     constexpr std::size_t n = std::size(Config);
     if constexpr (I == n) {
         return std::tuple<>{};
     } else if constexpr (Config[I] == 0) {
         return std::tuple_cat(std::make_tuple(nn::named(feature_name(index), nn::max_pool2d<T, B>(2, 2))),
-                              features_from<Config, I + 1, T, B>(index + 1, in));
+                              features_from<Config, I + 1, T, B>(index + 1, in, width));
     } else {
-        constexpr index_t out = Config[I];
+        const index_t out = Config[I] / 64 * width;
         return std::tuple_cat(std::make_tuple(nn::named(feature_name(index), nn::conv2d<T, B>(in, out, 3, 1, 1)),
                                               nn::named(feature_name(index + 1), nn::batch_norm2d<T, B>(out)),
                                               nn::named(feature_name(index + 2), nn::relu<T, B>{})),
-                              features_from<Config, I + 1, T, B>(index + 3, out));
+                              features_from<Config, I + 1, T, B>(index + 3, out, width));
     }
 }
 
 template <class T, class B, variant V>
 auto vgg_head(const vgg_options& o) {
     using nn::named;
+    const index_t features = 8 * o.width;  // the last block's channels: 512 at torchvision's width
     if constexpr (V == variant::torchvision)
         return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(7)), named("flatten", nn::flatten<T, B>{}),
-                               named("classifier.0", nn::linear<T, B>(512 * 7 * 7, 4096)),
+                               named("classifier.0", nn::linear<T, B>(features * 7 * 7, 4096)),
                                named("classifier.1", nn::relu<T, B>{}),
                                named("classifier.2", nn::dropout<T, B>(o.dropout, o.dropout_seed)),
                                named("classifier.3", nn::linear<T, B>(4096, 4096)),
@@ -78,14 +82,15 @@ auto vgg_head(const vgg_options& o) {
                                named("classifier.6", nn::linear<T, B>(4096, o.num_classes)));
     else
         return std::make_tuple(named("avgpool", nn::adaptive_avg_pool2d<T, B>(1)), named("flatten", nn::flatten<T, B>{}),
-                               named("classifier", nn::linear<T, B>(512, o.num_classes)));
+                               named("classifier", nn::linear<T, B>(features, o.num_classes)));
 }
 
 template <const auto& Config, class T, class B, variant V>
 auto vgg_chain(const vgg_options& o) {
     require(o.num_classes > 0, "vgg: num_classes must be positive, got ", o.num_classes);
     require(o.in_channels > 0, "vgg: in_channels must be positive, got ", o.in_channels);
-    auto layers = std::tuple_cat(features_from<Config, 0, T, B>(0, o.in_channels), vgg_head<T, B, V>(o));
+    require(o.width > 0, "vgg: width must be positive, got ", o.width);
+    auto layers = std::tuple_cat(features_from<Config, 0, T, B>(0, o.in_channels, o.width), vgg_head<T, B, V>(o));
     return std::apply([](auto&&... l) { return nn::sequential(std::move(l)...); }, std::move(layers));
 }
 
