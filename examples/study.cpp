@@ -13,7 +13,7 @@
 //
 //   study [--out reports/study.md] [--seeds 3] [--train-limit 0] [--epochs 5] [--test-limit 1000]
 //         [--explain-count 200] [--benchmarks fmnist,fmnist-decoy,...] [--scales 1,10,100,1000]
-//         [--resnet-train-limit 12000] [--resnet-epochs 2] [--resnet-width 16]
+//         [--resnet-train-limit 1000] [--resnet-epochs 1] [--resnet-explain-count 100] [--resnet-width 8]
 //         [--diagnose 64] [--reading reports/study-reading.md] [--threads 2]
 // A limit of 0 is the whole split. Charts, contact sheets and logs go beside the report, in
 // <report stem>/.
@@ -44,14 +44,15 @@ namespace {
 // How much one model of a benchmark trains on.
 struct budget {
     sib::index_t train_limit = 0, epochs = 5;  // train_limit 0: the whole split
+    sib::index_t explain_count = 200;          // test images explained and scored per model
 };
 
 struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
-    budget cnn{0, 5}, resnet{12000, 2};
-    sib::index_t resnet_width = 16;
-    sib::index_t test_limit = 1000, explain_count = 200, diagnose = 64;
+    budget cnn{0, 5, 200}, resnet{1000, 1, 100};
+    sib::index_t resnet_width = 8;
+    sib::index_t test_limit = 1000, diagnose = 64;
     std::vector<std::string> benchmarks = sib::data::benchmark_names();
     std::vector<double> scales{1, 10, 100, 1000};
     std::string reading;  // Markdown written by hand, put at the top of the report
@@ -61,7 +62,8 @@ struct config {
 
 std::string budget_text(const budget& b) {
     return (b.train_limit > 0 ? "the first " + std::to_string(b.train_limit) : std::string("all")) +
-           " training images, " + std::to_string(b.epochs) + " epoch(s)";
+           " training images, " + std::to_string(b.epochs) + " epoch(s), " + std::to_string(b.explain_count) +
+           " test images explained";
 }
 
 // What is trained and compared. CE is the reference every other arm is paired against; S-IB's
@@ -154,7 +156,8 @@ int main(int argc, char** argv) {
         else if (k == "--resnet-epochs") cfg.resnet.epochs = std::stoll(v);
         else if (k == "--resnet-width") cfg.resnet_width = std::stoll(v);
         else if (k == "--test-limit") cfg.test_limit = std::stoll(v);
-        else if (k == "--explain-count") cfg.explain_count = std::stoll(v);
+        else if (k == "--explain-count") cfg.cnn.explain_count = std::stoll(v);
+        else if (k == "--resnet-explain-count") cfg.resnet.explain_count = std::stoll(v);
         else if (k == "--epochs") cfg.cnn.epochs = std::stoll(v);
         else if (k == "--benchmarks") cfg.benchmarks = sib::split_list(v);
         else if (k == "--threads") cfg.threads = std::stoi(v);
@@ -198,7 +201,7 @@ int main(int argc, char** argv) {
            << "Every epoch logs, on the first " << cfg.diagnose << " test images, each term's parameter-gradient "
            << "norm against the cross entropy's, the terms' values and the IoU of the density mask M > 0.5 "
            << "with the object (`sib train --diagnose`; logs in `" << rel << "/logs/`). "
-           << "Explanations of the first " << cfg.explain_count << " test images, target = label. "
+           << "Explanations of the first test images (count above), target = label. "
            << "Metrics per docs/metrics.md on |map| against the ground-truth foreground mask. "
            << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image. "
            << "A metric is undefined (NaN) on an image whose map is all zero (Grad-CAM's ReLU can zero a map) or whose mask is empty: "
@@ -215,7 +218,7 @@ int main(int argc, char** argv) {
                 const auto src = sib::data::load_fashion_mnist(sib::data::fashion_mnist_default_dir, false);
                 shortcut_test = sib::data::benchmark_by_name(bench).generate(src, 0, /*train=*/true, cfg.test_limit);
             }
-            const auto batch = first_images(data.test, cfg.explain_count);
+            const auto batch = first_images(data.test, b.explain_count);
             const sib::shape image_shape = data.train.image_shape();
             const sib::index_t classes = data.train.num_classes();
             const sib::models::resnet_options resnet_options{
