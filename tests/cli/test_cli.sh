@@ -137,5 +137,93 @@ else
     bad "bench JSON: $(cat "$tmp/bench")"
 fi
 
+# A named model end to end: trained on `shapes` (6 classes, 3x32x32), its checkpoint's identity is
+# the --model string (sib info's "model"), which reopens it in sib loss (S-IB step, gradients under
+# torchvision's names), on the Thrust backend too (the same total), in sib bench and sib explain
+# (--layer by torchvision's module path).
+# write_npy FILE DESCR SHAPE COUNT f|i: a .npy file (format 1.0), smooth values or labels 0..5.
+write_npy() {
+    perl -e '
+        my ($file, $descr, $shape, $n, $kind) = @ARGV;
+        my $h = "{\x27descr\x27: \x27$descr\x27, \x27fortran_order\x27: False, \x27shape\x27: $shape, }";
+        $h .= " " x ((64 - (10 + length($h) + 1) % 64) % 64) . "\n";
+        open(my $f, ">:raw", $file) or die "$file: $!";
+        print $f "\x93NUMPY\x01\x00", pack("v", length($h)), $h;
+        print $f ($kind eq "f" ? pack("d<*", map { 0.5 + 0.4 * sin(0.37 * $_) } 0 .. $n - 1)
+                               : pack("q<*", map { $_ % 6 } 0 .. $n - 1));
+    ' "$@"
+}
+named="resnet18_small(num_classes=6,width=4)"
+write_npy "$tmp/x3.npy" '<f8' '(4, 3, 16, 16)' 3072 f
+write_npy "$tmp/y3.npy" '<i8' '(4,)' 4 i
+named_loss() {  # named_loss OUT [flags...]: sib loss of the named model's checkpoint; prints the total
+    local out=$1; shift
+    "$sib" loss --model "$named" --weights "$tmp/named.safetensors" --input "$tmp/x3.npy" --labels "$tmp/y3.npy" \
+        --window 3 --out "$out" "$@" 2>"$tmp/err" | sed -n 's/.*"total":\([-0-9.e+]*\).*/\1/p'
+}
+if "$sib" train --model "$named" --benchmark shapes --train-limit 16 --test-limit 8 --batch 8 --epochs 1 \
+    --objective ce --out "$tmp/named.safetensors" >/dev/null 2>"$tmp/err"; then
+    pass "train $named"
+    if "$sib" info --file "$tmp/named.safetensors" >"$tmp/json" 2>"$tmp/err" &&
+        grep -q "\"model\":\"$named\"" "$tmp/json" && grep -q '"layer2.0.downsample.1.num_batches_tracked":"\[\]"' "$tmp/json"; then
+        pass "info: the checkpoint's model is \"$named\", torchvision's keys"
+    else
+        bad "info of the named model's checkpoint: $(cat "$tmp/json" "$tmp/err")"
+    fi
+    total=$(named_loss "$tmp/named_loss")
+    if [ -n "$total" ] && [ -s "$tmp/named_loss/grad.conv1.weight.npy" ] &&
+        [ -s "$tmp/named_loss/grad.layer2.0.downsample.0.weight.npy" ] && [ -s "$tmp/named_loss/grad.fc.bias.npy" ] &&
+        [ -s "$tmp/named_loss/R.npy" ]; then
+        pass "loss --model \"$named\": total $total, grad.layer2.0.downsample.0.weight.npy"
+    else
+        bad "loss --model \"$named\": '$total' $(cat "$tmp/err")"
+    fi
+    eval_total=$(named_loss "$tmp/named_eval" --eval-mode)
+    [ -n "$eval_total" ] && [ "$eval_total" != "$total" ] && pass "loss --eval-mode: $eval_total" ||
+        bad "loss --eval-mode of the named model: '$eval_total' ($(cat "$tmp/err"))"
+    thrust_total=$(named_loss "$tmp/named_thrust" --backend thrust-omp)
+    if [ -n "$thrust_total" ]; then
+        if awk -v a="$thrust_total" -v b="$total" 'BEGIN { d = a - b; if (d < 0) d = -d; if (b < 0) b = -b; exit !(d <= 1e-8 * b) }'; then
+            pass "loss --backend thrust-omp of the named model: $thrust_total"
+        else
+            bad "loss --backend thrust-omp of the named model: $thrust_total != $total"
+        fi
+    elif grep -q "built without Thrust" "$tmp/err"; then
+        pass "loss --backend thrust-omp: not built here"
+    else
+        bad "loss --backend thrust-omp of the named model: $(cat "$tmp/err")"
+    fi
+    if "$sib" --help | grep -q '^  explain '; then
+        ex() { "$sib" explain --model "$named" --weights "$tmp/named.safetensors" --benchmark shapes --count 2 \
+            --method gradcam --dtype float64 "$@" >"$tmp/json" 2>"$tmp/err"; }
+        # layer4 is its last block's ReLU, layer 18 (3 stem layers, 8 blocks and their ReLUs, then
+        # avgpool, flatten, fc); layer3 another.
+        if ex --layer layer4 --out "$tmp/ex_layer4" && ex --layer 18 --out "$tmp/ex_18" && ex --layer layer3 --out "$tmp/ex_layer3" &&
+            cmp -s "$tmp/ex_layer4/gradcam.npy" "$tmp/ex_18/gradcam.npy" &&
+            ! cmp -s "$tmp/ex_layer3/gradcam.npy" "$tmp/ex_18/gradcam.npy"; then
+            pass "explain --layer layer4 is layer 18 (layer4.1.relu), layer3 another"
+        else
+            bad "explain --layer by module path: $(cat "$tmp/err")"
+        fi
+        expect_error "explain --layer unknown path" "--layer: no module 'layer9' in the model (its modules: conv1, bn1, relu, layer1" \
+            "$sib" explain --model "$named" --weights "$tmp/named.safetensors" --benchmark shapes --count 2 \
+            --method gradcam --layer layer9 --out "$tmp/ex_bad"
+    fi
+else
+    bad "train $named: $(cat "$tmp/err")"
+fi
+if "$sib" bench --model "$named" --input-shape 3x16x16 --batch 4 --steps 1 --warmup 0 >"$tmp/bench" 2>/dev/null &&
+    tail -n 1 "$tmp/bench" | grep -q '"ms_per_step"'; then
+    pass "bench --model \"$named\""
+else
+    bad "bench of a named model: $(cat "$tmp/bench")"
+fi
+expect_error "unknown model" "unknown model or layer 'resnet19' (models: resnet18, resnet34" loss_with --model "resnet19(num_classes=5)"
+expect_error "bad model argument" "unknown argument 'depth' for resnet18_small(num_classes=1000, in_channels=3, width=64)" \
+    loss_with --model "resnet18_small(depth=3)"
+expect_error "unclosed Residual" "unclosed '('" loss_with --model "Conv2d(1,4,3); Residual([ReLU]"
+"$sib" --help | grep -q '^  resnet50_small(num_classes=1000, in_channels=3, width=64)' && pass "--help lists the named models" ||
+    bad "--help lacks the named models"
+
 [ $failures -eq 0 ] && echo "all CLI checks passed" || echo "$failures CLI checks failed"
 exit $failures

@@ -48,7 +48,7 @@ int cmd_bench(int argc, char** argv) {
                     "sweeps, AdamW update) on random data; prints ms_per_step, images_per_second,\n"
                     "gflop_per_second (the GEMM FLOPs of the step, include/sib/autodiff/step_flops.hpp)\n"
                     "and peak_rss_mib.");
-    a.required("--model", "SPEC", "model spec")
+    a.required("--model", "SPEC", model_flag_help())
         .required("--input-shape", "CxHxW", "image shape, e.g. 1x28x28")
         .flag("--batch", "B", "batch size", "64")
         .flag("--objective", "ce|sib", "training objective", "sib")

@@ -99,6 +99,7 @@ int eval_model(const args& a, std::uint64_t seed) {
 
     return with_dtype(a, [&]<class T>() {
         sib::nn::spec_model<T> model(a.str("--model"));
+        resolve_layer(a, model, so.explain);
         check_before_explaining(model, test.images().shape(), &test.labels(), methods, so.explain);
         sib::io::load_weights(model, a.str("--weights"));
         sib::train::progress_options po;
@@ -129,7 +130,7 @@ int cmd_eval(int argc, char** argv) {
                        sib::explain::methods_help() + "\n\n" + sib::data::benchmarks_help());
     a.flag("--maps", "A.npy", "maps [B,H,W] or [B,1,H,W] (form 1)", "")
         .flag("--masks", "S.npy", "masks [B,H,W] or [B,1,H,W], foreground > 0.5 (form 1)", "")
-        .flag("--model", "SPEC", "model spec (form 2)", "")
+        .flag("--model", "SPEC", model_flag_help() + " (form 2)", "")
         .flag("--weights", "W", ".safetensors file or folder of param.<name>.npy (form 2)", "")
         .flag("--benchmark", "NAME", benchmark_flag_help() + " (form 2)", "")
         .flag("--count", "N", "the first N test images (0: all)", "1000")

@@ -66,7 +66,7 @@ int cmd_explain(int argc, char** argv) {
                       "<method>/<i>.png overlays and sheet.png (a contact sheet of up to 16 images) to --out.\n"
                       "Benchmarks use their test split.\n\n" +
                           sib::explain::methods_help() + "\n\n" + sib::data::benchmarks_help());
-    a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
+    a.required("--model", "SPEC", model_flag_help())
         .required("--weights", "W", ".safetensors file or folder of param.<name>.npy")
         .flag("--input", "X.npy", "images [B,C,H,W] (or --benchmark)", "")
         .flag("--labels", "Y.npy", "labels [B] for --input", "")
@@ -86,7 +86,7 @@ int cmd_explain(int argc, char** argv) {
 
     const std::uint64_t seed = seed_from(a);
     const auto methods = parse_methods(a.str("--method"), "--method");
-    const auto opt = explain_options_from(a, seed);
+    auto opt = explain_options_from(a, seed);
     const bool keep_channels = a.set("--keep-channels");
     const auto cmap = sib::io::colormap_from_name(a.choice("--colormap", {"jet", "viridis"}));
     const long long scale_flag = a.integer("--scale");
@@ -99,6 +99,7 @@ int cmd_explain(int argc, char** argv) {
 
     return with_dtype(a, [&]<class T>() {
         sib::nn::spec_model<T> model(a.str("--model"));
+        resolve_layer(a, model, opt);
         auto checked = opt;
         checked.keep_channels = keep_channels;
         check_before_explaining(model, in.images.shape(), in.labels.empty() ? nullptr : &in.labels, methods, checked);

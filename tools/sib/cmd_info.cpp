@@ -7,8 +7,9 @@
 namespace sib_cli {
 
 int cmd_info(int argc, char** argv) {
-    args a("info", "Describes a .safetensors checkpoint or weights file: tensors, sib metadata, and\n"
-                   "weights_fnv1a, a checksum over the model tensors (not optimizer state) by name.");
+    args a("info", "Describes a .safetensors checkpoint or weights file: tensors, sib metadata, the model\n"
+                   "(a checkpoint's --model string, which reopens it) and weights_fnv1a, a checksum over the\n"
+                   "model tensors (not optimizer state) by name.");
     a.required("--file", "FILE", ".safetensors file");
     if (!a.parse(argc, argv, std::cout)) return 0;
     const auto f = sib::io::safetensors_file::load(a.str("--file"));
@@ -35,6 +36,11 @@ int cmd_info(int argc, char** argv) {
             out["sib"] = sib::io::json::parse(it->second);
         } catch (const std::exception&) {
             sib::fail(a.str("--file"), ": sib metadata is not valid JSON");
+        }
+        // The checkpoint's identity: the --model string that rebuilds the model reading it.
+        if (const sib::io::json* id = out["sib"].find("identity"); id && id->is_string()) {
+            const sib::io::json model = *id;  // a copy: adding "model" may move the members
+            out["model"] = model;
         }
     }
     print_json(out);

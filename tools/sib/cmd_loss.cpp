@@ -12,7 +12,7 @@ namespace sib_cli {
 int cmd_loss(int argc, char** argv) {
     args a("loss", "Computes the S-IB objective of one batch and writes logits.npy, R.npy, M.npy and\n"
                    "grad.<name>.npy to --out; prints {ce, fg, bg, total} as JSON.");
-    a.required("--model", "SPEC", "model spec, e.g. \"Conv2d(1,16,3,padding=1); ReLU; Flatten; Linear(12544,10)\"")
+    a.required("--model", "SPEC", model_flag_help())
         .required("--weights", "W", ".safetensors file or folder of param.<name>.npy")
         .required("--input", "X.npy", "input batch [B,C,H,W]")
         .required("--labels", "Y.npy", "labels [B] (integers)")

@@ -68,7 +68,7 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
                     "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n\n" +
                     sib::data::benchmarks_help());
-    a.required("--model", "SPEC", "model spec, PyTorch class names separated by ';'")
+    a.required("--model", "SPEC", model_flag_help())
         .flag("--benchmark", "NAME", benchmark_flag_help() + " (or --data)", "")
         .flag("--data", "DIR", "dataset folder: .npy, IDX, CIFAR binary or image folders", "")
         .flag("--image-size", "S", "photo folders: --data DIR/train (and DIR/test) decoded on the fly, any image size, "

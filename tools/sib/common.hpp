@@ -89,6 +89,12 @@ auto with_backend_and_dtype(const args& a, F&& f) {
     return with_dtype(a, [&]<class T>() { return f.template operator()<T, sib::cpu>(); });
 }
 
+// The help of --model (the layers and the named models: sib --help).
+inline std::string model_flag_help() {
+    return "model spec, PyTorch layers separated by ';' (\"Conv2d(1,16,3,padding=1); ReLU; Flatten; Linear(12544,10)\"),\n"
+           "or a named model (\"resnet18(num_classes=10)\"; sib --help lists both)";
+}
+
 // The help of --benchmark, from the registry (the descriptions: sib::data::benchmarks_help()).
 inline std::string benchmark_flag_help() { return "a generated benchmark: " + sib::data::benchmark_list(); }
 

@@ -7,6 +7,7 @@
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/batched.hpp>
 #include <sib/explain/explain.hpp>
+#include <sib/explain/gradcam.hpp>
 #include <sib/explain/methods.hpp>
 #include <sib/loss/cross_entropy.hpp>
 #include <sib/train/progress.hpp>
@@ -25,20 +26,42 @@ inline std::vector<std::string> parse_methods(const std::string& text, const std
 
 inline void add_explain_flags(args& a) {
     a.flag("--target", "label|pred", "class explained: the label or the model's prediction", "label")
-        .flag("--layer", "N", "CAM methods: Sequential index of the target layer; -1: the last 4-D output", "-1")
+        .flag("--layer", "N|PATH", "CAM methods: the target layer, a module path as torchvision names it (layer4,\n"
+                                   "layer4.0, features.28; a spec's `name:` items) or an index; -1: the last 4-D output", "-1")
         .flag("--steps", "K", "integrated_gradients: steps m", "32")
         .flag("--samples", "K", "smoothgrad, vargrad: noise draws", "25")
         .flag("--batch", "N", "images per explanation call (seeded methods depend on it)", "64")
         .flag("--dtype", "float32|float64", "arithmetic precision", "float32");
 }
 
+// --layer as an index ("7", "-1") rather than a module path ("layer4", "features.28").
+inline bool layer_is_index(const std::string& v) {
+    const std::size_t start = !v.empty() && v[0] == '-' ? 1 : 0;
+    return v.size() > start && v.find_first_not_of("0123456789", start) == std::string::npos;
+}
+
+// A --layer module path, resolved on the model (explain::find_module: the last layer of that module,
+// "layer4" the output of its last block); an index was read by explain_options_from.
+template <class M>
+void resolve_layer(const args& a, M& model, sib::explain::explain_options& o) {
+    const std::string v = a.str("--layer");
+    if (layer_is_index(v)) return;
+    try {
+        o.layer = sib::explain::find_module(model, v);
+    } catch (const sib::error& e) {
+        sib::fail("--layer: ", e.what());
+    }
+}
+
 inline sib::explain::explain_options explain_options_from(const args& a, std::uint64_t seed) {
     sib::explain::explain_options o;
     o.target = a.choice("--target", {"label", "pred"}) == "label" ? sib::explain::target_mode::label
                                                                     : sib::explain::target_mode::prediction;
-    const long long layer = a.integer("--layer");
-    sib::require(layer >= -1, "--layer must be a layer index (or -1 for the default), got ", layer);
-    o.layer = static_cast<int>(layer);
+    if (layer_is_index(a.str("--layer"))) {  // a module path is resolved on the model (resolve_layer)
+        const long long layer = a.integer("--layer");
+        sib::require(layer >= -1, "--layer must be a layer index (or -1 for the default), got ", layer);
+        o.layer = static_cast<int>(layer);
+    }
     const long long steps = a.integer("--steps"), samples = a.integer("--samples");
     sib::require(steps >= 1, "--steps must be at least 1, got ", steps);
     sib::require(samples >= 1, "--samples must be at least 1, got ", samples);

@@ -2,6 +2,7 @@
 // examples/ shows the same in C++).
 #include <sib/core/error.hpp>
 #include <sib/layers/registry.hpp>
+#include <sib/models/registry.hpp>
 #include <csignal>
 #include <cstring>
 #include <exception>
@@ -41,7 +42,12 @@ void usage(std::ostream& out) {
     for (const auto& c : commands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
     out << "\nmodel specs (--model): PyTorch layers separated by ';', e.g. \"Conv2d(1,16,3,padding=1); ReLU; "
            "Flatten; Linear(12544,10)\";\nthe layers and their arguments, in PyTorch's order:\n"
-        << sib::nn::layer_help();
+        << sib::nn::layer_help()
+        << "an item may be named (\"fc: Linear(512,10)\": parameters fc.weight, fc.bias), and a block y = f(x) + g(x)\n"
+           "is Residual([f's items], name: [g's items]) (without g: y = f(x) + x), e.g.\n"
+           "  \"Conv2d(3,8,3,padding=1); Residual([Conv2d(8,8,3,padding=1); BatchNorm2d(8); ReLU]); ReLU; ...\"\n"
+           "\nnamed models (--model \"resnet18(num_classes=10)\", torchvision's state-dict names):\n"
+        << sib::models::model_help();
 }
 }  // namespace
 
