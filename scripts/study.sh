@@ -14,4 +14,8 @@ start=$(date +%s)
 reading=()
 [ -f reports/study-reading.md ] && reading=(--reading reports/study-reading.md)
 build/bin/study --out reports/study.md --models-dir build/study-models "${reading[@]}" "$@"
-echo "study: $(( ($(date +%s) - start) / 60 )) minutes; report in reports/study.md (commit $(git rev-parse --short HEAD))"
+minutes=$(( ($(date +%s) - start) / 60 ))
+# Which code and which command made these numbers, so anyone can make them again.
+printf '\nMade by `bash scripts/study.sh%s` at commit %s (%s) in %d minutes of wall time (%s).\n' \
+    "$(printf ' %q' "$@")" "$(git rev-parse --short HEAD)" "$(git log -1 --format=%cs)" "$minutes" "$(nproc) cores" >>reports/study.md
+echo "study: $minutes minutes; report in reports/study.md (commit $(git rev-parse --short HEAD))"
