@@ -64,8 +64,9 @@ double relative_error(const sib::tensor<T>& got, const sib::tensor<double>& want
     return scale > 0 ? diff / scale : diff;
 }
 
-// torchvision_objective.py writes each case to DIR/.<case> and renames it DIR/<case> when complete
-// (DIR/FAILED when it fails), while this program compares the cases before.
+// torchvision_objective.py writes each case to DIR/.<case> and renames it DIR/<case> when complete,
+// while this program compares the cases before; run_torchvision_objective.sh leaves DIR/FAILED
+// when the export fails.
 fs::path wait_for_case(const fs::path& dir, const std::string& name) {
     const auto start = std::chrono::steady_clock::now();
     for (;;) {
