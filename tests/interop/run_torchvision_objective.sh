@@ -2,11 +2,11 @@
 # The whole S-IB objective on torchvision's ResNet-18/34/50 (and ResNet-18 with the small-input
 # stem), BatchNorm in training and in evaluation mode: PyTorch's float64 double backprop
 # (torchvision_objective.py, with tests/fixtures/sib_reference.py) against sib's objective_step on
-# sib::models::resnet18<double> ... loaded strictly from the same state dict (sib_torchvision_objective):
-# logits, R, M, ce/fg/bg/total, every parameter gradient and the running statistics after each
-# step to 1e-9, resnet18 in float32 to 1e-3. Both run at once, one thread each: sib compares a case
-# while PyTorch computes the next. Skipped (exit 77) where no Python imports torchvision
-# (python3-torchvision).
+# sib::models::resnet18<double> ... loaded strictly from the same state dict
+# (sib_torchvision_objective): logits, R, M, ce/fg/bg/total, every parameter gradient and the
+# running statistics after each step to 1e-9; resnet18_small (mask temperature 10) in float32 to
+# 2e-4. Both run at once, one thread each: sib compares a case while PyTorch computes the next.
+# Skipped (exit 77) where no Python imports torchvision (python3-torchvision).
 #   run_torchvision_objective.sh SIB_TORCHVISION_OBJECTIVE
 set -euo pipefail
 exe=$1

@@ -3,16 +3,18 @@
 //   sib_torchvision_objective DIR
 //
 // For each case that tests/interop/torchvision_objective.py exports to DIR/<case>/ (torchvision's
-// resnet18, resnet34, resnet50 and resnet18 with the small-input stem; float64, random weights and
-// running statistics), loads weights.safetensors into sib's compile-time model
-// (sib::models::resnet18<double> ...) with the strict loader, runs one objective_step of the
-// default S-IB objective (sib_objective, density_mask with window 0) in evaluation mode and then,
-// from the same state, in training mode, and compares with PyTorch's double backprop: the logits,
-// R, M, ce, fg, bg and total, every parameter gradient, and after each step every running statistic
-// and num_batches_tracked (moved by the training step, untouched in evaluation mode). An array's error is max |sib - torch| / max |torch|; float64
-// must agree to 1e-9. resnet18 is also run in float32 (the same float64 files, converted on
-// loading) against the float64 reference, to 1e-3. Prints the worst error of each kind per case
-// and mode (and the seconds each step took); exit 0 when all agree, 1 otherwise.
+// resnet18, resnet34, resnet50, resnet18 with the small-input stem, and the latter with the mask's
+// temperature at 10; float64, random weights and running statistics), loads weights.safetensors
+// into sib's compile-time model (sib::models::resnet18<double> ...) with the strict loader, runs one
+// objective_step of the S-IB objective (sib_objective and density_mask with their defaults, window
+// from the image size) in evaluation mode and then, from the same state, in training mode, and
+// compares with PyTorch's double backprop: the logits, R, M, ce, fg, bg and total, every parameter
+// gradient, and after each step every running statistic and num_batches_tracked (moved by the
+// training step, untouched in evaluation mode). An array's error is max |sib - torch| / max |torch|;
+// float64 must agree to 1e-9. resnet18_small at temperature 10 is also run in float32 (the same
+// float64 files, converted on loading) against the float64 reference, to 2e-4 (at the default
+// temperature float32's gradient can jump: see torchvision_objective.py). Prints the worst error of
+// each kind per case and mode (and the seconds each step took); exit 0 when all agree, 1 otherwise.
 #include <sib/autodiff/step.hpp>
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/core/counters.hpp>
@@ -79,7 +81,8 @@ fs::path wait_for_case(const fs::path& dir, const std::string& name) {
 }
 
 template <class Model>
-bool run_case(const std::string& name, const fs::path& dir, double tolerance) {
+bool run_case(const std::string& name, const fs::path& dir, double tolerance,
+              const sib::masks::density_mask_options& mask_options = {}) {
     using T = typename Model::value_type;
     const fs::path c = wait_for_case(dir, name);
     const auto start = std::chrono::steady_clock::now();
@@ -98,7 +101,7 @@ bool run_case(const std::string& name, const fs::path& dir, double tolerance) {
         const fs::path ref = c / mode;
         m.set_training(training);
         sib::optim::zero_grad(m);
-        sib::masks::density_mask<T> mask(sib::masks::density_mask_options{});
+        sib::masks::density_mask<T> mask(mask_options);
         auto objective = sib::loss::sib_objective<T>({});
         sib::autodiff::step_workspace<T> ws;
         const auto step_start = std::chrono::steady_clock::now();
@@ -166,13 +169,17 @@ int main(int argc, char** argv) {
         // OpenMP threads cost more than they give.
         sib::set_num_threads(1);
         namespace models = sib::models;
-        constexpr double f64 = 1e-9, f32 = 1e-3;
+        constexpr double f64 = 1e-9, f32 = 2e-4;
         bool ok = true;
         ok &= run_case<models::resnet18<double>>("resnet18", dir, f64);
         ok &= run_case<models::resnet34<double>>("resnet34", dir, f64);
         ok &= run_case<models::resnet50<double>>("resnet50", dir, f64);
         ok &= run_case<models::resnet18_small<double>>("resnet18_small", dir, f64);
-        ok &= run_case<models::resnet18<float>>("resnet18", dir, f32);
+        // The soft quantiles at temperature 10 (see torchvision_objective.py): float64, and float32,
+        // whose gradient would otherwise jump where rounding swaps two nearly equal values.
+        const sib::masks::density_mask_options tau10{.temperature = 10};
+        ok &= run_case<models::resnet18_small<double>>("resnet18_small_tau10", dir, f64, tau10);
+        ok &= run_case<models::resnet18_small<float>>("resnet18_small_tau10", dir, f32, tau10);
         std::printf(ok ? "sib and torchvision agree\n" : "sib and torchvision DISAGREE\n");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

@@ -3,8 +3,9 @@ runs it and, at the same time, sib_torchvision_objective, which compares each ca
 
     torchvision_objective.py export DIR [--share]
 
-For each case (torchvision's resnet18, resnet34, resnet50 at 2x3x64x64 and resnet18 with the
-small-input stem, conv1 3x3/1 and no max-pool, at 2x3x32x32; num_classes 10), in float64:
+For each case (torchvision's resnet18, resnet34, resnet50 at 2x3x64x64, resnet18 with the
+small-input stem, conv1 3x3/1 and no max-pool, at 2x3x32x32, and the latter again with the mask's
+temperature at 10; num_classes 10), in float64:
 
 - every parameter drawn at random, BatchNorm's weight and bias too, and running statistics that
   are not the defaults (the statistics of another batch, perturbed) so that evaluation mode is not
@@ -24,6 +25,7 @@ softmax, a mask that is nearly binary, or exact ties among the values the soft q
 per case and mode, the share of the parameter gradient that comes from the S-IB terms (the part
 the second-order sweeps compute), at the cost of one more backward. Exit 77 where torchvision is
 not installed."""
+import os
 import pathlib
 import sys
 import time
@@ -46,12 +48,18 @@ torch.set_default_dtype(torch.float64)
 CLASSES = 10
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 BATCH = 2
-# name, torchvision constructor, small-input stem, image size, seed
+# name, torchvision constructor, small-input stem, image size, seed, mask options other than the
+# defaults. resnet18_small_tau10 is resnet18_small (the same seed: the same weights and batch) with
+# the soft quantiles' temperature at 10, for sib's float32 side: at the default 0.1 a quantile's gradient sits
+# on one sorted position, so where float32 rounding swaps two nearly equal values there it moves to
+# another pixel (the gradient jumps at ties) and float32 can differ from float64 by up to the S-IB
+# terms' share of the gradient; at 10 the weights of neighbouring positions differ by 10%.
 CASES = [
-    ("resnet18", torchvision.models.resnet18, False, 64, 18),
-    ("resnet34", torchvision.models.resnet34, False, 64, 34),
-    ("resnet50", torchvision.models.resnet50, False, 64, 50),
-    ("resnet18_small", torchvision.models.resnet18, True, 32, 19),
+    ("resnet18", torchvision.models.resnet18, False, 64, 18, {}),
+    ("resnet34", torchvision.models.resnet34, False, 64, 34, {}),
+    ("resnet50", torchvision.models.resnet50, False, 64, 50, {}),
+    ("resnet18_small", torchvision.models.resnet18, True, 32, 19, {}),
+    ("resnet18_small_tau10", torchvision.models.resnet18, True, 32, 19, {"temperature": 10.0}),
 ]
 
 
@@ -84,7 +92,7 @@ def randomise(model, size, g):
         model.train()
         model(torch.rand(4, 3, size, size, generator=g))
         for m in bns:
-            m.momentum = 0.1
+            m.momentum = 0.0  # the forwards below leave them as they are
             std = m.running_var.sqrt()
             m.running_mean.add_(0.3 * std * (2 * torch.rand(std.shape, generator=g) - 1))
             m.running_var.mul_(0.5 + 1.5 * torch.rand(std.shape, generator=g))
@@ -97,6 +105,7 @@ def randomise(model, size, g):
         model.fc.weight.mul_(1.0 / max(spread))
         model.fc.bias.mul_(1.0 / max(spread))
         for m in bns:
+            m.momentum = 0.1  # torchvision's, as sib's batch_norm2d
             m.num_batches_tracked.fill_(5)
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -129,19 +138,28 @@ def export(d, share):
     sib's side can compare a case while the next one is computed."""
     torch.set_num_threads(1)
     ok = True
-    for name, constructor, small, size, seed in CASES:
+    made = {}  # (constructor, small, size, seed) -> the case folder that has its weights and batch
+    for name, constructor, small, size, seed, mask in CASES:
         start = time.time()
-        g = torch.Generator().manual_seed(seed)
-        model = build(constructor, small)
-        state = randomise(model, size, g)
         case = pathlib.Path(d) / ("." + name)
         case.mkdir(parents=True)
-        write_safetensors(case / "weights.safetensors", state)  # F64: both sides start from these bits
-        x = torch.rand(BATCH, 3, size, size, generator=g)
-        y = torch.randint(0, CLASSES, (BATCH,), generator=g)
-        np.save(case / "x.npy", x.numpy())
-        np.save(case / "y.npy", y.numpy().astype(np.int64))
-        o = dict(DEFAULT_MASK, window=default_window(size, size))
+        key = (constructor, small, size, seed)
+        if key in made:  # the same model and batch: drawn once, the files linked
+            model, state, x, y, first = made[key]
+            for f in ("weights.safetensors", "x.npy", "y.npy"):
+                os.link(first / f, case / f)
+        else:
+            g = torch.Generator().manual_seed(seed)
+            model = build(constructor, small)
+            state = randomise(model, size, g)
+            write_safetensors(case / "weights.safetensors", state)  # F64: both sides start from these bits
+            x = torch.rand(BATCH, 3, size, size, generator=g)
+            y = torch.randint(0, CLASSES, (BATCH,), generator=g)
+            np.save(case / "x.npy", x.numpy())
+            np.save(case / "y.npy", y.numpy().astype(np.int64))
+            if [c[1:5] for c in CASES].count(key) > 1:
+                made[key] = (model, state, x, y, pathlib.Path(d) / name)
+        o = dict(DEFAULT_MASK, window=default_window(size, size), **mask)
         for mode in ("train", "eval"):
             r, grads = run(model, state, x, y, o, mode == "train", share)
             out = case / mode
