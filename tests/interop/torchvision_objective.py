@@ -21,10 +21,10 @@ temperature at 10; num_classes 10), in float64:
   0.1, unbiased variance, num_batches_tracked 6; in evaluation mode as they were).
 
 It fails (exit 1, once all is written) where a case cannot tell implementations apart: a saturated
-softmax, a mask that is nearly binary, or exact ties among the values the soft quantiles sort. With --share it also prints,
-per case and mode, the share of the parameter gradient that comes from the S-IB terms (the part
-the second-order sweeps compute), at the cost of one more backward. Exit 77 where torchvision is
-not installed."""
+softmax, a mask that is nearly binary, or exact ties among the values the soft quantiles sort.
+With --share it also prints, per case and mode, the share of the parameter gradient that comes
+from the S-IB terms (the part the second-order sweeps compute), at the cost of one more backward.
+Exit 77 where torchvision is not installed."""
 import os
 import pathlib
 import sys
