@@ -243,7 +243,6 @@ int main(int argc, char** argv) {
                 o.epochs = b.epochs;
                 o.seed = static_cast<std::uint64_t>(seed);
                 o.progress = sib::train::progress_mode::plain;
-                o.diagnose = cfg.diagnose;
                 o.log = out_dir / "logs" / (bench + "-" + objective + "-seed" + std::to_string(seed) + ".jsonl");
                 std::filesystem::remove(o.log);
                 if (seed == 0) {
@@ -252,6 +251,7 @@ int main(int argc, char** argv) {
                 }
                 const auto r = sib::train::with_trainer(model, c, o, spec, [&](auto& t) {
                     t.initialise();
+                    t.enable_diagnostics(cfg.diagnose);
                     return t.run(data.train, data.test);
                 });
                 acc[objective].push_back(r.test_accuracy);

@@ -657,6 +657,18 @@ TEST_CASE("batch_loader on a photo folder: each sample from (seed, epoch, index)
     // The folder's hint turns prefetching on by default.
     loader ld(f, lo);
     CHECK(ld.prefetch_batches() == 2);
+    // Data in memory is never decoded ahead: asking for it is an error, not ignored.
+    sib::tensor<std::int64_t> labels({4});
+    for (index_t i = 0; i < 4; ++i) labels[i] = i % 2;
+    const sib::data::in_memory_dataset memory(sib::tensor<float>({4, 1, 2, 2}, 0.5f), labels, 2);
+    auto ahead = lo;
+    ahead.prefetch_batches = 1;
+    CHECK_THROWS_WITH_AS(loader(memory, ahead),
+                         "batch_loader: prefetch_batches 1 asks to decode ahead, but this dataset is in memory "
+                         "(only datasets with prefetch_batches(), as photo folders, decode on demand)",
+                         sib::error);
+    ahead.prefetch_batches = 0;
+    CHECK(loader(memory, ahead).prefetch_batches() == 0);
 }
 
 TEST_CASE("batch_loader on a photo folder: a corrupt image met by a prefetching worker fails the batch with its path") {

@@ -539,12 +539,14 @@ TEST_CASE("trainer: diagnostics in the log leave training bit for bit as without
         sib::nn::spec_model<float> m(spec);
         auto o = options(dir.path / ("ck" + std::to_string(diagnose) + ".safetensors"));
         o.epochs = 2;
-        o.diagnose = diagnose;
         o.log = dir.path / ("log" + std::to_string(diagnose) + ".jsonl");
         std::ostringstream quiet;
         o.progress_stream = &quiet;
         with_trainer(m, "sib", o, [&](auto& t) {
             t.initialise();
+            CHECK_THROWS_WITH_AS(t.enable_diagnostics(-1), "train: diagnostics need 0 or more test images, got -1",
+                                 sib::error);
+            t.enable_diagnostics(diagnose);
             return t.run(train, test);
         });
         weights.push_back(weights_of(m));

@@ -140,8 +140,8 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     o.checkpoint_every = a.integer("--checkpoint-every");
     o.log = a.str("--log");
     o.log_every = a.integer("--log-every");
-    o.diagnose = a.integer("--diagnose");
-    sib::require(o.diagnose >= 0, "--diagnose: must be 0 or more, got ", o.diagnose);
+    const sib::index_t diagnose = a.integer("--diagnose");
+    sib::require(diagnose >= 0, "--diagnose: must be 0 or more, got ", diagnose);
     const long long train_limit = a.integer("--train-limit"), test_limit = a.integer("--test-limit");
     sib::require(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be non-negative");
 
@@ -183,6 +183,7 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
                 t.initialise();
             else
                 t.resume(resume);
+            t.enable_diagnostics(diagnose);
             // Photo folders are decoded as batches need them; the rest is in memory.
             const auto r = !photos         ? t.run(data.train, data.test)
                            : photos->test ? t.run(photos->train, *photos->test)

@@ -26,9 +26,9 @@ public:
 namespace detail {
 // A message is built on the failure path only, from pieces: text, characters, integers and
 // floating-point numbers are written as `std::ostream << v` would, without a stream; anything else
-// is streamed into a string first (printable). fail() is out of line, so a require() costs its
-// caller one test and a call, and the compiler (once per distinct argument list) a small function
-// that fills an array of pieces, not an ostringstream per message.
+// is streamed into a string first (printable). A failing require() fills an array of pieces on its
+// cold path and calls one out-of-line function that joins and throws: no ostringstream per
+// message, and no function per distinct argument list for the compiler to build.
 struct message_piece {
     enum class kind : unsigned char { text, character, signed_integer, unsigned_integer, floating };
     kind k = kind::text;
@@ -99,11 +99,15 @@ template <class... Args>
 std::string concat(const Args&... args) {
     return join({message_piece(printable(args))...});
 }
+
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(std::initializer_list<message_piece> pieces) {
+    throw error(join(pieces));
+}
 }  // namespace detail
 
 template <class... Args>
-[[noreturn, gnu::noinline, gnu::cold]] void fail(const Args&... args) {
-    throw error(detail::join({detail::message_piece(detail::printable(args))...}));
+[[noreturn]] inline void fail(const Args&... args) {
+    detail::throw_error({detail::message_piece(detail::printable(args))...});
 }
 
 template <class... Args>

@@ -9,7 +9,8 @@
 //     the stream sample_key(seed, epoch, i) the loader gives it, so a sample is a function of
 //     (seed, epoch, index) and batches are the same whatever the thread count;
 //   - prefetch_batches() / decode_threads(): the loader decodes that many batches ahead of the one
-//     asked for on its own worker threads (loader_options can override both). After load(k) (or
+//     asked for on its own worker threads (loader_options can override both; datasets without
+//     prefetch_batches() are in memory, and the loader compiles no threads for them). After load(k) (or
 //     load_part / load_positions) the loader predicts the same slice of the next global batches and
 //     queues them; the caller's training step runs while the workers decode. At most
 //     prefetch_batches x batch_size decoded samples wait in memory, plus the batch being filled; a
@@ -51,8 +52,9 @@ struct loader_options {
     index_t crop_padding = 0;
     // Mirror left-right with probability 0.5.
     bool horizontal_flip = false;
-    // Batches decoded ahead on worker threads: -1 takes the dataset's prefetch_batches() (0 for a
-    // dataset without it), 0 decodes each batch when asked for.
+    // Batches decoded ahead on worker threads: -1 takes the dataset's prefetch_batches(), 0 decodes
+    // each batch when asked for. A dataset without prefetch_batches() is in memory and never
+    // prefetched (more than 0 is an error there).
     index_t prefetch_batches = -1;
     // Threads decoding ahead: 0 takes the dataset's decode_threads(), and when that is 0 too
     // sib::num_threads().
@@ -82,17 +84,48 @@ struct prefetch_job {
     index_t end() const { return first + count; }
 };
 
-// Worker threads decoding queued jobs sample by sample, in queue order. The decode function writes
-// one sample's image and mask and returns its label; it must be safe to call from several threads.
-class prefetcher {
+// Samples decoded ahead of the loader: what the loader asks of them. The one implementation,
+// prefetcher, runs worker threads; the loader makes one only for a dataset that decodes on demand
+// (one with prefetch_batches(), as photo folders), so a program on in-memory data never compiles
+// the threads.
+class prefetch_queue {
 public:
     using decode_fn = std::int64_t (*)(const void* dataset, index_t index, std::uint64_t key, float* image, float* mask);
+    virtual ~prefetch_queue() = default;
+    // Queues the samples at positions first, first + 1, ... of `epoch` (dataset indices and random
+    // streams given); the workers start on the first job.
+    virtual void push(index_t epoch, index_t first, std::vector<index_t> indices, std::vector<std::uint64_t> keys) = 0;
+    // The queued job of `epoch` holding positions first .. first + count - 1, waited for (its error
+    // rethrown); null when none holds them. Jobs of other epochs, and jobs wholly before `first`, are
+    // dropped first.
+    virtual std::shared_ptr<prefetch_job> take(index_t epoch, index_t first, index_t count) = 0;
+    // Drops the jobs ending at or before `end` (consumed), or every job.
+    virtual void release(index_t end) = 0;
+    virtual void clear() = 0;
+    // Samples queued, whether a queued job of `epoch` already covers first .. first + count - 1, and
+    // whether the queue holds jobs of `epoch`.
+    virtual index_t queued() const = 0;
+    virtual bool covers(index_t epoch, index_t first, index_t count) const = 0;
+    virtual bool holds_epoch(index_t epoch) const = 0;
+};
+
+// Worker threads decoding queued jobs sample by sample, in queue order. The decode function writes
+// one sample's image and mask and returns its label; it must be safe to call from several threads.
+// A template (on the dataset that asks for it) only so that it exists nowhere else: a compiler that
+// saw the one implementation of prefetch_queue would devirtualise into it, threads and all.
+template <class Dataset>
+class prefetcher final : public prefetch_queue {
+public:
+    static std::unique_ptr<prefetch_queue> make(int threads, const void* dataset, decode_fn decode, index_t chw,
+                                                index_t hw, bool masks) {
+        return std::make_unique<prefetcher>(threads, dataset, decode, chw, hw, masks);
+    }
 
     prefetcher(int threads, const void* dataset, decode_fn decode, index_t chw, index_t hw, bool masks)
         : threads_(std::max(1, threads)), dataset_(dataset), decode_(decode), chw_(chw), hw_(hw), masks_(masks) {}
     prefetcher(const prefetcher&) = delete;
     prefetcher& operator=(const prefetcher&) = delete;
-    ~prefetcher() {
+    ~prefetcher() override {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             stop_ = true;
@@ -102,8 +135,13 @@ public:
         for (auto& t : workers_) t.join();
     }
 
-    // Queues a job; the workers start on the first one.
-    void push(std::shared_ptr<prefetch_job> job) {
+    void push(index_t epoch, index_t first, std::vector<index_t> indices, std::vector<std::uint64_t> keys) override {
+        auto job = std::make_shared<prefetch_job>();
+        job->epoch = epoch;
+        job->first = first;
+        job->count = static_cast<index_t>(indices.size());
+        job->indices = std::move(indices);
+        job->keys = std::move(keys);
         job->images.resize(static_cast<std::size_t>(job->count * chw_));
         if (masks_) job->masks.resize(static_cast<std::size_t>(job->count * hw_));
         job->labels.resize(static_cast<std::size_t>(job->count));
@@ -116,10 +154,7 @@ public:
         work_.notify_all();
     }
 
-    // The queued job of `epoch` holding positions first .. first + count - 1, waited for (its error
-    // rethrown); null when none holds them. Jobs of other epochs, and jobs wholly before `first`, are
-    // dropped first.
-    std::shared_ptr<prefetch_job> take(index_t epoch, index_t first, index_t count) {
+    std::shared_ptr<prefetch_job> take(index_t epoch, index_t first, index_t count) override {
         std::unique_lock<std::mutex> lock(mutex_);
         drop_locked([&](const prefetch_job& j) { return j.epoch != epoch || j.end() <= first; });
         for (auto& j : jobs_)
@@ -136,30 +171,28 @@ public:
         return nullptr;
     }
 
-    // Drops the jobs ending at or before `end` (consumed), or every job.
-    void release(index_t end) {
+    void release(index_t end) override {
         std::lock_guard<std::mutex> lock(mutex_);
         drop_locked([&](const prefetch_job& j) { return j.end() <= end; });
     }
-    void clear() {
+    void clear() override {
         std::lock_guard<std::mutex> lock(mutex_);
         drop_locked([](const prefetch_job&) { return true; });
     }
 
-    // Samples queued, and whether a queued job of `epoch` already covers first .. first + count - 1.
-    index_t queued() const {
+    index_t queued() const override {
         std::lock_guard<std::mutex> lock(mutex_);
         index_t n = 0;
         for (const auto& j : jobs_) n += j->count;
         return n;
     }
-    bool covers(index_t epoch, index_t first, index_t count) const {
+    bool covers(index_t epoch, index_t first, index_t count) const override {
         std::lock_guard<std::mutex> lock(mutex_);
         for (const auto& j : jobs_)
             if (j->epoch == epoch && j->first <= first && first + count <= j->end()) return true;
         return false;
     }
-    bool holds_epoch(index_t epoch) const {
+    bool holds_epoch(index_t epoch) const override {
         std::lock_guard<std::mutex> lock(mutex_);
         return !jobs_.empty() && jobs_.front()->epoch == epoch;
     }
@@ -251,8 +284,14 @@ public:
             };
         index_t ahead = 0;
         int threads = 0;
-        if constexpr (requires { d.prefetch_batches(); }) ahead = static_cast<index_t>(d.prefetch_batches());
+        if constexpr (requires { d.prefetch_batches(); }) {
+            ahead = static_cast<index_t>(d.prefetch_batches());
+            make_prefetcher_ = &detail::prefetcher<D>::make;
+        }
         if constexpr (requires { d.decode_threads(); }) threads = static_cast<int>(d.decode_threads());
+        require(opt_.prefetch_batches <= 0 || make_prefetcher_ != nullptr, "batch_loader: prefetch_batches ",
+                opt_.prefetch_batches, " asks to decode ahead, but this dataset is in memory (only datasets with "
+                "prefetch_batches(), as photo folders, decode on demand)");
         if (opt_.prefetch_batches >= 0) ahead = opt_.prefetch_batches;
         if (opt_.decode_threads > 0) threads = opt_.decode_threads;
         prefetch_batches_ = ahead;
@@ -439,17 +478,14 @@ private:
     // more than prefetch_batches x batch_size samples would then wait.
     void queue(index_t first, index_t count) {
         if (!prefetch_)
-            prefetch_ = std::make_unique<detail::prefetcher>(decode_threads_, this, &decode_for_prefetch,
-                                                             c_ * h_ * w_, h_ * w_, has_masks_);
+            prefetch_ = make_prefetcher_(decode_threads_, this, &decode_for_prefetch, c_ * h_ * w_, h_ * w_, has_masks_);
         if (prefetch_->covers(epoch_, first, count) || prefetch_->queued() + count > prefetch_batches_ * opt_.batch_size)
             return;
-        auto job = std::make_shared<detail::prefetch_job>();
-        job->epoch = epoch_;
-        job->first = first;
-        job->count = count;
-        job->indices.assign(order_.begin() + first, order_.begin() + first + count);
-        for (const index_t idx : job->indices) job->keys.push_back(key_of(idx));
-        prefetch_->push(std::move(job));
+        std::vector<index_t> indices(order_.begin() + first, order_.begin() + first + count);
+        std::vector<std::uint64_t> keys;
+        keys.reserve(indices.size());
+        for (const index_t idx : indices) keys.push_back(key_of(idx));
+        prefetch_->push(epoch_, first, std::move(indices), std::move(keys));
     }
 
     std::uint64_t key_of(index_t idx) const {
@@ -536,7 +572,10 @@ private:
     std::vector<std::int64_t> host_labels_;
     index_t prefetch_batches_ = 0, prefetched_loads_ = 0;
     int decode_threads_ = 1;
-    std::unique_ptr<detail::prefetcher> prefetch_;  // last: its workers stop before the rest goes
+    // Made by the constructor of a dataset that decodes on demand.
+    std::unique_ptr<detail::prefetch_queue> (*make_prefetcher_)(int, const void*, detail::prefetch_queue::decode_fn,
+                                                                index_t, index_t, bool) = nullptr;
+    std::unique_ptr<detail::prefetch_queue> prefetch_;  // last: its workers stop before the rest goes
 };
 
 }  // namespace data

@@ -46,10 +46,6 @@ struct train_options {
     index_t checkpoint_every = 0;
     std::filesystem::path log;  // JSON lines, one per epoch (and per logged step)
     index_t log_every = 0;      // steps between step records in the log; 0: epochs only
-    // After every epoch, diagnostics (train/diagnostics.hpp) on the first `diagnose` test images, in
-    // the epoch's log record: grad_norm_<term>, grad_ratio_<term> (to the cross entropy's),
-    // probe_<term> and mask_iou (where the test data has masks). 0: none. Training is unchanged.
-    index_t diagnose = 0;
     // Data parallelism (docs/distributed.md): every step's global batch of batch_size images is cut
     // into comm.size() x accumulate micro-batches; process r computes micro-batches r*accumulate ..
     // r*accumulate + accumulate - 1, and the gradient is the mean over all of them. Only process 0
@@ -148,16 +144,24 @@ inline std::string spell(const loss::term_values& terms) {
 
 // Dropout masks as a function of (seed, step, layer), so a resumed run draws the same ones.
 // Micro-batch `micro` of a step (0 without data parallelism) draws its own masks, the same on
-// whichever process computes it.
+// whichever process computes it. Layers inside blocks (branch_sum, a spec's Residual) are reached
+// too: top-level layer `i`, then `path` (0 at the top level) hashing the indices inside it.
+template <class L>
+void reseed_layer(L& layer, std::uint64_t seed, index_t step, index_t micro, int i, std::uint64_t path) {
+    if constexpr (requires { layer.reseed(std::uint64_t{}); }) {
+        rng r(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(step + 1)) ^
+              (static_cast<std::uint64_t>(i) << 48) ^ (0xd1b54a32d192ed03ULL * static_cast<std::uint64_t>(micro)) ^
+              (0xbf58476d1ce4e5b9ULL * path));
+        layer.reseed(r.next_u64());
+    } else if constexpr (requires { layer.for_each_layer([](auto&, int) {}); }) {
+        layer.for_each_layer([&](auto& inner, int j) {
+            reseed_layer(inner, seed, step, micro, i, path * 0x100000001b3ULL + static_cast<std::uint64_t>(j) + 1);
+        });
+    }
+}
 template <class M>
 void reseed_dropout(M& m, std::uint64_t seed, index_t step, index_t micro = 0) {
-    m.for_each_layer([&](auto& layer, int i) {
-        if constexpr (requires { layer.reseed(std::uint64_t{}); }) {
-            rng r(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(step + 1)) ^
-                  (static_cast<std::uint64_t>(i) << 48) ^ (0xd1b54a32d192ed03ULL * static_cast<std::uint64_t>(micro)));
-            layer.reseed(r.next_u64());
-        }
-    });
+    m.for_each_layer([&](auto& layer, int i) { reseed_layer(layer, seed, step, micro, i, 0); });
 }
 }  // namespace detail
 
@@ -265,6 +269,8 @@ public:
         require(loader.num_batches() > 0, "train: ", train.size(), " training images do not fill one batch of ",
                 opt_.batch_size);
         std::optional<jsonl_log> log;
+        std::optional<batch_type> probe;
+        if (diagnostics_) probe = diagnostics_probe(test);
         together([&] {
             if (lead && !opt_.log.empty()) log.emplace(opt_.log, /*append=*/epoch_ > 0 || batch_in_epoch_ > 0);
         });
@@ -318,7 +324,7 @@ public:
                                          {"train_loss", last_loss_}, {"test_accuracy", last_accuracy_},
                                          {"seconds", elapsed(t0)}};
                 for (const auto& [name, sum] : sums.terms) record["train_" + std::string(name)] = sums.mean(sum);
-                if (opt_.diagnose > 0) add_diagnostics(test, record);
+                if (diagnostics_ && probe) diagnostics_(*this, *probe, test.has_masks(), record);
                 log->write(record);
             }
             out << "epoch " << epoch_ + 1 << "/" << opt_.epochs << ": train loss " << last_loss_;
@@ -345,17 +351,37 @@ public:
     Objective& objective() { return objective_; }
     Optimizer& optimizer() { return optimizer_; }
 
+    // After every epoch, diagnostics (train/diagnostics.hpp) of the model as the epoch left it, on
+    // the first `count` test images, in the epoch's log record: grad_norm_<term>, grad_ratio_<term>
+    // (to the cross entropy's), probe_<term> and mask_iou (where the test data has masks); 0: none.
+    // Training is unchanged. Only a program that calls this compiles the diagnostics.
+    void enable_diagnostics(index_t count) {
+        require(count >= 0, "train: diagnostics need 0 or more test images, got ", count);
+        diagnose_count_ = count;
+        if (count == 0) {
+            diagnostics_ = nullptr;
+            return;
+        }
+        diagnostics_ = &trainer::add_diagnostics;  // instantiated here, so only where diagnostics are asked for
+    }
+
 SIB_KERNELS:
-    // The diagnostics of the model as this epoch left it, on the first opt_.diagnose test images.
+    using batch_type = typename data::batch_loader<T, B>::batch_type;
+
+    // The first diagnose_count_ test images, which the diagnostics measure every epoch; none when
+    // there are too few for one batch.
     template <data::dataset D>
-    void add_diagnostics(const D& test, io::json& record) {
-        const index_t n = std::min(opt_.diagnose, test.size());
-        if (n < std::max<index_t>(min_batch, 1)) return;
+    std::optional<batch_type> diagnostics_probe(const D& test) const {
+        const index_t n = std::min(diagnose_count_, test.size());
+        if (n < std::max<index_t>(min_batch, 1)) return std::nullopt;
         data::batch_loader<T, B> loader(test, data::in_order(n));
-        loader.set_epoch(0);
-        typename data::batch_loader<T, B>::batch_type probe;
+        batch_type probe;
         loader.load_positions(0, n, probe);
-        const auto d = diagnose(model_, objective_, probe.images, probe.labels, test.has_masks() ? &probe.masks : nullptr);
+        return probe;
+    }
+
+    static void add_diagnostics(trainer& t, const batch_type& probe, bool masks, io::json& record) {
+        const auto d = diagnose(t.model_, t.objective_, probe.images, probe.labels, masks ? &probe.masks : nullptr);
         const double ce = d.grad_norm["ce"];
         for (const auto& [name, norm] : d.grad_norm) {
             record["grad_norm_" + std::string(name)] = norm;
@@ -521,7 +547,8 @@ private:
     std::string identity_;
     autodiff::step_workspace<T, B> ws_;
     dist::gradient_accumulator<T, B> accumulator_;
-    index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0;
+    index_t epoch_ = 0, batch_in_epoch_ = 0, step_ = 0, diagnose_count_ = 0;
+    void (*diagnostics_)(trainer&, const batch_type&, bool, io::json&) = nullptr;  // enable_diagnostics
     double seconds_before_ = 0, last_loss_ = NAN, last_accuracy_ = NAN, communication_seconds_ = 0;
 };
 
