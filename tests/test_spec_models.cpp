@@ -19,6 +19,7 @@
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/train/checkpoint.hpp>
+#include <sib/train/trainer.hpp>
 #include <unistd.h>
 #include <filesystem>
 #include <map>
@@ -420,4 +421,20 @@ TEST_CASE("spec models: flat specs keep nn.Sequential's names, BatchNorm's count
     spec_model<float> r("Conv2d(1,2,3,padding=1); Residual([Conv2d(2,2,3,padding=1)], [Conv2d(2,2,1)])");
     const auto f = sib::autodiff::count_step_flops(r, {1, 1, 4, 4});
     CHECK(f.forward == 2.0 * 32 * 9 + 2.0 * 32 * 18 + 2.0 * 32 * 2);
+}
+
+TEST_CASE("spec models: the trainer reseeds Dropout inside a Residual block from (seed, step), as at the top level") {
+    spec_model<double> m("Conv2d(1,2,1); Residual([Dropout(0.5); Conv2d(2,2,1)]); Dropout(0.5); Flatten");
+    sib::rng r(1);
+    randomize_parameters(m, r);
+    m.set_training(true);
+    const dtensor x = random_tensor({2, 1, 4, 4}, r);
+    sib::autodiff::sweep_workspace<double> ws;
+    const auto masks_at = [&](sib::index_t step) {
+        sib::train::detail::reseed_dropout(m, 3, step);
+        return sib::autodiff::forward_sweep(m, ws, x).to_vector();
+    };
+    const auto a = masks_at(5);
+    CHECK(masks_at(5) == a);  // the block's Dropout too: a resumed run draws the same masks
+    CHECK(masks_at(6) != a);
 }
