@@ -1,35 +1,45 @@
 // sib_bench: full training steps of sib and LibTorch side by side (issue "Speed"), on the two
-// reference models, batch 64, float32, the same thread count on both sides; and an Eigen SGEMM as
-// the machine's reference throughput.
+// reference models (batch 64) and torchvision's ResNet-18 (64x64, batch 32) and ResNet-50 (224x224,
+// batch 8), float32, the same thread count on both sides; and an SGEMM through sib's GEMM (OpenBLAS
+// where found, else Eigen) as the machine's reference throughput. Every BLAS in the process runs one
+// thread per calling thread (printed as the "blas" context line, with the library that serves
+// LibTorch's sgemm_).
 //
 //   sib_bench [--threads N] [--side all|sib|torch|sgemm] [Google Benchmark flags]
 //
 // Case names are <side>/<model>/<objective> and sgemm/eigen/<n>. Every case reports real time per
 // step, images/s, GFLOP/s (sib/autodiff/step_flops.hpp) and the process's peak RSS; run one case per
-// process (--benchmark_filter) for a peak that belongs to that case alone.
+// process (--benchmark_filter) for a peak that belongs to that case alone. The ResNet cases run a
+// fixed number of steps (3 for ResNet-18, 1 for ResNet-50) per repetition.
 //
 // Before timing anything, a child process checks that both sides compute the same thing: on the
 // same weights and batch, the loss values agree in float32 (1e-3 relative), and in float64 so do
-// the values, every parameter gradient and the parameters after one AdamW step. The child keeps
-// the parent's peak RSS free of the check; a disagreement aborts the benchmark.
+// the values, every parameter gradient and the parameters after one AdamW step (and for the ResNets
+// the BatchNorm running statistics). Only the models with a case the filter selects are checked.
+// The child keeps the parent's peak RSS free of the check; a disagreement aborts the benchmark.
 #include <Eigen/Core>  // its version, for the report
 #include "bench_models.hpp"
 #include <sib/autodiff/step_flops.hpp>
 #include <sib/models/resnet.hpp>
 #if defined(SIB_HAVE_TORCH)
 #include "torch_side.hpp"
+#include "torch_resnet.hpp"
 #include <ATen/Version.h>
 #endif
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <sib/backend/cpu/cpu.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,49 +102,103 @@ void sib_case(benchmark::State& state, const reference_model* r, objective_kind 
 }
 
 // torchvision's ResNets (sib::models) at the shapes of the speed issue: ResNet-18 on 64x64 images,
-// batch 32, and ResNet-50 on 224x224, batch 8; 10 classes. LibTorch has no torchvision models, so
-// these run on sib's side only (PyTorch's times are measured with torchvision in Python).
-template <class Model>
+// batch 32, and ResNet-50 on 224x224, batch 8; 10 classes, BatchNorm in training mode. The LibTorch
+// side is the same network written with LibTorch modules under torchvision's names
+// (torch_resnet.hpp), given sib's initial weights and batch by name.
+struct resnet_shape {
+    const char* name;  // the case's middle part
+    bool bottleneck;   // ResNet-50 (Bottleneck) or ResNet-18 (BasicBlock)
+    sib::index_t batch, side;
+    const char* spec;  // the same network as a run-time spec, for its FLOP count
+    // The float64 agreement check's batch and image side (the float32 one runs at the case's shape).
+    sib::index_t check_batch, check_side;
+};
+inline constexpr resnet_shape resnet18_shape{"resnet18_64x64_b32", false, 32, 64, "resnet18(num_classes=10)", 32, 64};
+inline constexpr resnet_shape resnet50_shape{"resnet50_224x224_b8", true, 8, 224, "resnet50(num_classes=10)", 4, 64};
+inline constexpr resnet_shape resnet_shapes[] = {resnet18_shape, resnet50_shape};
+
+template <bool Bottleneck, class T>
+using resnet_t = std::conditional_t<Bottleneck, sib::models::resnet50<T>, sib::models::resnet18<T>>;
+
+// sib's side of a ResNet case, as sib_trainer for the reference models.
+template <class T, class Model>
 struct model_trainer {
     Model model;
-    sib::optim::adamw<float> opt;
-    sib::masks::density_mask<float> mask;
-    sib::autodiff::step_workspace<float> ws;
-    sib::loss::sib_objective_t<float> sib_objective = sib::loss::sib_objective<float>();
+    sib::optim::adamw<T> opt;
+    sib::masks::density_mask<T> mask;
+    sib::autodiff::step_workspace<T> ws;
+    sib::loss::sib_objective_t<T> sib_objective = sib::loss::sib_objective<T>();
     decltype(sib::loss::ce()) ce_objective = sib::loss::ce();
-    sib::tensor<float> x;
+    sib::tensor<T> x;
     sib::tensor<std::int64_t> y;
 
     model_trainer(sib::index_t batch, sib::index_t side)
         : model(sib::models::resnet_options{.num_classes = classes}), x(sib::shape{batch, 3, side, side}), y(sib::shape{batch}) {
         sib::rng g(seed);
         sib::optim::pytorch_default(model, g);
-        for (auto& v : x) v = static_cast<float>(g.uniform());
+        for (auto& v : x) v = static_cast<T>(g.uniform());
         for (auto& v : y) v = static_cast<std::int64_t>(g.below(classes));
     }
-    sib::autodiff::step_values<float> step(objective_kind o) {
+    // Loss and gradients (accumulated into the zeroed gradients), no update.
+    sib::autodiff::step_values<T> objective(objective_kind o) {
         opt.zero_grad(model);
-        auto v = o == objective_kind::sib ? sib::autodiff::objective_step(model, ws, x, y, sib_objective, mask)
-                                          : sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
+        if (o == objective_kind::sib) return sib::autodiff::objective_step(model, ws, x, y, sib_objective, mask);
+        return sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
+    }
+    sib::autodiff::step_values<T> step(objective_kind o) {
+        auto v = objective(o);
         opt.step(model);
         return v;
     }
 };
 
-template <class Model>
-void resnet_case(benchmark::State& state, sib::index_t batch, sib::index_t side, objective_kind o) {
-    static std::map<std::string, std::unique_ptr<model_trainer<Model>>> cache;
+// The FLOP count of a ResNet step by sib's convention (sib/autodiff/step_flops.hpp), from the same
+// network as a run-time spec model (count_step_flops walks its residual blocks).
+double resnet_step_flops(const resnet_shape& r, objective_kind o) {
+    static std::map<std::string, sib::autodiff::step_flop_count> counts;
+    auto it = counts.find(r.name);
+    if (it == counts.end()) {
+        sib::nn::spec_model<float> geometry(r.spec);
+        it = counts.emplace(r.name, sib::autodiff::count_step_flops(geometry, {r.batch, 3, r.side, r.side})).first;
+    }
+    return o == objective_kind::sib ? it->second.sib_step : it->second.ce_step;
+}
+
+template <bool Bottleneck>
+void resnet_case(benchmark::State& state, const resnet_shape* r, objective_kind o) {
+    static std::map<std::string, std::unique_ptr<model_trainer<float, resnet_t<Bottleneck, float>>>> cache;
     set_threads();
     auto& t = cached(cache, objective_name(o), [&] {
-        auto p = std::make_unique<model_trainer<Model>>(batch, side);
+        auto p = std::make_unique<model_trainer<float, resnet_t<Bottleneck, float>>>(r->batch, r->side);
         p->step(o);  // sizes every workspace
         return p;
     });
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o).total);
-    // count_step_flops walks flat spec models only (not yet the branches of residual blocks): no
-    // GFLOP/s for these cases.
-    report(state, 0.0, static_cast<double>(batch));
+    report(state, resnet_step_flops(*r, o), static_cast<double>(r->batch));
 }
+
+#if defined(SIB_HAVE_TORCH)
+inline torch_resnet torch_resnet_like(const resnet_shape& r) {
+    return r.bottleneck ? torch_resnet50(classes) : torch_resnet18(classes);
+}
+
+template <bool Bottleneck>
+void torch_resnet_case(benchmark::State& state, const resnet_shape* r, objective_kind o) {
+    static std::map<std::string, std::unique_ptr<torch_trainer_of<torch_resnet>>> cache;
+    set_threads();
+    const bool is_sib = o == objective_kind::sib;
+    auto& t = cached(cache, objective_name(o), [&] {
+        // The same initial weights and batch as the sib side; sib's model is freed before timing.
+        model_trainer<float, resnet_t<Bottleneck, float>> weights(r->batch, r->side);
+        auto p = std::make_unique<torch_trainer_of<torch_resnet>>(torch_resnet_like(*r), weights.model, weights.x,
+                                                                  weights.y);
+        p->step(is_sib);  // warm-up, as the sib side's
+        return p;
+    });
+    for (auto _ : state) benchmark::DoNotOptimize(t.step(is_sib).total.template item<float>());
+    report(state, resnet_step_flops(*r, o), static_cast<double>(r->batch));
+}
+#endif
 
 #if defined(SIB_HAVE_TORCH)
 void torch_case(benchmark::State& state, const reference_model* r, objective_kind o) {
@@ -183,41 +247,47 @@ double relative_max(const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>() / std::max(scale, 1e-30);
 }
 
-template <class T>
-std::map<std::string, torch::Tensor> sib_tensors(sib::nn::spec_model<T>& m, bool grads) {
-    std::map<std::string, torch::Tensor> out;
+// Worst error of the torch model's parameters (their gradients, or their values) against sib's, and
+// of its buffers (BatchNorm's running statistics; values only, 0 where there are none).
+struct parameter_errors {
+    double parameters = 0, buffers = 0;
+};
+template <class Model, class Net>
+parameter_errors worst_parameter_errors(Model& m, Net& net, bool grads) {
+    auto params = net->named_parameters();
+    auto buffers = net->named_buffers();
+    parameter_errors e;
     m.for_each_parameter([&](std::string_view name, auto& value, auto* grad) {
-        out[std::string(name)] = to_torch(grads ? *grad : value).reshape(-1);
+        if (grad != nullptr) {
+            const auto theirs = (grads ? params[std::string(name)].grad() : params[std::string(name)]).detach();
+            e.parameters = std::max(e.parameters, relative_max(to_torch(grads ? *grad : value).reshape(-1), theirs.reshape(-1)));
+        } else if (!grads) {
+            const auto theirs = buffers[std::string(name)].detach();
+            e.buffers = std::max(e.buffers, relative_max(to_torch(value).reshape(-1), theirs.reshape(-1)));
+        }
     });
-    return out;
+    return e;
 }
 
-// Worst error over the parameters of the torch model (grads or values) against sib's.
-template <class T>
-double worst_parameter_error(sib::nn::spec_model<T>& m, torch::nn::Sequential& seq, bool grads) {
-    const auto ours = sib_tensors(m, grads);
-    double worst = 0;
-    for (const auto& item : seq->named_parameters()) {
-        const auto theirs = (grads ? item.value().grad() : item.value()).detach().reshape(-1);
-        worst = std::max(worst, relative_max(ours.at(item.key()), theirs));
-    }
-    return worst;
-}
-
-// One model in precision T: values (and in float64, gradients and one AdamW step) of both sides.
-template <class T>
-bool check_model(const reference_model& r, double value_tol, bool deep) {
+// One model in precision T, made fresh for each objective by make_sib() (a sib trainer: model, opt,
+// objective(o)) and make_torch(sib trainer) (a torch_trainer_of over the same weights and batch):
+// values of total, CE, fg, bg; in float32 the gradients are reported beside them (not checked: the
+// soft quantiles' gradients jump at ties, which float32 rounding moves, docs/objective.md); with
+// deep, every parameter gradient, the parameters after one AdamW step and the running statistics
+// after the step's forward are checked too.
+template <class T, class MakeSib, class MakeTorch>
+bool check_model(const std::string& label, MakeSib make_sib, MakeTorch make_torch, double value_tol, bool deep) {
     bool ok = true;
     for (auto o : {objective_kind::sib, objective_kind::ce}) {
-        sib_trainer<T> s(r);
-        torch_trainer t(s.model, s.x, s.y);
+        auto s = make_sib();
+        auto t = make_torch(*s);
         const bool is_sib = o == objective_kind::sib;
-        const auto sv = s.objective(o);
-        t.opt->zero_grad();
-        const auto tv = t.objective(is_sib);
+        const auto sv = s->objective(o);
+        t->opt->zero_grad();
+        const auto tv = t->objective(is_sib);
         std::ostringstream line;
         line.precision(3);
-        line << "check " << r.name << " " << objective_name(o) << " " << (std::is_same_v<T, float> ? "float32" : "float64")
+        line << "check " << label << " " << objective_name(o) << " " << (std::is_same_v<T, float> ? "float32" : "float64")
              << ": relative error";
         auto compare = [&](const char* what, double a, const torch::Tensor& b) {
             const double e = relative(a, b.item<double>());
@@ -231,41 +301,97 @@ bool check_model(const reference_model& r, double value_tol, bool deep) {
             compare("bg", sv.terms["bg"], tv.bg);
         }
         line << " (tolerance " << value_tol << ")";
+        const double eg = worst_parameter_errors(s->model, t->model, true).parameters;
         if (deep) {
-            const double eg = worst_parameter_error(s.model, t.model, true);
-            s.opt.step(s.model);
-            t.opt->step();
-            const double ep = worst_parameter_error(s.model, t.model, false);
-            line << "; gradients " << eg << ", parameters after AdamW " << ep << " (tolerance " << value_tol << ")";
-            ok = ok && eg <= value_tol && ep <= value_tol;
+            const double eb = worst_parameter_errors(s->model, t->model, false).buffers;
+            s->opt.step(s->model);
+            t->opt->step();
+            const double ep = worst_parameter_errors(s->model, t->model, false).parameters;
+            line << "; gradients " << eg << ", parameters after AdamW " << ep;
+            if (t->model->named_buffers().size() > 0) line << ", running statistics " << eb;
+            line << " (tolerance " << value_tol << ")";
+            ok = ok && eg <= value_tol && ep <= value_tol && eb <= value_tol;
+        } else {
+            line << "; gradients " << eg << " (reported, not checked)";
         }
         std::cerr << line.str() << (ok ? "" : "  <-- DISAGREES") << "\n";
     }
     return ok;
 }
 
-// Both models: float32 values to 1e-3 (the benchmark's precision); float64 values, gradients and
-// updated parameters to 1e-8 (the golden fixtures' float64 contract).
-bool sides_agree() {
+template <class T>
+bool check_reference_model(const reference_model& r, double value_tol, bool deep) {
+    return check_model<T>(
+        r.name, [&] { return std::make_unique<sib_trainer<T>>(r); },
+        [](sib_trainer<T>& s) { return std::make_unique<torch_trainer>(s.model, s.x, s.y); }, value_tol, deep);
+}
+
+template <class T, bool Bottleneck>
+bool check_resnet(const resnet_shape& r, sib::index_t batch, sib::index_t side, double value_tol, bool deep) {
+    using sib_side = model_trainer<T, resnet_t<Bottleneck, T>>;
+    const std::string label = std::string(Bottleneck ? "resnet50" : "resnet18") + " " + std::to_string(batch) + "x3x" +
+                              std::to_string(side) + "x" + std::to_string(side);
+    return check_model<T>(
+        label, [&] { return std::make_unique<sib_side>(batch, side); },
+        [&](sib_side& s) { return std::make_unique<torch_trainer_of<torch_resnet>>(torch_resnet_like(r), s.model, s.x, s.y); },
+        value_tol, deep);
+}
+
+// The case names a --benchmark_filter selects (Google Benchmark's syntax: a regex searched in the
+// name, "-regex" for its complement; empty or "all" selects all). Only the models with a selected
+// case are checked, so a process that times one ResNet case does not pay for the other's check.
+bool selected(const std::string& filter, const std::string& name) {
+    if (filter.empty() || filter == "all") return true;
+    try {
+        if (filter[0] == '-') return !std::regex_search(name, std::regex(filter.substr(1)));
+        return std::regex_search(name, std::regex(filter));
+    } catch (const std::regex_error&) {
+        return true;
+    }
+}
+bool any_case_selected(const std::string& filter, const std::string& model) {
+    for (const char* side : {"sib/", "torch/"})
+        for (auto o : {objective_kind::sib, objective_kind::ce})
+            if (selected(filter, side + model + "/" + objective_name(o))) return true;
+    return false;
+}
+
+// The reference models: float32 values to 1e-3 (the benchmark's precision); float64 values,
+// gradients and updated parameters to 1e-8 (the golden fixtures' float64 contract). The ResNets:
+// float32 values to 1e-3 at the case's own shape; float64 values, gradients, updated parameters and
+// running statistics to 1e-8 at resnet_shape::check_batch/check_side (for ResNet-50 smaller than
+// the case's 8x3x224x224, whose float64 double backprop alone would take a minute per objective).
+bool sides_agree(const std::string& filter) {
     bool ok = true;
     for (const auto& r : reference_models) {
-        ok = check_model<float>(r, 1e-3, false) && ok;
-        ok = check_model<double>(r, 1e-8, true) && ok;
+        if (!any_case_selected(filter, r.name)) continue;
+        ok = check_reference_model<float>(r, 1e-3, false) && ok;
+        ok = check_reference_model<double>(r, 1e-8, true) && ok;
+    }
+    if (any_case_selected(filter, resnet18_shape.name)) {
+        const auto& r = resnet18_shape;
+        ok = check_resnet<float, false>(r, r.batch, r.side, 1e-3, false) && ok;
+        ok = check_resnet<double, false>(r, r.check_batch, r.check_side, 1e-8, true) && ok;
+    }
+    if (any_case_selected(filter, resnet50_shape.name)) {
+        const auto& r = resnet50_shape;
+        ok = check_resnet<float, true>(r, r.batch, r.side, 1e-3, false) && ok;
+        ok = check_resnet<double, true>(r, r.check_batch, r.check_side, 1e-8, true) && ok;
     }
     return ok;
 }
 
 // Runs the check in a child process, so that its memory never shows in the parent's peak RSS.
-bool sides_agree_in_child() {
+bool sides_agree_in_child(const std::string& filter) {
     std::cout.flush();
     std::cerr.flush();
     const pid_t pid = fork();
-    if (pid < 0) return sides_agree();
+    if (pid < 0) return sides_agree(filter);
     if (pid == 0) {
         int code = 0;
         try {
             set_threads();
-            code = sides_agree() ? 0 : 3;
+            code = sides_agree(filter) ? 0 : 3;
         } catch (const std::exception& e) {
             std::cerr << "check failed: " << e.what() << "\n";
             code = 4;
@@ -278,6 +404,49 @@ bool sides_agree_in_child() {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 #endif
+
+// The value of --benchmark_filter (either spelling), or "" (all cases).
+std::string filter_from(int argc, char** argv) {
+    const std::string flag = "--benchmark_filter";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+        if (a == flag && i + 1 < argc) return argv[i + 1];
+    }
+    return "";
+}
+
+// Every BLAS in the process at one thread per calling thread: sib's GEMM and LibTorch's (Debian's
+// LibTorch calls sgemm_ through libblas.so.3, the OpenBLAS of the alternatives system when
+// libopenblas0 is installed, else the reference BLAS) run inside their own worker threads, so an
+// OpenBLAS that started threads of its own would oversubscribe the cores (as OPENBLAS_NUM_THREADS=1).
+// Returns which library provides sgemm_ and its configuration, for the report.
+std::string one_blas_thread_per_caller() {
+    using set_threads_fn = void (*)(int);
+    using get_threads_fn = int (*)();
+    using get_config_fn = char* (*)();
+    if (auto set = reinterpret_cast<set_threads_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+    std::string out = "sgemm_ from ";
+    Dl_info info{};
+    void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+    if (sgemm != nullptr && dladdr(sgemm, &info) != 0 && info.dli_fname != nullptr) {
+        out += info.dli_fname;
+        if (char* real = realpath(info.dli_fname, nullptr)) {
+            if (std::string(real) != info.dli_fname) out += std::string(" (") + real + ")";
+            std::free(real);
+        }
+    } else {
+        out += "nowhere (no BLAS loaded)";
+    }
+    if (auto config = reinterpret_cast<get_config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+        out += std::string("; OpenBLAS ") + config();
+        if (auto get = reinterpret_cast<get_threads_fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+            out += ", " + std::to_string(get()) + " thread(s) per call";
+    } else {
+        out += "; not OpenBLAS";
+    }
+    return out;
+}
 
 // Removes "--name value" from argv and returns value (or fallback).
 std::string take_flag(int& argc, char** argv, const std::string& name, const std::string& fallback) {
@@ -297,6 +466,7 @@ std::string take_flag(int& argc, char** argv, const std::string& name, const std
 int main(int argc, char** argv) {
     using namespace sib_bench;
     base_rss_mib = peak_rss_mib();
+    const std::string blas = one_blas_thread_per_caller();
     threads = threads_from(argc, argv);
     take_flag(argc, argv, "--threads", "");
     const std::string side = take_flag(argc, argv, "--side", "all");
@@ -313,7 +483,7 @@ int main(int argc, char** argv) {
     const bool want_sib = side == "all" || side == "sib", want_torch = side == "all" || side == "torch";
 #if defined(SIB_HAVE_TORCH)
     if (want_sib || want_torch) {
-        if (!sides_agree_in_child()) {
+        if (!sides_agree_in_child(filter_from(argc, argv))) {
             std::cerr << "sib_bench: sib and LibTorch do not compute the same loss on the same weights and "
                          "inputs; the comparison would be meaningless, aborting\n";
             return 1;
@@ -337,16 +507,26 @@ int main(int argc, char** argv) {
 #endif
         }
     }
-    if (want_sib) {
+    // A ResNet-50 S-IB step takes seconds: a fixed, small number of steps per repetition instead of
+    // --benchmark_min_time (after the one warm-up step every case takes).
+    for (const auto& r : resnet_shapes) {
+        const int iterations = r.bottleneck ? 1 : 3;
         for (auto o : {objective_kind::sib, objective_kind::ce}) {
-            benchmark::RegisterBenchmark(("sib/resnet18_64x64_b32/" + std::string(objective_name(o))).c_str(),
-                                         resnet_case<sib::models::resnet18<float>>, 32, 64, o)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
-            benchmark::RegisterBenchmark(("sib/resnet50_224x224_b8/" + std::string(objective_name(o))).c_str(),
-                                         resnet_case<sib::models::resnet50<float>>, 8, 224, o)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            const std::string tail = std::string(r.name) + "/" + objective_name(o);
+            if (want_sib)
+                benchmark::RegisterBenchmark(("sib/" + tail).c_str(), r.bottleneck ? resnet_case<true> : resnet_case<false>,
+                                             &r, o)
+                    ->Iterations(iterations)
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseRealTime();
+#if defined(SIB_HAVE_TORCH)
+            if (want_torch)
+                benchmark::RegisterBenchmark(("torch/" + tail).c_str(),
+                                             r.bottleneck ? torch_resnet_case<true> : torch_resnet_case<false>, &r, o)
+                    ->Iterations(iterations)
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseRealTime();
+#endif
         }
     }
     if (side == "all" || side == "sgemm")
@@ -362,6 +542,7 @@ int main(int argc, char** argv) {
 #else
     benchmark::AddCustomContext("gemm", "Eigen");
 #endif
+    benchmark::AddCustomContext("blas", blas);
     benchmark::AddCustomContext("eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                                              "." + std::to_string(EIGEN_MINOR_VERSION));
 #if defined(SIB_HAVE_TORCH)

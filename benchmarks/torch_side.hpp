@@ -1,5 +1,5 @@
-// The LibTorch side of the speed benchmark: the same nn::Sequential as a sib spec model, the same
-// weights, and the S-IB objective of docs/objective.md written with torch ops and autograd (double backprop
+// The LibTorch side of the speed benchmark: the same nn::Sequential as a sib spec model (or, for the
+// ResNet cases, torchvision's ResNet in torch_resnet.hpp), the same weights, and the S-IB objective of docs/objective.md written with torch ops and autograd (double backprop
 // through torch::autograd::grad(create_graph=true)). It shares no code with sib's sweeps: only the
 // layer geometry and the initial weights are read from the sib model, so an agreement of the two
 // losses and gradients is evidence that both sides compute the same thing.
@@ -9,8 +9,10 @@
 #include <torch/torch.h>
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sib_bench {
@@ -65,21 +67,38 @@ torch::nn::Sequential torch_model_like(sib::nn::spec_model<T>& m) {
     return seq;
 }
 
-// Copies every parameter of m into the torch model by its nn.Sequential name ("0.weight", ...).
-template <class T>
-void copy_weights(sib::nn::spec_model<T>& m, torch::nn::Sequential& seq) {
+// Copies every parameter and buffer of the sib model m (a spec model or a compile-time model such
+// as sib::models::resnet18) into the torch module by name ("0.weight", "layer1.0.bn1.running_mean",
+// ...): sib's parameters (those with a gradient) into named_parameters(), its buffers (running
+// statistics; num_batches_tracked through for_each_counter) into named_buffers(). Every torch
+// parameter and buffer must be written, so the two sides never hold different models.
+template <class Model, class Net>
+void copy_state(Model& m, Net& net) {
     torch::NoGradGuard no_grad;
-    auto named = seq->named_parameters();
-    std::size_t copied = 0;
-    m.for_each_parameter([&](std::string_view name, auto& value, auto*) {
-        auto* p = named.find(std::string(name));
-        sib::require(p != nullptr, "torch side: no parameter '", name, "' in the torch model");
-        sib::require(p->numel() == value.size(), "torch side: parameter '", name, "' has ", p->numel(),
-                     " elements in torch and ", value.size(), " in sib");
+    auto params = net->named_parameters();
+    auto buffers = net->named_buffers();
+    std::size_t copied_params = 0, copied_buffers = 0;
+    m.for_each_parameter([&](std::string_view name, auto& value, auto* grad) {
+        auto* p = grad != nullptr ? params.find(std::string(name)) : buffers.find(std::string(name));
+        sib::require(p != nullptr, "torch side: no ", grad != nullptr ? "parameter" : "buffer", " '", name,
+                     "' in the torch model");
+        sib::require(p->numel() == value.size(), "torch side: '", name, "' has ", p->numel(), " elements in torch and ",
+                     value.size(), " in sib");
         p->copy_(to_torch(value).reshape(p->sizes()));
-        ++copied;
+        ++(grad != nullptr ? copied_params : copied_buffers);
     });
-    sib::require(copied == named.size(), "torch side: sib has ", copied, " parameters, torch ", named.size());
+    if constexpr (requires { m.for_each_counter([](std::string_view, sib::index_t&) {}); }) {
+        m.for_each_counter([&](std::string_view name, sib::index_t& count) {
+            auto* p = buffers.find(std::string(name));
+            sib::require(p != nullptr, "torch side: no buffer '", name, "' in the torch model");
+            p->fill_(static_cast<std::int64_t>(count));
+            ++copied_buffers;
+        });
+    }
+    sib::require(copied_params == params.size(), "torch side: sib has ", copied_params, " parameters, torch ",
+                 params.size());
+    sib::require(copied_buffers == buffers.size(), "torch side: sib has ", copied_buffers, " buffers, torch ",
+                 buffers.size());
 }
 
 // docs/objective.md, "Soft quantile": ascending sort of each row, averaged with softmax(-|i - q(n-1)|/tau) weights.
@@ -130,7 +149,8 @@ struct torch_values {
 
 // docs/objective.md with the default decoder, lambda_bg = 1000, lambda_fg = 0.01, psi = exp.
 // x must require grad (R is its gradient); the graph is kept for the parameter backward.
-inline torch_values sib_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
+template <class Net>
+torch_values sib_objective(Net& model, const torch::Tensor& x, const torch::Tensor& y,
                                   const torch_mask_options& o = {}) {
     const auto z = model->forward(x);
     const auto p = torch::softmax(z, 1);
@@ -146,24 +166,30 @@ inline torch_values sib_objective(torch::nn::Sequential& model, const torch::Ten
     return v;
 }
 
-inline torch_values ce_objective(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y) {
+template <class Net>
+torch_values ce_objective(Net& model, const torch::Tensor& x, const torch::Tensor& y) {
     torch_values v;
     v.ce = torch::nn::functional::cross_entropy(model->forward(x), y);
     v.total = v.ce;
     return v;
 }
 
-// One model, its AdamW (torch.optim defaults, as sib::optim::adamw) and one batch.
-struct torch_trainer {
-    torch::nn::Sequential model;
+// One model (any module holder with forward: the nn::Sequential below, torch_resnet), its AdamW
+// (torch.optim defaults, as sib::optim::adamw) and one batch.
+template <class Net>
+struct torch_trainer_of {
+    Net model;
     std::vector<torch::Tensor> params;
     std::unique_ptr<torch::optim::AdamW> opt;
     torch::Tensor x, x_leaf, y;  // x_leaf: x as a leaf that requires grad, for R = dphi/dx
 
-    template <class T>
-    torch_trainer(sib::nn::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
-        : model(torch_model_like(m)) {
-        copy_weights(m, model);
+    // net: the torch model in the dtype of T; every parameter and buffer is copied from m.
+    template <class Model, class T>
+    torch_trainer_of(Net net, Model& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
+        : model(std::move(net)) {
+        model->to(torch_dtype<T>());
+        copy_state(m, model);
+        model->train();  // BatchNorm on batch statistics, as sib's (training) forward
         params = model->parameters();
         opt = std::make_unique<torch::optim::AdamW>(
             params, torch::optim::AdamWOptions(1e-3).betas({0.9, 0.999}).eps(1e-8).weight_decay(1e-2));
@@ -187,6 +213,13 @@ struct torch_trainer {
         opt->step();
         return v;
     }
+};
+
+// The reference models' trainer: the nn::Sequential of a sib spec model.
+struct torch_trainer : torch_trainer_of<torch::nn::Sequential> {
+    template <class T>
+    torch_trainer(sib::nn::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
+        : torch_trainer_of(torch_model_like(m), m, xs, ys) {}
 };
 
 }  // namespace sib_bench
