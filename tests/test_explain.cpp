@@ -202,7 +202,7 @@ TEST_CASE("explain: the CAM family against PyTorch hooks, at the default and exp
         std::vector<int> layers;
         if (n == "cnn") layers = {4, 1, 2};
         if (n == "rgb_odd") layers = {3, 0};
-        if (n == "bn_gap") layers = {3, 2};
+        if (n == "bn_gap") layers = {2, 3};  // the default skips the global pooling's 1x1 output (layer 3)
         CHECK(ex::default_cam_layer(m, x.shape()) == layers[0]);
         auto get = [&](const std::string& method, int layer) -> const std::vector<double>& {
             const std::string key = method + "_l" + std::to_string(layer);
@@ -240,7 +240,8 @@ TEST_CASE("explain: the CAM family against PyTorch hooks, at the default and exp
         }
         const std::vector<double>& pred = n == "cnn" ? fx::cnn_gradcam_pred
                                           : n == "rgb_odd" ? fx::rgb_odd_gradcam_pred : fx::bn_gap_gradcam_pred;
-        ex::gradcam(m, x, labels(), out, {ex::target_mode::prediction, -1});
+        // The fixtures' target=pred maps are at the last 4-D output (bn_gap: its global pooling, layer 3).
+        ex::gradcam(m, x, labels(), out, {ex::target_mode::prediction, n == "bn_gap" ? 3 : -1});
         check_map(out, map, pred, "gradcam, target=pred");
         CHECK_MESSAGE(any_training(m) == (n == "bn_gap"), "the caller's training mode is restored");
     }
@@ -265,7 +266,7 @@ TEST_CASE("explain: Grad-CAM on a layer with 1x1 output is constant, relu(sum_k 
     const labels y = make_labels(fx::bn_gap_labels);
     ex::model_workspace<sib::nn::spec_model<double>> ws;
     dtensor out;
-    ex::gradcam(m, x, y, out, {}, &ws);
+    ex::gradcam(m, x, y, out, {.layer = 3}, &ws);  // the global pooling, which the default skips
     const auto& a = ws.sweeps.activations[4];
     const auto& g = ws.sweeps.decoded[4];
     REQUIRE(a.shape() == sib::shape{1, 5, 1, 1});

@@ -250,11 +250,23 @@ TEST_CASE("find_module: torchvision's module paths name the CAM target layer; Gr
     sib::nn::spec_model<double> s("Conv2d(1,2,3); ReLU; Flatten; Linear(8,3)");
     CHECK(sib::explain::find_module(s, "1") == 1);
 
-    sib::tensor<double> x({2, 1, 8, 8});
+    // 16x16 input: layer4's output is 2x2, avgpool's 1x1. The default skips the global pooling,
+    // whose one pixel would make every map constant, and is layer4 (the last block's output).
+    sib::tensor<double> x({2, 1, 16, 16});
     for (auto& v : x) v = r.normal();
     const sib::labels_tensor<> y({2}, std::vector<std::int64_t>{0, 2});
+    CHECK(sib::explain::default_cam_layer(m, x.shape()) == index_of("layer4.1.relu"));
     sib::tensor<double> by_default, by_path;
     sib::explain::gradcam(m, x, y, by_default);
     sib::explain::gradcam(m, x, y, by_path, {.layer = sib::explain::find_module(m, "layer4")});
     CHECK(by_default.to_vector() == by_path.to_vector());
+    const auto v = by_default.to_vector();
+    CHECK(*std::max_element(v.begin(), v.end()) > *std::min_element(v.begin(), v.end()));  // not constant
+    // 8x8 input: layer4 is 1x1 too, so no output after layer3 (2x2) is a map; layer3 is the default.
+    sib::tensor<double> small({2, 1, 8, 8});
+    for (auto& e : small) e = r.normal();
+    CHECK(sib::explain::default_cam_layer(m, small.shape()) == index_of("layer3.1.relu"));
+    // Only 1x1 maps: the last of them.
+    sib::nn::spec_model<double> pooled("AdaptiveAvgPool2d(1); Conv2d(1,2,1); Flatten; Linear(2,3)");
+    CHECK(sib::explain::default_cam_layer(pooled, small.shape()) == 1);
 }

@@ -197,11 +197,12 @@ if "$sib" train --model "$named" --benchmark shapes --train-limit 16 --test-limi
         ex() { "$sib" explain --model "$named" --weights "$tmp/named.safetensors" --benchmark shapes --count 2 \
             --method gradcam --dtype float64 "$@" >"$tmp/json" 2>"$tmp/err"; }
         # layer4 is its last block's ReLU, layer 18 (3 stem layers, 8 blocks and their ReLUs, then
-        # avgpool, flatten, fc); layer3 another.
+        # avgpool, flatten, fc); layer3 another. The default is layer4 too (avgpool's 1x1 is skipped).
         if ex --layer layer4 --out "$tmp/ex_layer4" && ex --layer 18 --out "$tmp/ex_18" && ex --layer layer3 --out "$tmp/ex_layer3" &&
+            ex --out "$tmp/ex_default" && cmp -s "$tmp/ex_default/gradcam.npy" "$tmp/ex_18/gradcam.npy" &&
             cmp -s "$tmp/ex_layer4/gradcam.npy" "$tmp/ex_18/gradcam.npy" &&
             ! cmp -s "$tmp/ex_layer3/gradcam.npy" "$tmp/ex_18/gradcam.npy"; then
-            pass "explain --layer layer4 is layer 18 (layer4.1.relu), layer3 another"
+            pass "explain --layer layer4 is layer 18 (layer4.1.relu) and the default, layer3 another"
         else
             bad "explain --layer by module path: $(cat "$tmp/err")"
         fi

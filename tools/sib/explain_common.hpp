@@ -27,7 +27,8 @@ inline std::vector<std::string> parse_methods(const std::string& text, const std
 inline void add_explain_flags(args& a) {
     a.flag("--target", "label|pred", "class explained: the label or the model's prediction", "label")
         .flag("--layer", "N|PATH", "CAM methods: the target layer, a module path as torchvision names it (layer4,\n"
-                                   "layer4.0, features.28; a spec's `name:` items) or an index; -1: the last 4-D output", "-1")
+                                   "layer4.0, features.28; a spec's `name:` items) or an index; -1: the last\n"
+                                   "output that is a map of more than one pixel (a ResNet's layer4)", "-1")
         .flag("--steps", "K", "integrated_gradients: steps m", "32")
         .flag("--samples", "K", "smoothgrad, vargrad: noise draws", "25")
         .flag("--batch", "N", "images per explanation call (seeded methods depend on it)", "64")

@@ -32,7 +32,7 @@ namespace explain {
 struct explain_options {
     target_mode target = target_mode::label;
     bool keep_channels = false;  // gradient family only
-    int layer = -1;              // CAM methods: Sequential index of the target layer; -1: the last 4-D
+    int layer = -1;              // CAM methods: Sequential index of the target layer; -1: default_cam_layer (the last map)
     int samples = 25;            // smoothgrad, vargrad
     double noise_level = 0.15;   // smoothgrad, vargrad: noise stddev / (max x - min x)
     int steps = 32;              // integrated_gradients: m

@@ -46,14 +46,24 @@ std::vector<sib::shape> layer_output_shapes(M& m, const sib::shape& in) {
 }
 
 namespace detail {
+// The last layer whose output is a map [B,K,h,w] of more than one pixel: a global pooling's 1x1
+// output (a ResNet's avgpool) would make every CAM map constant, so the default is the layer before
+// it (a ResNet's layer4, the last block's output, as pytorch-grad-cam's examples choose). When no
+// 4-D output has more than one pixel, the last 4-D one; -1 when there is none.
 inline int last_4d(const std::vector<sib::shape>& shapes) {
-    for (int i = static_cast<int>(shapes.size()) - 1; i >= 0; --i)
-        if (shapes[static_cast<std::size_t>(i)].rank() == 4) return i;
-    return -1;
+    int last = -1;
+    for (int i = static_cast<int>(shapes.size()) - 1; i >= 0; --i) {
+        const auto& s = shapes[static_cast<std::size_t>(i)];
+        if (s.rank() != 4) continue;
+        if (s[2] * s[3] > 1) return i;
+        if (last < 0) last = i;
+    }
+    return last;
 }
 }  // namespace detail
 
-// The last layer whose output is 4-D, or -1 when there is none.
+// The default CAM target layer: the last layer whose output is a map of more than one pixel (else
+// the last 4-D output), or -1 when there is none.
 template <model M>
 int default_cam_layer(M& m, const sib::shape& in) {
     return detail::last_4d(layer_output_shapes(m, in));
