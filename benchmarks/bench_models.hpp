@@ -3,7 +3,7 @@
 #pragma once
 #include <sib/core/rng.hpp>
 #include <sib/backend/cpu/threading.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
@@ -45,7 +45,7 @@ inline const char* objective_name(objective_kind o) { return o == objective_kind
 // uniform [0,1) images with uniform labels, all from one seed (the torch side copies them).
 template <class T>
 struct sib_trainer {
-    sib::nn::spec_model<T> model;
+    sib::models::spec_model<T> model;
     sib::optim::adamw<T> opt;
     sib::masks::density_mask<T> mask;
     sib::autodiff::step_workspace<T> ws;

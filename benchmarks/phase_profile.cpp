@@ -110,7 +110,7 @@ void perf_control(const char* command) {
 }
 
 template <class T>
-std::vector<T> gradients(sib::nn::spec_model<T>& m) {
+std::vector<T> gradients(sib::models::spec_model<T>& m) {
     std::vector<T> out;
     m.for_each_parameter([&](std::string_view, auto&, auto* g) { out.insert(out.end(), g->begin(), g->end()); });
     return out;

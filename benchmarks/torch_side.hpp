@@ -5,7 +5,7 @@
 // losses and gradients is evidence that both sides compute the same thing.
 #pragma once
 #include <sib/core/error.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <torch/torch.h>
 #include <algorithm>
 #include <cstdint>
@@ -36,7 +36,7 @@ inline torch::Tensor to_torch(const sib::tensor<std::int64_t>& t) {
 // The torch::nn::Sequential with the layers of m, in m's dtype. Layers without a counterpart here
 // are refused by name rather than skipped, so the two sides never benchmark different models.
 template <class T>
-torch::nn::Sequential torch_model_like(sib::nn::spec_model<T>& m) {
+torch::nn::Sequential torch_model_like(sib::models::spec_model<T>& m) {
     namespace tnn = torch::nn;
     tnn::Sequential seq;
     m.for_each_layer([&](auto& l, int i) {
@@ -174,6 +174,9 @@ torch_values ce_objective(Net& model, const torch::Tensor& x, const torch::Tenso
     return v;
 }
 
+// AdamW's hyperparameters on both sides: torch.optim's defaults, which sib::optim::adamw's are.
+inline constexpr double adamw_lr = 1e-3, adamw_eps = 1e-8, adamw_weight_decay = 1e-2;
+
 // One model (any module holder with forward: the nn::Sequential below, torch_resnet), its AdamW
 // (torch.optim defaults, as sib::optim::adamw) and one batch.
 template <class Net>
@@ -192,7 +195,7 @@ struct torch_trainer_of {
         model->train();  // BatchNorm on batch statistics, as sib's (training) forward
         params = model->parameters();
         opt = std::make_unique<torch::optim::AdamW>(
-            params, torch::optim::AdamWOptions(1e-3).betas({0.9, 0.999}).eps(1e-8).weight_decay(1e-2));
+            params, torch::optim::AdamWOptions(adamw_lr).betas({0.9, 0.999}).eps(adamw_eps).weight_decay(adamw_weight_decay));
         x = to_torch(xs);
         x_leaf = x.detach().requires_grad_(true);
         y = to_torch(ys);
@@ -218,7 +221,7 @@ struct torch_trainer_of {
 // The reference models' trainer: the nn::Sequential of a sib spec model.
 struct torch_trainer : torch_trainer_of<torch::nn::Sequential> {
     template <class T>
-    torch_trainer(sib::nn::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
+    torch_trainer(sib::models::spec_model<T>& m, const sib::tensor<T>& xs, const sib::tensor<std::int64_t>& ys)
         : torch_trainer_of(torch_model_like(m), m, xs, ys) {}
 };
 

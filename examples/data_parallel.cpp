@@ -10,7 +10,7 @@
 #include <sib/data/loader.hpp>
 #include <sib/dist/data_parallel.hpp>
 #include <sib/dist/mpi.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
@@ -22,7 +22,7 @@
 int main() try {
     sib::dist::mpi world;                                                              // dist
     sib::set_num_threads(std::max(1u, std::thread::hardware_concurrency() / world.local_size()));  // dist
-    sib::nn::spec_model<float> model("Conv2d(3,8,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(2048,6)");
+    sib::models::spec_model<float> model("Conv2d(3,8,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(2048,6)");
     sib::rng r(0);
     sib::optim::pytorch_default(model, r);
     sib::dist::broadcast_parameters(model, world);                                    // dist

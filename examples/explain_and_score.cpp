@@ -8,7 +8,7 @@
 #include <sib/explain/explain.hpp>
 #include <sib/io/heatmap.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/metrics/report.hpp>
 #include <filesystem>
@@ -20,7 +20,7 @@ int main(int argc, char** argv) try {
         return 2;
     }
     sib::set_num_threads(2);
-    sib::nn::spec_model<float> model(argv[1]);
+    sib::models::spec_model<float> model(argv[1]);
     sib::io::load_weights(model, argv[2]);
     const auto data = sib::data::make_benchmark(argc > 3 ? argv[3] : "fmnist", 0, 1, 200);  // 200 test images
     const std::filesystem::path out = argc > 4 ? argv[4] : "explain_out";

@@ -9,7 +9,7 @@
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/methods.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/metrics/score_explanations.hpp>
 #include <sib/optim/init.hpp>
 #include <iostream>
@@ -28,7 +28,7 @@ int main(int argc, char** argv) try {
         argc > 4 ? argv[4]
                  : "Conv2d(" + std::to_string(chw[0]) + ",16,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(" +
                        std::to_string(16 * (chw[1] / 2) * (chw[2] / 2)) + "," + std::to_string(test.num_classes()) + ")";
-    sib::nn::spec_model<float> model(spec);
+    sib::models::spec_model<float> model(spec);
     if (weights == "-") {
         sib::rng r(0);
         sib::optim::pytorch_default(model, r);

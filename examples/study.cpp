@@ -21,7 +21,7 @@
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/explain/methods.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/models/resnet.hpp>
@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
             for (const auto& a : arms)
                 for (int seed = 0; seed < cfg.seeds; ++seed) {
                     if (kind == model_kind::small_cnn) {
-                        sib::nn::spec_model<float> model(spec);
+                        sib::models::spec_model<float> model(spec);
                         run(model, a, seed);
                     } else {
                         sib::models::resnet18_small<float> model(resnet_options);

@@ -3,7 +3,7 @@
 // `sib train --resume FILE` calls.
 #pragma once
 #include "fuzz_common.hpp"
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/train/checkpoint.hpp>
 #include <sib/train/objective.hpp>
@@ -19,7 +19,7 @@ inline constexpr const char* checkpoint_spec = "Conv2d(1,2,3); BatchNorm2d(2); R
 // Resumes from `path` as the command line does. sib::error is the clean refusal; any other exception
 // escaping the reader is a finding (libFuzzer reports it).
 inline void resume_from(const std::string& path) {
-    sib::nn::spec_model<float> model(checkpoint_spec);
+    sib::models::spec_model<float> model(checkpoint_spec);
     sib::train::train_options o;
     o.epochs = 2;
     o.batch_size = 4;

@@ -7,7 +7,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     sib_fuzz::init_once();
     static const sib::io::safetensors_file::named_arrays arrays = [] {
-        sib::nn::spec_model<float> model(sib_fuzz::checkpoint_spec);
+        sib::models::spec_model<float> model(sib_fuzz::checkpoint_spec);
         sib::optim::adamw<float> opt;
         opt.init_state(model);
         sib::io::safetensors_file::named_arrays a;

@@ -7,7 +7,7 @@
 // libFuzzer would otherwise report each as an out-of-memory.
 #include "fuzz_common.hpp"
 #include <sib/layers/registry.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <string_view>
 
 namespace {
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     if (weights_of(text) > (1 << 24)) return -1;  // -1: not added to the corpus
     try {
-        sib::nn::spec_model<float> model(text);
+        sib::models::spec_model<float> model(text);
         (void)model.output_shape(sib::shape{2, 1, 8, 8});
     } catch (const sib::error&) {
     }

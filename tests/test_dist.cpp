@@ -5,7 +5,7 @@
 #include <sib/autodiff/step.hpp>
 #include <sib/dist/communicator.hpp>
 #include <sib/dist/data_parallel.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/optim/init.hpp>
@@ -27,7 +27,7 @@ sib::data::in_memory_dataset noise(sib::index_t n, std::uint64_t seed) {
     return sib::data::in_memory_dataset(std::move(images), std::move(labels), 3);
 }
 
-std::vector<double> gradients_of(sib::nn::spec_model<double>& m) {
+std::vector<double> gradients_of(sib::models::spec_model<double>& m) {
     std::vector<double> out;
     m.for_each_parameter([&](std::string_view, sib::tensor<double>&, sib::tensor<double>* g) {
         if (g) out.insert(out.end(), g->begin(), g->end());
@@ -36,7 +36,7 @@ std::vector<double> gradients_of(sib::nn::spec_model<double>& m) {
 }
 
 // The S-IB step of images [first, first + n) into the model's (zeroed) gradients.
-void micro_step(sib::nn::spec_model<double>& m, const sib::tensor<double>& x, const sib::tensor<std::int64_t>& y,
+void micro_step(sib::models::spec_model<double>& m, const sib::tensor<double>& x, const sib::tensor<std::int64_t>& y,
                 sib::index_t first, sib::index_t n) {
     sib::tensor<double> xs({n, 1, 8, 8});
     sib::tensor<std::int64_t> ys({n});
@@ -93,7 +93,7 @@ TEST_CASE("dist: two micro-batches accumulated on one process sum as two process
     for (sib::index_t i = 0; i < x.size(); ++i) x[i] = d.images()[i];
     sib::tensor<std::int64_t> y({8});
     for (sib::index_t i = 0; i < 8; ++i) y[i] = d.label(i);
-    sib::nn::spec_model<double> m(spec);
+    sib::models::spec_model<double> m(spec);
     sib::rng r(1);
     sib::optim::pytorch_default(m, r);
 
@@ -147,7 +147,7 @@ TEST_CASE("trainer: --accumulate splits each batch; a batch that does not split 
     o.checkpoint = dir / "ck.safetensors";
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     o.accumulate = 3;
     CHECK_THROWS_WITH_AS(sib::train::with_trainer(m, c, o, m.spec(), [](auto&) { return 0; }),
                          "train: the batch of 16 does not split into 1 process x 3 micro-batches (accumulate) of equal size",

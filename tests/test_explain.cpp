@@ -9,7 +9,7 @@
 #include <sib/explain/batched.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/explain/methods.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -35,8 +35,8 @@ labels make_labels(const std::vector<long long>& v) {
 // A spec model with the fixture's parameters and buffers, left in training mode: every method must
 // switch to evaluation mode itself (the references are in eval mode) and switch back.
 template <class T = double>
-sib::nn::spec_model<T> load_model(const char* spec, const std::vector<fx::named_array>& params) {
-    sib::nn::spec_model<T> m(spec);
+sib::models::spec_model<T> load_model(const char* spec, const std::vector<fx::named_array>& params) {
+    sib::models::spec_model<T> m(spec);
     std::size_t loaded = 0;
     m.for_each_parameter([&](std::string_view name, sib::tensor<T>& v, sib::tensor<T>*) {
         for (const auto& p : params)
@@ -67,7 +67,7 @@ bool bitwise_equal(const dtensor& a, const dtensor& b) {
     return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0;
 }
 
-bool any_training(sib::nn::spec_model<double>& m) {
+bool any_training(sib::models::spec_model<double>& m) {
     bool on = false;
     m.for_each_layer([&](auto& l, int) {
         if constexpr (requires { l.training; }) on = on || l.training;
@@ -157,7 +157,7 @@ TEST_CASE("explain: gradient family against PyTorch autograd and hooks") {
         const index_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
         const std::vector<long long> map{B, H, W}, full{B, C, H, W};
         dtensor out;
-        ex::model_workspace<sib::nn::spec_model<double>> ws;
+        ex::model_workspace<sib::models::spec_model<double>> ws;
 
         ex::saliency(m, x, y, out, {}, &ws);
         check_map(out, map, get("saliency_label"), "saliency");
@@ -218,7 +218,7 @@ TEST_CASE("explain: the CAM family against PyTorch hooks, at the default and exp
             return none;
         };
         dtensor out;
-        ex::model_workspace<sib::nn::spec_model<double>> ws;
+        ex::model_workspace<sib::models::spec_model<double>> ws;
         for (int layer : layers) {
             CAPTURE(layer);
             const int as_given = layer == layers[0] ? -1 : layer;  // the first is the default layer
@@ -264,7 +264,7 @@ TEST_CASE("explain: Grad-CAM on a layer with 1x1 output is constant, relu(sum_k 
     auto m = load_model(fx::bn_gap_spec, fx::bn_gap_params);
     const dtensor x = fixture(fx::bn_gap_x_shape, fx::bn_gap_x);
     const labels y = make_labels(fx::bn_gap_labels);
-    ex::model_workspace<sib::nn::spec_model<double>> ws;
+    ex::model_workspace<sib::models::spec_model<double>> ws;
     dtensor out;
     ex::gradcam(m, x, y, out, {.layer = 3}, &ws);  // the global pooling, which the default skips
     const auto& a = ws.sweeps.activations[4];
@@ -311,7 +311,7 @@ TEST_CASE("explain: occlusion against Captum's definition (cut windows, clamped 
 
 TEST_CASE("explain: integrated gradients is complete up to the trapezoid error, which shrinks as 1/m^2") {
     // A smooth model, so the path integrand is smooth and the trapezoid error is O(1/m^2).
-    sib::nn::spec_model<double> m("Conv2d(2,3,3,padding=1); Tanh; Conv2d(3,2,3); Softplus; Flatten; Linear(18,3)");
+    sib::models::spec_model<double> m("Conv2d(2,3,3,padding=1); Tanh; Conv2d(3,2,3); Softplus; Flatten; Linear(18,3)");
     sib::rng r(11);
     m.for_each_parameter([&](std::string_view, dtensor& v, dtensor*) {
         for (auto& e : v) e = 0.6 * r.normal();
@@ -363,7 +363,7 @@ TEST_CASE("explain: SmoothGrad and VarGrad - zero noise, the documented noise, d
     sib::rng r(seed);
     const index_t len = x.shape().sample_numel();
     std::vector<dtensor> grads;
-    ex::model_workspace<sib::nn::spec_model<double>> ws;
+    ex::model_workspace<sib::models::spec_model<double>> ws;
     for (int k = 0; k < n; ++k) {
         dtensor noisy = x;
         for (index_t b = 0; b < x.dim(0); ++b) {
@@ -526,7 +526,7 @@ TEST_CASE("explain: errors are one line that names the problem") {
     CHECK_THROWS_WITH_AS(ex::explain(m, dtensor({3, 1, 10, 10}, 0.0), y, "hirescam"),
                          "layer 6 (Linear(216,3)): Linear(216,3): expects input [N,216], got [3,150]", sib::error);
     // A model without a 4-D layer output.
-    sib::nn::spec_model<double> mlp("Flatten; Linear(144,3)");
+    sib::models::spec_model<double> mlp("Flatten; Linear(144,3)");
     CHECK_THROWS_WITH_AS(ex::explain(mlp, x, y, "xgradcam"), "xgradcam: no layer outputs a 4-D tensor for input [3,1,12,12]",
                          sib::error);
     CHECK_FALSE(any_training(m));
@@ -654,7 +654,7 @@ TEST_CASE("explain: the dispatch calls each method's own function, with the opti
 }
 
 TEST_CASE("explain: check_methods refuses up front what would fail while explaining") {
-    sib::nn::spec_model<double> m(fx::cnn_spec);
+    sib::models::spec_model<double> m(fx::cnn_spec);
     const sib::shape images{3, 1, 12, 12};
     ex::explain_options o;
     const std::vector<std::string> ok{"saliency", "gradcam", "rise"};
@@ -670,7 +670,7 @@ TEST_CASE("explain: check_methods refuses up front what would fail while explain
                          "explain: keep_channels applies to the gradient family only (saliency, input_x_gradient, "
                          "smoothgrad, integrated_gradients, guided_backprop, vargrad), not gradcam",
                          sib::error);
-    sib::nn::spec_model<double> features("Conv2d(1,2,3)");
+    sib::models::spec_model<double> features("Conv2d(1,2,3)");
     CHECK_THROWS_WITH_AS(ex::check_methods(features, images, ok, {}),
                          "explain: the model must end in logits [B,K], gives [3,2,10,10] for images [3,1,12,12]",
                          sib::error);

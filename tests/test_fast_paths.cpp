@@ -8,7 +8,7 @@
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/max_pool2d.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/optim/adamw.hpp>
@@ -309,7 +309,7 @@ TEST_CASE("training step: no allocation once warm, S-IB and cross entropy, one a
         "Linear(294,5)";
     for (int threads : {1, 2}) {
         sib::set_num_threads(threads);
-        sib::nn::spec_model<float> model(spec);
+        sib::models::spec_model<float> model(spec);
         sib::rng g(3);
         sib::optim::pytorch_default(model, g);
         sib::tensor<float> x({8, 1, 28, 28});

@@ -11,7 +11,7 @@
 #include <sib/io/png.hpp>
 #include <sib/io/safetensors.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/train/checkpoint.hpp>
 #include <sib/io/json.hpp>
@@ -375,7 +375,7 @@ TEST_CASE("tensor: a shape memory cannot hold is an out_of_memory naming the sha
 
 TEST_CASE("weights: a NaN or infinity in a weights file or checkpoint names the parameter and its index") {
     temp_folder dir;
-    sib::nn::spec_model<float> m("Linear(3,2); ReLU; Linear(2,2)");
+    sib::models::spec_model<float> m("Linear(3,2); ReLU; Linear(2,2)");
     sib::tensor<float> w({2, 3}, 0.5f), b({2}, 0.0f);
     w[5] = std::numeric_limits<float>::quiet_NaN();
     io::save_npy(dir / "param.0.weight.npy", w);
@@ -906,7 +906,7 @@ TEST_CASE("golden: every file reads, with the shapes meta.json implies") {
 TEST_CASE("checkpoint: malformed metadata and counters are one-line errors, not library exceptions") {
     temp_folder dir;
     const char* spec = "Conv2d(1,2,3); BatchNorm2d(2); ReLU; Flatten; Linear(8,3)";
-    sib::nn::spec_model<float> model(spec);
+    sib::models::spec_model<float> model(spec);
     io::safetensors_file::named_arrays params;
     model.for_each_parameter([&](std::string_view name, sib::tensor<float>& v, sib::tensor<float>*) {
         params.emplace_back(std::string(name), io::raw_array::from_tensor(v));

@@ -4,7 +4,7 @@
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/explain/batched.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
 #include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>
@@ -599,7 +599,7 @@ TEST_CASE("report: summarize is bootstrap where defined and never throws") {
 
 TEST_CASE("score_explanations: explain, score and summarise in one call, as sib eval does") {
     const auto test = sib::data::make_shapes(3, false, 6);  // 6 images [3,32,32] with masks, 6 classes
-    sib::nn::spec_model<float> m("Conv2d(3,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(1024,6)");
+    sib::models::spec_model<float> m("Conv2d(3,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(1024,6)");
     sib::rng r(1);
     sib::optim::pytorch_default(m, r);
     sm::score_options o;
@@ -684,7 +684,7 @@ TEST_CASE("score_explanations: explain, score and summarise in one call, as sib 
 
 TEST_CASE("score_explanations: bad input is refused before any work, in one line") {
     const auto test = sib::data::make_shapes(3, false, 4);
-    sib::nn::spec_model<float> m("Conv2d(3,2,3,padding=1); ReLU; Flatten; Linear(2048,6)");
+    sib::models::spec_model<float> m("Conv2d(3,2,3,padding=1); ReLU; Flatten; Linear(2048,6)");
     const std::vector<std::string> saliency{"saliency"};
     auto error_of = [&](const std::vector<std::string>& methods, sm::score_options o) -> std::string {
         try {

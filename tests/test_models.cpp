@@ -10,7 +10,7 @@
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/explain/gradcam.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/models.hpp>
 #include <sib/optim/init.hpp>
 #include <fstream>
@@ -247,7 +247,7 @@ TEST_CASE("find_module: torchvision's module paths name the CAM target layer; Gr
                          "avgpool, flatten, fc)",
                          sib::error);
     // Spec models name their layers by index.
-    sib::nn::spec_model<double> s("Conv2d(1,2,3); ReLU; Flatten; Linear(8,3)");
+    sib::models::spec_model<double> s("Conv2d(1,2,3); ReLU; Flatten; Linear(8,3)");
     CHECK(sib::explain::find_module(s, "1") == 1);
 
     // 16x16 input: layer4's output is 2x2, avgpool's 1x1. The default skips the global pooling,
@@ -267,6 +267,6 @@ TEST_CASE("find_module: torchvision's module paths name the CAM target layer; Gr
     for (auto& e : small) e = r.normal();
     CHECK(sib::explain::default_cam_layer(m, small.shape()) == index_of("layer3.1.relu"));
     // Only 1x1 maps: the last of them.
-    sib::nn::spec_model<double> pooled("AdaptiveAvgPool2d(1); Conv2d(1,2,1); Flatten; Linear(2,3)");
+    sib::models::spec_model<double> pooled("AdaptiveAvgPool2d(1); Conv2d(1,2,1); Flatten; Linear(2,3)");
     CHECK(sib::explain::default_cam_layer(pooled, small.shape()) == 1);
 }

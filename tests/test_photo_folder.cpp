@@ -9,7 +9,7 @@
 #include <sib/data/photo_folder.hpp>
 #include <sib/data/resample.hpp>
 #include <sib/io/png.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/train/objective.hpp>
 #include <sib/train/trainer.hpp>
@@ -702,7 +702,7 @@ TEST_CASE("trainer on photo folders: S-IB trains on the training view, scores th
     const sib::data::photo_folder train(t.root, o);
     auto run = [&](int threads) {
         sib::set_num_threads(threads);
-        sib::nn::spec_model<float> m("Conv2d(3,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(64,2)");
+        sib::models::spec_model<float> m("Conv2d(3,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(64,2)");
         sib::train::train_options opt;
         opt.epochs = 3;
         opt.batch_size = 2;

@@ -1,19 +1,19 @@
 // The layer registry and the spec grammar: PyTorch's argument order and defaults, one-line errors
 // that name the item and the argument, and the "known layers" list derived from the registry.
 #include <doctest/doctest.h>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <string>
 
 namespace {
 template <class L>
-const L& only_layer(sib::nn::spec_model<double>& m) {
+const L& only_layer(sib::models::spec_model<double>& m) {
     REQUIRE(m.num_layers() == 1);
     REQUIRE(std::holds_alternative<L>(m.layer(0)));
     return std::get<L>(m.layer(0));
 }
 std::string error_of(const char* spec) {
     try {
-        sib::nn::spec_model<double> m(spec);
+        sib::models::spec_model<double> m(spec);
     } catch (const sib::error& e) {
         return e.what();
     }
@@ -22,7 +22,7 @@ std::string error_of(const char* spec) {
 }  // namespace
 
 TEST_CASE("spec: Conv2d takes PyTorch's positional order (bias is the 8th, after dilation and groups)") {
-    sib::nn::spec_model<double> m("Conv2d(3, 8, (3,5), 2, (1,2), 1, 1, False)");
+    sib::models::spec_model<double> m("Conv2d(3, 8, (3,5), 2, (1,2), 1, 1, False)");
     const auto& c = only_layer<sib::nn::conv2d<double>>(m);
     CHECK(c.in_channels() == 3);
     CHECK(c.out_channels() == 8);
@@ -31,14 +31,14 @@ TEST_CASE("spec: Conv2d takes PyTorch's positional order (bias is the 8th, after
     CHECK(c.window().stride_h == 2);
     CHECK(c.window().pad_w == 2);
     CHECK(c.bias.size() == 0);
-    sib::nn::spec_model<double> k("nn.Conv2d(in_channels=1, out_channels=2, kernel_size=3, padding=1)");
+    sib::models::spec_model<double> k("nn.Conv2d(in_channels=1, out_channels=2, kernel_size=3, padding=1)");
     CHECK(only_layer<sib::nn::conv2d<double>>(k).bias.size() == 2);
     CHECK(error_of("Conv2d(1, 2, 3, 1, 0, 2)").find("only dilation=1 is supported") != std::string::npos);
     CHECK(error_of("Conv2d(1, 2, 3, groups=2)").find("only groups=1 is supported") != std::string::npos);
 }
 
 TEST_CASE("spec: pooling strides default to the kernel; ceil_mode is PyTorch's 4th AvgPool2d argument") {
-    sib::nn::spec_model<double> m("MaxPool2d(3); AvgPool2d(2, 1, 1, False, False)");
+    sib::models::spec_model<double> m("MaxPool2d(3); AvgPool2d(2, 1, 1, False, False)");
     const auto& mp = std::get<sib::nn::max_pool2d<double>>(m.layer(0));
     CHECK(mp.window().stride_h == 3);
     const auto& ap = std::get<sib::nn::avg_pool2d<double>>(m.layer(1));
@@ -50,7 +50,7 @@ TEST_CASE("spec: pooling strides default to the kernel; ceil_mode is PyTorch's 4
 }
 
 TEST_CASE("spec: BatchNorm2d accepts momentum=None (a cumulative average)") {
-    sib::nn::spec_model<double> m("BatchNorm2d(4, momentum=None)");
+    sib::models::spec_model<double> m("BatchNorm2d(4, momentum=None)");
     CHECK(m.num_layers() == 1);
     CHECK(error_of("BatchNorm2d(4, track_running_stats=False)").find("only track_running_stats=True") !=
           std::string::npos);
@@ -77,7 +77,7 @@ TEST_CASE("spec: a layer too large for memory is named with the bytes it needs, 
           "layer 1 (Linear(100000000, 100000000)): tensor [100000000,100000000]: cannot allocate "
           "80000000000000000 bytes (out of memory)");
     try {
-        sib::nn::spec_model<double> m("Conv2d(1,4,3); Conv2d(100000, 100000, 100000)");
+        sib::models::spec_model<double> m("Conv2d(1,4,3); Conv2d(100000, 100000, 100000)");
         FAIL("no error");
     } catch (const sib::out_of_memory& e) {  // a type of its own, a sib::error
         CHECK(std::string(e.what()) == "layer 1 (Conv2d(100000, 100000, 100000)): tensor [100000,100000,100000,100000]: "
@@ -91,7 +91,7 @@ TEST_CASE("spec: a layer too large for memory is named with the bytes it needs, 
     CHECK(error_of("AvgPool2d(2, padding=4611686018427387904)").find("must be at most 2147483648") != std::string::npos);
     CHECK(error_of("MaxPool2d(4294967296)").find("must be at most 2147483648") != std::string::npos);
     // A shape whose count passes 2^63 (AdaptiveAvgPool2d(2^62) then Flatten) is named, not wrapped.
-    sib::nn::spec_model<double> pool("AdaptiveAvgPool2d(4611686018427387904); Flatten");
+    sib::models::spec_model<double> pool("AdaptiveAvgPool2d(4611686018427387904); Flatten");
     CHECK_THROWS_WITH_AS(pool.output_shape({1, 2, 8, 8}), doctest::Contains("more than 2^63 elements"), sib::error);
     CHECK_THROWS_WITH_AS((sib::shape{sib::index_t{1} << 32, sib::index_t{1} << 32}.numel()),
                          "shape [4294967296,4294967296]: more than 2^63 elements", sib::out_of_memory);
@@ -108,7 +108,7 @@ TEST_CASE("layer registry: every entry builds, and the names, variant and help d
         CHECK(known.find(name) != std::string::npos);
     CHECK(std::variant_size_v<sib::nn::any_layer<double>> == 14);
     CHECK(sib::nn::layer_help().find("  Conv2d(in_channels, out_channels, kernel_size, stride=1") == 0);
-    sib::nn::spec_model<double> m("Conv2d(1,2,3); ReLU; LeakyReLU(0.2); Tanh; Sigmoid; GELU; Softplus(2); "
+    sib::models::spec_model<double> m("Conv2d(1,2,3); ReLU; LeakyReLU(0.2); Tanh; Sigmoid; GELU; Softplus(2); "
                                   "MaxPool2d(2); AvgPool2d(1); AdaptiveAvgPool2d((1,1)); BatchNorm2d(2); Dropout(0.1); "
                                   "Flatten; Linear(2,3)");
     CHECK(m.num_layers() == 14);

@@ -1,4 +1,4 @@
-// The run-time model (nn::spec_model) with named models and Residual blocks, against the
+// The run-time model (models::spec_model) with named models and Residual blocks, against the
 // compile-time sib::models types it must equal: the same state-dict keys in the same order, the same
 // initialisation, strict loading of one's file into the other, and one S-IB step (logits, objective,
 // R, mask, parameter gradients, running statistics) equal to 1e-12, BatchNorm in training and in
@@ -11,7 +11,7 @@
 #include <sib/explain/gradcam.hpp>
 #include <sib/io/weights.hpp>
 #include <sib/layers/residual.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/layers/state_dict.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
@@ -27,7 +27,7 @@
 using namespace sibtest;
 namespace fs = std::filesystem;
 namespace models = sib::models;
-using sib::nn::spec_model;
+using sib::models::spec_model;
 
 namespace {
 

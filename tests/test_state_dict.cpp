@@ -5,7 +5,7 @@
 #include "support/gradcheck.hpp"
 #include <sib/autodiff/sweeps.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/layers/state_dict.hpp>
 #include <sib/models.hpp>
 #include <sib/optim/adamw.hpp>
@@ -163,7 +163,7 @@ TEST_CASE("load_state_dict: a float64 file loads into a float32 model; a sib che
 TEST_CASE("load_state_dict: a spec model's BatchNorm counters load under their layer index, as checkpoints name them") {
     scratch_dir dir;
     const std::string spec = "Conv2d(1,2,3,padding=1); BatchNorm2d(2); ReLU; Flatten; Linear(32,3)";
-    sib::nn::spec_model<double> a(spec), b(spec);
+    sib::models::spec_model<double> a(spec), b(spec);
     sib::rng r(4);
     sib::optim::pytorch_default(a, r);
     a.set_training(true);

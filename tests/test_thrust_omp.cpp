@@ -21,7 +21,7 @@
 #include <sib/decoders/target_logit.hpp>
 #include <sib/io/safetensors.hpp>
 #include <sib/layers/residual.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/cross_entropy.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/loss/right_reasons.hpp>
@@ -573,8 +573,8 @@ namespace {
 template <class T>
 void expect_rules_match_cpu(const std::string& spec, const sib::shape& in, std::uint64_t seed) {
     CAPTURE(spec);
-    sib::nn::spec_model<T> mc(spec);
-    sib::nn::spec_model<T, TB> md(spec);
+    sib::models::spec_model<T> mc(spec);
+    sib::models::spec_model<T, TB> md(spec);
     sib::rng r(seed);
     sib::optim::pytorch_default(mc, r);
     copy_parameters(mc, md);
@@ -764,8 +764,8 @@ template <class T, class Ec, class Ed, class D>
 void expect_step_matches_cpu(Ec objective_cpu, Ed objective_dev, D decoder, const char* name, std::uint64_t seed,
                              bool annotated = false) {
     CAPTURE(name);
-    sib::nn::spec_model<T> mc(every_layer_spec);
-    sib::nn::spec_model<T, TB> md(every_layer_spec);
+    sib::models::spec_model<T> mc(every_layer_spec);
+    sib::models::spec_model<T, TB> md(every_layer_spec);
     sib::rng r(seed);
     sib::optim::pytorch_default(mc, r);
     copy_parameters(mc, md);
@@ -878,8 +878,8 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
     const char* spec = "Conv2d(1,3,3,bias=False); BatchNorm2d(3); ReLU; Flatten; Linear(48,4)";
     auto run = [&](auto opt_cpu, auto opt_dev, const char* name) {
         CAPTURE(name);
-        sib::nn::spec_model<T> mc(spec);
-        sib::nn::spec_model<T, TB> md(spec);
+        sib::models::spec_model<T> mc(spec);
+        sib::models::spec_model<T, TB> md(spec);
         sib::rng rc(17), rd(17);
         sib::optim::kaiming_normal(mc, rc);
         sib::optim::kaiming_normal(md, rd);
@@ -914,8 +914,8 @@ TEST_CASE_TEMPLATE("thrust optim: SGD and AdamW follow the CPU trajectory; init 
     ao.lr = 0.01;
     ao.amsgrad = true;
     run(sib::optim::adamw<T>(ao), sib::optim::adamw<T, TB>(ao), "AdamW, amsgrad");
-    sib::nn::spec_model<T> pc(spec);
-    sib::nn::spec_model<T, TB> pd(spec);
+    sib::models::spec_model<T> pc(spec);
+    sib::models::spec_model<T, TB> pd(spec);
     sib::rng r1(4), r2(4);
     sib::optim::pytorch_default(pc, r1);
     sib::optim::pytorch_default(pd, r2);
@@ -976,8 +976,8 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
             return t.run(train, test);
         });
     };
-    sib::nn::spec_model<double> mc(spec);
-    sib::nn::spec_model<double, TB> md(spec);
+    sib::models::spec_model<double> mc(spec);
+    sib::models::spec_model<double, TB> md(spec);
     const auto rc = run(mc, oc);
     const auto rd = run(md, od);
     CHECK(rd.steps == rc.steps);
@@ -991,7 +991,7 @@ TEST_CASE("thrust train: two epochs equal the CPU run, and the checkpoint holds 
         CHECK(relative_difference(fd.get<double>(n).to_vector(), fc.get<double>(n).to_vector()) <= 1e-12);
     });
     // And the device model resumes from its own checkpoint.
-    sib::nn::spec_model<double, TB> mr(spec);
+    sib::models::spec_model<double, TB> mr(spec);
     sib::train::with_trainer(mr, choice, od, spec, [&](auto& t) { t.resume(dir / "dev.safetensors"); });
     expect_same_parameters(mr, md, false, "resumed weights");
     fs::remove_all(dir);
@@ -1019,8 +1019,8 @@ TEST_CASE("thrust train: --accumulate 2 on the device equals the CPU run (the gr
             return t.run(train, test);
         });
     };
-    sib::nn::spec_model<double> mc(spec);
-    sib::nn::spec_model<double, TB> md(spec);
+    sib::models::spec_model<double> mc(spec);
+    sib::models::spec_model<double, TB> md(spec);
     const auto rc = run(mc, o);
     const auto rd = run(md, o);
     CHECK(rd.steps == 2);
@@ -1043,7 +1043,7 @@ TEST_CASE("thrust train: --accumulate 2 on the device equals the CPU run (the gr
     CHECK(flags[1] == 4);
     CHECK(sib::dist::failed_ranks(gpu, true).empty());
     gpu.barrier();
-    sib::nn::spec_model<double, TB> mn(spec);
+    sib::models::spec_model<double, TB> mn(spec);
     auto on = o;
     on.comm = gpu;
     const auto rn = run(mn, on);
@@ -1061,7 +1061,7 @@ TEST_CASE("thrust transfers: a training step uploads the batch and reads back sc
     lo.batch_size = 6;
     auto count_steps = [&](const std::string& spec) {
         CAPTURE(spec);
-        sib::nn::spec_model<float, TB> model(spec);
+        sib::models::spec_model<float, TB> model(spec);
         sib::rng r(1);
         sib::optim::pytorch_default(model, r);
         sib::optim::adamw<float, TB> opt;

@@ -2,7 +2,7 @@
 // resumed from its last checkpoint ends with exactly the uninterrupted run's weights, and bad
 // settings are one clear line.
 #include <doctest/doctest.h>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/autodiff/step_flops.hpp>
 #include <sib/train/choice.hpp>
 #include <filesystem>
@@ -36,7 +36,7 @@ sib::data::in_memory_dataset squares(sib::index_t n, std::uint64_t seed) {
 
 const char* spec = "Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(64,2)";
 
-std::vector<float> weights_of(sib::nn::spec_model<float>& m) {
+std::vector<float> weights_of(sib::models::spec_model<float>& m) {
     std::vector<float> out;
     m.for_each_parameter([&](std::string_view, sib::tensor<float>& v, sib::tensor<float>*) {
         const auto x = v.to_vector();
@@ -95,7 +95,7 @@ struct half_ce {
 
 // f(trainer&) for the objective named, with the small model and options of these tests.
 template <class F>
-decltype(auto) with_trainer(sib::nn::spec_model<float>& m, const std::string& objective,
+decltype(auto) with_trainer(sib::models::spec_model<float>& m, const std::string& objective,
                             const sib::train::train_options& o, F&& f) {
     return sib::train::with_trainer(m, choice(objective), o, m.spec(), std::forward<F>(f));
 }
@@ -105,7 +105,7 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
     temp_dir dir;
     for (const char* objective : {"ce", "sib", "rrr"}) {
         CAPTURE(objective);
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         std::ostringstream log;
         auto o = options(dir.path / "ck.safetensors");
         o.progress_stream = &log;
@@ -127,7 +127,7 @@ TEST_CASE("trainer: learns a toy task with CE, S-IB and RRR") {
             CHECK(log.str().find(", fg ") != std::string::npos);
         }
         // The checkpoint holds the final weights.
-        sib::nn::spec_model<float> back(spec);
+        sib::models::spec_model<float> back(spec);
         sib::optim::adamw<float>* none = nullptr;
         const auto meta = sib::train::load_checkpoint(dir.path / "ck.safetensors", back, none);
         CHECK(weights_of(back) == weights_of(m));
@@ -139,7 +139,7 @@ TEST_CASE("trainer: the JSON-lines log records every named term of a user's own 
     using namespace sib::loss;
     const auto train = squares(64, 11), test = squares(16, 12);
     temp_dir dir;
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     auto o = options(dir.path / "ck.safetensors");
     o.epochs = 1;
     o.log = dir.path / "log.jsonl";
@@ -168,7 +168,7 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
     temp_dir dir;
     for (const char* objective : {"ce", "sib"}) {
         CAPTURE(objective);
-        sib::nn::spec_model<float> full(spec);
+        sib::models::spec_model<float> full(spec);
         {
             auto o = options(dir.path / "full.safetensors");
             std::ostringstream quiet;
@@ -183,7 +183,7 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
             CAPTURE(k);
             const auto ck = dir.path / ("part" + std::to_string(k) + ".safetensors");
             {
-                sib::nn::spec_model<float> m(spec);
+                sib::models::spec_model<float> m(spec);
                 auto o = options(ck);
                 std::ostringstream quiet;
                 o.progress_stream = &quiet;
@@ -199,7 +199,7 @@ TEST_CASE("trainer: a run interrupted at any step and resumed ends with identica
                 CHECK(k < 3);  // no checkpoint before the first one is due
                 continue;
             }
-            sib::nn::spec_model<float> m(spec);
+            sib::models::spec_model<float> m(spec);
             auto o = options(ck);
             std::ostringstream quiet;
             o.progress_stream = &quiet;
@@ -220,7 +220,7 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
     temp_dir dir;
     const auto ck = dir.path / "ck.safetensors";
     {
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         auto o = options(ck);
         o.epochs = 1;
         std::ostringstream quiet;
@@ -231,13 +231,13 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
         });
     }
     {
-        sib::nn::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
+        sib::models::spec_model<float> m("Conv2d(1,4,3,padding=1); Tanh; MaxPool2d(2); Flatten; Linear(64,2)");
         with_trainer(m, "ce", options(ck), [&](auto& t) {
             CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("was trained with spec"), sib::error);
         });
     }
     {
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         auto c = choice("ce");
         c.lr = 0.5;
         sib::train::with_trainer(m, c, options(ck), m.spec(), [&](auto& t) {
@@ -245,14 +245,14 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
         });
     }
     {
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         with_trainer(m, "sib", options(ck), [&](auto& t) {
             CHECK_THROWS_WITH_AS(t.resume(ck), doctest::Contains("setting 'objective'"), sib::error);
         });
     }
     {
         // A checkpoint a user wrote with metadata of their own is no run to resume: one line.
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         sib::optim::adamw<float> opt;
         const auto mine = dir.path / "mine.safetensors";
         sib::train::save_checkpoint(mine, m, &opt, {{"note", "mine"}});
@@ -260,14 +260,14 @@ TEST_CASE("trainer: resume refuses another spec or other settings; bad settings 
             CHECK_THROWS_WITH_AS(t.resume(mine), doctest::Contains("has no 'epoch' in its metadata"), sib::error);
         });
     }
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     auto o = options(ck);
     o.batch_size = 1;
     CHECK_THROWS_WITH_AS(with_trainer(m, "sib", o, [](auto&) {}), doctest::Contains("needs batches of at least 2"),
                          sib::error);
     CHECK_THROWS_WITH_AS(with_trainer(m, "hinge", options(ck), [](auto&) {}),
                          doctest::Contains("unknown objective 'hinge' (known: ce, sib, rrr)"), sib::error);
-    sib::nn::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
+    sib::models::spec_model<float> wide("Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Flatten; Linear(100,2)");
     with_trainer(wide, "ce", options(ck), [&](auto& t) {
         CHECK_THROWS_WITH_AS(t.run(train, test), doctest::Contains("Linear(100,2)"), sib::error);
     });
@@ -277,7 +277,7 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
     const auto train = squares(64, 8), test = squares(16, 9);
     temp_dir dir;
     const auto ck = dir.path / "ck.safetensors";
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     auto poison_after = [&m](sib::index_t when) {
         return [&m, when](sib::index_t step) {
             if (step == when)
@@ -291,7 +291,7 @@ TEST_CASE("trainer: a loss that becomes NaN stops with a clear message and keeps
     o.checkpoint_every = 1;
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::nn::spec_model<float> back(spec);
+    sib::models::spec_model<float> back(spec);
     sib::optim::adamw<float>* none = nullptr;
     SUBCASE("the next loss is NaN") {
         o.on_step = poison_after(2);
@@ -326,7 +326,7 @@ TEST_CASE("trainer: a NaN or infinity in the images is named (image and index) b
     auto o = options(dir.path / "ck.safetensors");
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     sib::tensor<float> images({32, 1, 8, 8});
     for (sib::index_t i = 0; i < 32; ++i) train.image(i, images.data() + i * 64);
     images[17 * 64 + 3 * 8 + 5] = std::numeric_limits<float>::infinity();
@@ -350,7 +350,7 @@ TEST_CASE("trainer: a second run writing the same checkpoint is refused while th
     o.epochs = 1;
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::nn::spec_model<float> first(spec), second(spec);
+    sib::models::spec_model<float> first(spec), second(spec);
     std::string message;
     o.on_step = [&](sib::index_t step) {  // while the first run holds the checkpoint, a second starts
         if (step != 1) return;
@@ -388,7 +388,7 @@ TEST_CASE("trainer: a checkpoint write past the file-size limit keeps the previo
     o.checkpoint_every = 0;
     std::ostringstream quiet;
     o.progress_stream = &quiet;
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     ::rlimit saved{};
     REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
     o.on_step = [&](sib::index_t step) {  // epoch 1's checkpoint exists: limit files to 1 KiB from now
@@ -410,7 +410,7 @@ TEST_CASE("trainer: a checkpoint write past the file-size limit keeps the previo
     CHECK(message == "train: " + o.checkpoint.string() +
                          ": write failed (the file would pass the file-size limit of 1024 bytes, ulimit -f); stopped, "
                          "the previous checkpoint is kept");
-    sib::nn::spec_model<float> back(spec);
+    sib::models::spec_model<float> back(spec);
     sib::optim::adamw<float>* none = nullptr;
     CHECK(sib::train::load_checkpoint(o.checkpoint, back, none)["epoch"] == 1);
     for (const auto& e : std::filesystem::directory_iterator(dir.path))
@@ -439,7 +439,7 @@ TEST_CASE("objective_step: the soft mask is computed only for objectives whose t
     loader.set_epoch(0);
     sib::data::batch<float> batch;
     REQUIRE(loader.next(batch));
-    sib::nn::spec_model<float> m(spec);
+    sib::models::spec_model<float> m(spec);
     sib::rng r(3);
     sib::optim::pytorch_default(m, r);
     sib::autodiff::step_workspace<float> ws;
@@ -455,14 +455,14 @@ TEST_CASE("objective_step: the soft mask is computed only for objectives whose t
 TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by hand") {
     // F0 = 2*64*16*784*9 (conv1), F1 = 2*64*32*196*144 (conv2), F2 = 2*64*1568*10 (linear).
     const double f0 = 14450688, f1 = 115605504, f2 = 2007040;
-    sib::nn::spec_model<float> m("Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
+    sib::models::spec_model<float> m("Conv2d(1,16,3,padding=1); ReLU; MaxPool2d(2); Conv2d(16,32,3,padding=1); ReLU; "
                              "MaxPool2d(2); Flatten; Linear(1568,10)");
     const auto c = sib::autodiff::count_step_flops(m, {64, 1, 28, 28});
     CHECK(c.forward == f0 + f1 + f2);
     CHECK(c.sib_step == 5 * f0 + 6 * f1 + 6 * f2);  // 777928704
     CHECK(c.ce_step == 2 * f0 + 3 * f1 + 3 * f2);   // 381739008
     // Stride 2 without padding: 9x9 -> 4x4.
-    sib::nn::spec_model<double> s("Conv2d(3,5,3,stride=2); Flatten; Linear(80,2)");
+    sib::models::spec_model<double> s("Conv2d(3,5,3,stride=2); Flatten; Linear(80,2)");
     const auto d = sib::autodiff::count_step_flops(s, {2, 3, 9, 9});
     CHECK(d.forward == 2.0 * 2 * 5 * 16 * 27 + 2.0 * 2 * 80 * 2);
 }
@@ -470,7 +470,7 @@ TEST_CASE("count_step_flops: the small reference CNN at batch 64, counted by han
 TEST_CASE("diagnostics: the terms' gradients add up to the objective's, each term's alone") {
     using T = double;
     const auto data = squares(8, 21);
-    sib::nn::spec_model<T> m(spec);
+    sib::models::spec_model<T> m(spec);
     sib::rng r(3);
     sib::optim::pytorch_default(m, r);
     auto objective = sib::train::make_sib_objective<T>();
@@ -536,7 +536,7 @@ TEST_CASE("trainer: diagnostics in the log leave training bit for bit as without
     temp_dir dir;
     std::vector<std::vector<float>> weights;
     for (sib::index_t diagnose : {0, 8}) {
-        sib::nn::spec_model<float> m(spec);
+        sib::models::spec_model<float> m(spec);
         auto o = options(dir.path / ("ck" + std::to_string(diagnose) + ".safetensors"));
         o.epochs = 2;
         o.log = dir.path / ("log" + std::to_string(diagnose) + ".jsonl");

@@ -22,6 +22,6 @@
 #include <sib/layers/softplus.hpp>
 #include <sib/layers/spec.hpp>
 #include <sib/layers/state_dict.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/layers/spec_sequence.hpp>
 #include <sib/layers/tanh.hpp>
 #include <sib/layers/window2d.hpp>

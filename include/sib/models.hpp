@@ -5,5 +5,6 @@
 #include <sib/models/init.hpp>
 #include <sib/models/registry.hpp>
 #include <sib/models/resnet.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/models/variant.hpp>
 #include <sib/models/vgg.hpp>

@@ -4,7 +4,7 @@
 #pragma once
 #include <doctest/doctest.h>
 #include <sib/io/npy.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
 #include <sib/autodiff/step.hpp>
@@ -56,7 +56,7 @@ struct golden_outputs {
 template <class T, class B = sib::cpu>
 golden_outputs run_golden_case(const std::filesystem::path& dir) {
     const auto meta = read_golden_meta(dir);
-    sib::nn::spec_model<T, B> model(meta["spec"].get<std::string>());
+    sib::models::spec_model<T, B> model(meta["spec"].get<std::string>());
     model.set_training(true);
     model.for_each_parameter([&](std::string_view name, sib::tensor<T, B>& v, sib::tensor<T, B>*) {
         v = sib::io::load_npy<T, B>(dir / ("param." + std::string(name) + ".npy"));

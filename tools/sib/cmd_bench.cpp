@@ -1,7 +1,7 @@
 // sib bench: times full training steps (zero_grad, objective step, AdamW update) of any spec on
 // random data, and reports the figures a user compares with other frameworks.
 #include "common.hpp"
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/optim/adamw.hpp>
 #include <sib/optim/init.hpp>
 #include <sib/autodiff/step.hpp>
@@ -71,7 +71,7 @@ int cmd_bench(int argc, char** argv) {
     const auto settings = sib_settings_from(a);
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::nn::spec_model<T, B> model(a.str("--model"));
+        sib::models::spec_model<T, B> model(a.str("--model"));
         const sib::shape in{batch, chw[0], chw[1], chw[2]};
         const sib::shape out = model.output_shape(in);
         sib::require(out.rank() == 2, "--model: must end in logits [B,K], gives ", out.str());

@@ -3,7 +3,7 @@
 #include "explain_common.hpp"
 #include <sib/io/npy.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/metrics/report.hpp>
 #include <sib/metrics/score_explanations.hpp>
@@ -98,7 +98,7 @@ int eval_model(const args& a, std::uint64_t seed) {
     for (const auto& m : so.metrics) slow = slow || sib::metrics::is_faithfulness_metric(m);
 
     return with_dtype(a, [&]<class T>() {
-        sib::nn::spec_model<T> model(a.str("--model"));
+        sib::models::spec_model<T> model(a.str("--model"));
         resolve_layer(a, model, so.explain);
         check_before_explaining(model, test.images().shape(), &test.labels(), methods, so.explain);
         sib::io::load_weights(model, a.str("--weights"));

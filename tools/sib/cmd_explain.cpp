@@ -4,7 +4,7 @@
 #include <sib/io/heatmap.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <chrono>
 #include <filesystem>
 
@@ -98,7 +98,7 @@ int cmd_explain(int argc, char** argv) {
     const int scale = scale_flag > 0 ? static_cast<int>(scale_flag) : sib::io::auto_scale(h, w);
 
     return with_dtype(a, [&]<class T>() {
-        sib::nn::spec_model<T> model(a.str("--model"));
+        sib::models::spec_model<T> model(a.str("--model"));
         resolve_layer(a, model, opt);
         auto checked = opt;
         checked.keep_channels = keep_channels;

@@ -3,7 +3,7 @@
 #include <sib/core/finite.hpp>
 #include <sib/io/npy.hpp>
 #include <sib/io/weights.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/autodiff/step.hpp>
 #include <filesystem>
 
@@ -30,7 +30,7 @@ int cmd_loss(int argc, char** argv) {
     const std::filesystem::path out = a.str("--out");
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::nn::spec_model<T, B> model(a.str("--model"));
+        sib::models::spec_model<T, B> model(a.str("--model"));
         const auto x = sib::io::load_npy<T, B>(a.str("--input"));
         sib::require(x.rank() == 4, a.str("--input"), ": expected [B,C,H,W], got ", x.shape().str());
         sib::require_finite(x, a.str("--input"));

@@ -1,7 +1,7 @@
 // sib train: trains a spec model with CE or S-IB on a benchmark or a dataset folder.
 #include "common.hpp"
 #include <sib/data/open.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/models/spec_model.hpp>
 #include <sib/train/choice.hpp>
 #if defined(SIB_CLI_MPI)
 #include <sib/dist/mpi.hpp>
@@ -176,7 +176,7 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
     const std::string resume = a.str("--resume");
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
-        sib::nn::spec_model<T, B> model(a.str("--model"));
+        sib::models::spec_model<T, B> model(a.str("--model"));
         // The objective and the optimizer are types: chosen here, once, by name.
         return sib::train::with_trainer(model, c, o, model.spec(), [&](auto& t) {
             if (resume.empty())

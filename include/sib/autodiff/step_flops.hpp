@@ -12,7 +12,7 @@
 #pragma once
 #include <sib/layers/conv2d.hpp>
 #include <sib/layers/linear.hpp>
-#include <sib/layers/spec_model.hpp>
+#include <sib/layers/spec_sequence.hpp>
 #include <type_traits>
 
 SIB_BEGIN_NAMESPACE
@@ -56,7 +56,7 @@ void add_step_flops(M& m, shape& in, step_flop_count& c, bool first) {
 
 // `in` is the input batch's shape [N,C,H,W].
 template <class T, class B>
-step_flop_count count_step_flops(nn::spec_model<T, B>& m, shape in) {
+step_flop_count count_step_flops(nn::spec_sequence<T, B>& m, shape in) {
     step_flop_count c;
     detail::add_step_flops<T, B>(m, in, c, true);
     return c;

@@ -16,7 +16,7 @@ struct ignore_counter {
 
 // f(name, index_t&) for every integer buffer of `m`: through m.for_each_counter where the model
 // names them (sequential: named children, blocks' inner layers), else (a model with layers but no
-// for_each_counter, such as nn::spec_model) through each top-level layer's, prefixed "<index>.",
+// for_each_counter, such as models::spec_model) through each top-level layer's, prefixed "<index>.",
 // as train::save_checkpoint names them. Nothing for a model without any.
 template <class M, class F>
 void visit_counters(M& m, F&& f) {

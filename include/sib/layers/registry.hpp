@@ -222,7 +222,7 @@ template <class... Entries>
 struct list {
     template <class T, class B>
     using variant = std::variant<typename Entries::template type<T, B>...>;
-    // The layers and some more alternatives (the run-time model's blocks, layers/spec_model.hpp).
+    // The layers and some more alternatives (the run-time model's blocks, models/spec_model.hpp).
     template <class T, class B, class... Extra>
     using variant_with = std::variant<typename Entries::template type<T, B>..., Extra...>;
 

@@ -9,7 +9,7 @@
 //
 // The same networks as the compile-time sib::models types (models/resnet.hpp, models/vgg.hpp): the
 // same layers in the same order under the same names, so the two hold the same state dict and
-// compute the same values (tests/test_spec_models.cpp). The run-time model (nn::spec_model) builds
+// compute the same values (tests/test_spec_models.cpp). The run-time model (models::spec_model) builds
 // the expansion; its identity stays the string the user wrote.
 //
 // One table, `named_models`: parsing (expand_spec), the "known models" of error messages and the
