@@ -158,7 +158,7 @@ double resnet_step_flops(const resnet_shape& r, objective_kind o) {
     static std::map<std::string, sib::autodiff::step_flop_count> counts;
     auto it = counts.find(r.name);
     if (it == counts.end()) {
-        sib::nn::spec_model<float> geometry(r.spec);
+        sib::models::spec_model<float> geometry(r.spec);
         it = counts.emplace(r.name, sib::autodiff::count_step_flops(geometry, {r.batch, 3, r.side, r.side})).first;
     }
     return o == objective_kind::sib ? it->second.sib_step : it->second.ce_step;
@@ -213,7 +213,7 @@ void torch_case(benchmark::State& state, const reference_model* r, objective_kin
     });
     for (auto _ : state) benchmark::DoNotOptimize(t.step(o == objective_kind::sib).total.item<float>());
     {
-        sib::nn::spec_model<float> geometry(r->spec);
+        sib::models::spec_model<float> geometry(r->spec);
         f = sib::autodiff::count_step_flops(geometry, {batch_size, r->channels, r->height, r->width});
     }
     report(state, o == objective_kind::sib ? f.sib_step : f.ce_step, static_cast<double>(batch_size));
