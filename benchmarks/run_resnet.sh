@@ -42,7 +42,7 @@ for c in "${cases[@]}"; do
   check=light
   if [[ $c == *resnet50* && -z $full_check_done ]]; then check=full; full_check_done=1; fi
   echo "== $c (load $(cut -d' ' -f1-3 /proc/loadavg), --check $check)" | tee -a "$results/loads.txt" >&2
-  "$bench" --threads "$threads" --side "$side" --check "$check" --benchmark_filter="^$c\$" \
+  "$bench" --threads "$threads" --side "$side" --check "$check" --benchmark_filter="^$c/" \
     --benchmark_repetitions="$repetitions" --benchmark_min_time=1 \
     --benchmark_out="$results/$name.json" --benchmark_out_format=json 2>"$results/$name.err" >/dev/null ||
     { cat "$results/$name.err" >&2; exit 1; }
