@@ -215,6 +215,9 @@ struct cpu {
     // Multiply-adds of a GEMM that count as one work item against parallel_grain (a product is
     // split from 1 Mi multiply-adds, some 20 us of one core).
     static constexpr index_t gemm_split_unit = 64;
+    // The most blocks one product splits into (cpu::gemm): enough to share it among this many
+    // threads; each block packs the shared operand again.
+    static constexpr index_t gemm_max_parts = 8;
 
     // Whether a kernel of `work` units should open a parallel region: not below the grain, not with
     // one thread (libgomp allocates a team per region then) and not inside a region already (the
@@ -268,9 +271,12 @@ struct cpu {
     }
 
     // Row-major C = alpha * op(A) * op(B) + beta * C, with op(A) m x k and op(B) k x n. A large
-    // product splits the longer side of C between the threads, each block one sequential product
-    // (cpu_detail::gemm_block). An element is computed the same way whatever the split, so the
-    // result does not depend on the thread count.
+    // product splits the longer side of C into blocks, each one sequential product
+    // (cpu_detail::gemm_block), run on the threads there are. The blocks follow the product's
+    // shape alone, never the thread count: a BLAS may choose its kernel by a block's size
+    // (OpenBLAS's small-matrix kernels on AVX-512 machines do, and sum in another order), so a
+    // split that followed the threads would change the last bits with them. Each element is
+    // computed by the same call whatever the threads, and the result does not depend on them.
     template <class T>
     static void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
                      const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
@@ -287,11 +293,10 @@ struct cpu {
                     for (index_t j = 0; j < n; ++j) row[j] *= beta;
             }
         if (k == 0) return;
-        index_t parts = 1;
-#if defined(_OPENMP)
-        if (go_parallel(m * n * k / gemm_split_unit)) parts = omp_get_max_threads();
-#endif
-        // Blocks of the longer side, in whole multiples of 16 rows or columns (Eigen's panels).
+        // Up to gemm_max_parts blocks of the longer side, each at least parallel_grain work items,
+        // in whole multiples of 16 rows or columns (Eigen's panels).
+        const index_t work = m * n * k / gemm_split_unit;
+        index_t parts = std::clamp<index_t>(work / parallel_grain, 1, gemm_max_parts);
         const bool by_rows = m >= n;
         const index_t side = by_rows ? m : n;
         const index_t step = ((side + parts - 1) / parts + 15) / 16 * 16;
