@@ -3,6 +3,7 @@
 # 8x3x224x224, CE and S-IB steps, sib and LibTorch) one case per process, so that each peak RSS
 # belongs to that case alone, plus the SGEMM reference, and prints one table. The first ResNet-50
 # process runs the full agreement check (float32 at the case's shape), the later ones --check light.
+# SIB_BENCH_KEEP=1 keeps the results of an earlier, interrupted run and times only the missing cases.
 # Expects build-bench/ built (benchmarks/run_perf.sh, or cmake --build build-bench --target sib_bench).
 #
 #   benchmarks/run_resnet.sh     (environment: SIB_BENCH_THREADS=2, SIB_BENCH_BUILD=build-bench,
@@ -20,14 +21,14 @@ python=/usr/bin/python3
 # One BLAS thread per torch thread (sib_bench also sets it at start-up and prints the BLAS).
 export OPENBLAS_NUM_THREADS=1
 
-rm -rf "$results"
+if [[ ${SIB_BENCH_KEEP:-0} != 1 ]]; then rm -rf "$results"; fi
 mkdir -p "$results"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "source: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
-} >"$results/machine.txt"
+} >>"$results/machine.txt"
 
 cases=(sgemm/eigen/2048)
 for model in resnet18_64x64_b32 resnet50_224x224_b8; do
@@ -36,9 +37,11 @@ for model in resnet18_64x64_b32 resnet50_224x224_b8; do
   done
 done
 full_check_done=
+grep -q '^check resnet50 8x3x224x224' "$results/check.txt" 2>/dev/null && full_check_done=1
 for c in "${cases[@]}"; do
   side=${c%%/*}
   name=${c//\//_}
+  [[ -s $results/$name.json ]] && continue
   check=light
   if [[ $c == *resnet50* && -z $full_check_done ]]; then check=full; full_check_done=1; fi
   echo "== $c (load $(cut -d' ' -f1-3 /proc/loadavg), --check $check)" | tee -a "$results/loads.txt" >&2

@@ -16,7 +16,7 @@
 // same weights and batch, the loss values agree in float32 (1e-3 relative), and in float64 so do
 // the values, every parameter gradient and the parameters after one AdamW step (and for the ResNets
 // the BatchNorm running statistics). Only the models with a case the filter selects are checked.
-// (--check light: ResNet-50's float32 check at a smaller shape.) The child keeps the parent's peak
+// (--check light: no float32 check of ResNet-50.) The child keeps the parent's peak
 // RSS free of the check; a disagreement aborts the benchmark.
 #include <Eigen/Core>  // its version, for the report
 #include "bench_models.hpp"
@@ -55,8 +55,10 @@ namespace {
 
 int threads = 2;
 double base_rss_mib = 0;
-// --check light: ResNet-50's float32 check at its float64 check's shape instead of the case's (the
-// full one takes minutes on 2 cores; a series of one-case processes runs it in the first only).
+// --check light: no float32 check of ResNet-50 (at the case's shape it takes minutes on 2 cores: a
+// series of one-case processes runs it in the first only; at the float64 check's 4x3x64x64 float32
+// is no check at all: layer4's BatchNorm sees 16 values per channel, and the two sides' float32
+// values and gradients part by up to 4e-3 and 97% where their float64 ones agree to 1e-13).
 bool light_check = false;
 
 double peak_rss_mib() {
@@ -422,10 +424,7 @@ bool sides_agree(const std::string& filter) {
     }
     if (any_case_selected(filter, resnet50_shape.name)) {
         const auto& r = resnet50_shape;
-        if (light_check)
-            ok = check_resnet<float, true>(r, r.check_batch, r.check_side, 1e-3, false) && ok;
-        else
-            ok = check_resnet<float, true>(r, r.batch, r.side, 1e-3, false) && ok;
+        if (!light_check) ok = check_resnet<float, true>(r, r.batch, r.side, 1e-3, false) && ok;
         ok = check_resnet<double, true>(r, r.check_batch, r.check_side, 1e-8, true) && ok;
     }
     return ok;
