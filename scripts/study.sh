@@ -17,5 +17,5 @@ build/bin/study --out reports/study.md --models-dir build/study-models "${readin
 minutes=$(( ($(date +%s) - start) / 60 ))
 # Which code and which command made these numbers, so anyone can make them again.
 printf '\nMade by `bash scripts/study.sh%s` at commit %s (%s) in %d minutes of wall time (%s).\n' \
-    "$(printf ' %q' "$@")" "$(git rev-parse --short HEAD)" "$(git log -1 --format=%cs)" "$minutes" "$(nproc) cores" >>reports/study.md
+    "$(printf ' %s' "$@")" "$(git rev-parse --short HEAD)" "$(git log -1 --format=%cs)" "$minutes" "$(nproc) cores" >>reports/study.md
 echo "study: $minutes minutes; report in reports/study.md (commit $(git rev-parse --short HEAD))"
