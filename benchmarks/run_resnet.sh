@@ -54,7 +54,7 @@ done
 echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
 
 "$python" - "$results" <<'EOF'
-import json, pathlib, statistics, sys
+import json, pathlib, re, statistics, sys
 d = pathlib.Path(sys.argv[1])
 rows = {}
 context = {}
@@ -62,7 +62,7 @@ for f in sorted(d.glob("*.json")):
     j = json.loads(f.read_text())
     context = j["context"]
     runs = [b for b in j["benchmarks"] if b.get("run_type") == "iteration"]
-    name = runs[0]["run_name"]
+    name = re.sub(r"(/iterations:\d+)?/real_time$", "", runs[0]["run_name"])
     rows[name] = dict(ms=statistics.median(b["real_time"] for b in runs),
                       gflops=statistics.median(b["GFLOP_per_s"] for b in runs),
                       rss=max(b["peak_rss_MiB"] for b in runs), base=runs[0]["base_rss_MiB"],
