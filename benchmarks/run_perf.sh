@@ -69,9 +69,11 @@ for c in "${cases[@]}"; do
     --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
     --benchmark_out="$results/$name.json" --benchmark_out_format=json 2>"$results/$name.err" ||
     { cat "$results/$name.err" >&2; exit 1; }
-  if [[ ! -s $results/check.txt ]] && grep -q '^check ' "$results/$name.err"; then
-    grep '^check ' "$results/$name.err" >"$results/check.txt"
-  fi
+  # sib_bench checks only the models of the cases it is asked for: keep each check line once, the
+  # first process's that checked it.
+  grep -h '^check ' "$results/check.txt" "$results/$name.err" 2>/dev/null |
+    awk '{ key = $2 " " $3 " " $4 } !seen[key]++' >"$results/check.new" || true
+  mv "$results/check.new" "$results/check.txt"
 done
 echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
 
