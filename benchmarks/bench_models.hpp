@@ -41,11 +41,12 @@ inline constexpr std::uint64_t seed = 2024;
 enum class objective_kind { sib, ce };
 inline const char* objective_name(objective_kind o) { return o == objective_kind::sib ? "sib_step" : "ce_step"; }
 
-// sib's side of a case: model with PyTorch's default init, AdamW, mask, workspace and one batch of
-// uniform [0,1) images with uniform labels, all from one seed (the torch side copies them).
-template <class T>
-struct sib_trainer {
-    sib::models::spec_model<T> model;
+// sib's side of a case: a model with PyTorch's default init, AdamW, mask, workspace and one batch of
+// uniform [0,1) images of shape `input` with uniform labels, all from one seed (the torch side
+// copies them). The model is built from model_args.
+template <class T, class Model>
+struct model_trainer {
+    Model model;
     sib::optim::adamw<T> opt;
     sib::masks::density_mask<T> mask;
     sib::autodiff::step_workspace<T> ws;
@@ -54,8 +55,9 @@ struct sib_trainer {
     sib::tensor<T> x;
     sib::tensor<std::int64_t> y;
 
-    explicit sib_trainer(const reference_model& r)
-        : model(r.spec), x(sib::shape{batch_size, r.channels, r.height, r.width}), y(sib::shape{batch_size}) {
+    template <class... A>
+    explicit model_trainer(const sib::shape& input, A&&... model_args)
+        : model(std::forward<A>(model_args)...), x(input), y(sib::shape{input[0]}) {
         sib::rng g(seed);
         sib::optim::pytorch_default(model, g);
         for (auto& v : x) v = static_cast<T>(g.uniform());
@@ -75,6 +77,13 @@ struct sib_trainer {
         opt.step(model);
         return v;
     }
+};
+
+// The reference models' side: their spec, at the benchmark's batch.
+template <class T>
+struct sib_trainer : model_trainer<T, sib::models::spec_model<T>> {
+    explicit sib_trainer(const reference_model& r)
+        : model_trainer<T, sib::models::spec_model<T>>(sib::shape{batch_size, r.channels, r.height, r.width}, r.spec) {}
 };
 
 // Worker threads of both sides: --threads N, else $SIB_BENCH_THREADS, else 2.

@@ -126,37 +126,12 @@ inline constexpr resnet_shape resnet_shapes[] = {resnet18_shape, resnet50_shape}
 template <bool Bottleneck, class T>
 using resnet_t = std::conditional_t<Bottleneck, sib::models::resnet50<T>, sib::models::resnet18<T>>;
 
-// sib's side of a ResNet case, as sib_trainer for the reference models.
+// sib's side of a ResNet case: bench_models.hpp's model_trainer on the compile-time ResNet.
 template <class T, class Model>
-struct model_trainer {
-    Model model;
-    sib::optim::adamw<T> opt;
-    sib::masks::density_mask<T> mask;
-    sib::autodiff::step_workspace<T> ws;
-    sib::loss::sib_objective_t<T> sib_objective = sib::loss::sib_objective<T>();
-    decltype(sib::loss::ce()) ce_objective = sib::loss::ce();
-    sib::tensor<T> x;
-    sib::tensor<std::int64_t> y;
-
-    model_trainer(sib::index_t batch, sib::index_t side)
-        : model(sib::models::resnet_options{.num_classes = classes}), x(sib::shape{batch, 3, side, side}), y(sib::shape{batch}) {
-        sib::rng g(seed);
-        sib::optim::pytorch_default(model, g);
-        for (auto& v : x) v = static_cast<T>(g.uniform());
-        for (auto& v : y) v = static_cast<std::int64_t>(g.below(classes));
-    }
-    // Loss and gradients (accumulated into the zeroed gradients), no update.
-    sib::autodiff::step_values<T> objective(objective_kind o) {
-        opt.zero_grad(model);
-        if (o == objective_kind::sib) return sib::autodiff::objective_step(model, ws, x, y, sib_objective, mask);
-        return sib::autodiff::objective_step(model, ws, x, y, ce_objective, mask);
-    }
-    sib::autodiff::step_values<T> step(objective_kind o) {
-        auto v = objective(o);
-        opt.step(model);
-        return v;
-    }
-};
+std::unique_ptr<model_trainer<T, Model>> make_resnet_trainer(sib::index_t batch, sib::index_t side) {
+    return std::make_unique<model_trainer<T, Model>>(sib::shape{batch, 3, side, side},
+                                                     sib::models::resnet_options{.num_classes = classes});
+}
 
 // The FLOP count of a ResNet step by sib's convention (sib/autodiff/step_flops.hpp), from the same
 // network as a run-time spec model (count_step_flops walks its residual blocks).
@@ -175,7 +150,7 @@ void resnet_case(benchmark::State& state, const resnet_shape* r, objective_kind 
     static std::map<std::string, std::unique_ptr<model_trainer<float, resnet_t<Bottleneck, float>>>> cache;
     set_threads();
     auto& t = cached(cache, objective_name(o), [&] {
-        auto p = std::make_unique<model_trainer<float, resnet_t<Bottleneck, float>>>(r->batch, r->side);
+        auto p = make_resnet_trainer<float, resnet_t<Bottleneck, float>>(r->batch, r->side);
         p->step(o);  // sizes every workspace
         return p;
     });
@@ -195,7 +170,7 @@ void torch_resnet_case(benchmark::State& state, const resnet_shape* r, objective
     const bool is_sib = o == objective_kind::sib;
     auto& t = cached(cache, objective_name(o), [&] {
         // The same initial weights and batch as the sib side; sib's model is freed before timing.
-        model_trainer<float, resnet_t<Bottleneck, float>> weights(r->batch, r->side);
+        model_trainer<float, resnet_t<Bottleneck, float>> weights(sib::shape{r->batch, 3, r->side, r->side}, sib::models::resnet_options{.num_classes = classes});
         auto p = std::make_unique<torch_trainer_of<torch_resnet>>(torch_resnet_like(*r), weights.model, weights.x,
                                                                   weights.y);
         p->step(is_sib);  // warm-up, as the sib side's
@@ -378,7 +353,7 @@ bool check_resnet(const resnet_shape& r, sib::index_t batch, sib::index_t side, 
     const std::string label = std::string(Bottleneck ? "resnet50" : "resnet18") + " " + std::to_string(batch) + "x3x" +
                               std::to_string(side) + "x" + std::to_string(side);
     return check_model<T>(
-        label, [&] { return std::make_unique<sib_side>(batch, side); },
+        label, [&] { return make_resnet_trainer<T, resnet_t<Bottleneck, T>>(batch, side); },
         [&](sib_side& s) { return std::make_unique<torch_trainer_of<torch_resnet>>(torch_resnet_like(r), s.model, s.x, s.y); },
         value_tol, deep);
 }
