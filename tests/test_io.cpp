@@ -657,7 +657,7 @@ TEST_CASE("png: an image whose header declares a huge canvas fails before decodi
         message = e.what();
     }
     CHECK(message.find(p + ": the image declares ") == 0);
-    CHECK(message.find("pixels, more than the 67108864 sib decodes") != std::string::npos);
+    CHECK(message.find("pixels, more than the limit of 67108864") != std::string::npos);
 }
 
 namespace {
@@ -725,6 +725,70 @@ TEST_CASE("png: BMP, PPM and TGA read as stored; one declaring more pixels than 
                                      "but the file holds 90");
 }
 
+namespace {
+// A baseline JPEG of one gray component whose Huffman tables hold one 1-bit code each (DC
+// difference 0, end of block), followed by `data` zero bytes: every 8x8 block decodes to 128.
+std::vector<std::uint8_t> flat_jpeg(unsigned width, unsigned height, std::size_t data) {
+    std::vector<std::uint8_t> j = {0xff, 0xd8};
+    const auto segment = [&](std::uint8_t marker, std::vector<std::uint8_t> payload) {
+        const std::size_t length = payload.size() + 2;
+        j.insert(j.end(), {0xff, marker, static_cast<std::uint8_t>(length >> 8), static_cast<std::uint8_t>(length)});
+        j.insert(j.end(), payload.begin(), payload.end());
+    };
+    std::vector<std::uint8_t> quant(65, 1);
+    quant[0] = 0;
+    segment(0xdb, quant);
+    segment(0xc0, {8, static_cast<std::uint8_t>(height >> 8), static_cast<std::uint8_t>(height),
+                   static_cast<std::uint8_t>(width >> 8), static_cast<std::uint8_t>(width), 1, 1, 0x11, 0});
+    for (std::uint8_t table : {0x00, 0x10}) {
+        std::vector<std::uint8_t> huffman(18, 0);
+        huffman[0] = table;
+        huffman[1] = 1;  // one code of length 1, for symbol 0
+        segment(0xc4, huffman);
+    }
+    segment(0xda, {1, 1, 0x00, 0, 63, 0});
+    j.insert(j.end(), data, 0);
+    j.insert(j.end(), {0xff, 0xd9});
+    return j;
+}
+}  // namespace
+
+TEST_CASE("png: a JPEG shorter than one bit per 8x8 block is refused as truncated (fuzz finding)") {
+    temp_folder dir;
+    // 24x16 pixels are 6 blocks: one byte of data holds them, and every pixel decodes to 128.
+    write_bytes(dir / "flat.jpg", flat_jpeg(24, 16, 1));
+    const auto flat = io::read_image<double>(dir / "flat.jpg");
+    REQUIRE(flat.shape() == sib::shape{1, 16, 24});
+    for (sib::index_t i = 0; i < flat.size(); ++i) CHECK(flat[i] == 128.0 / 255.0);
+    // 64x64 pixels are 64 blocks, 8 bytes after the scan's header (the end marker's 2 included);
+    // with 7 stb would decode the rest of the image as zeros.
+    const std::vector<std::uint8_t> whole = flat_jpeg(64, 64, 6), cut = flat_jpeg(64, 64, 5);
+    write_bytes(dir / "whole.jpg", whole);
+    CHECK(io::read_image(dir / "whole.jpg").shape() == sib::shape{1, 64, 64});
+    write_bytes(dir / "cut.jpg", cut);
+    CHECK(read_error(dir / "cut.jpg") == (dir / "cut.jpg") + ": the JPEG header declares 64x64 pixels, which need at least " +
+                                             std::to_string(whole.size()) + " bytes, but the file holds " +
+                                             std::to_string(cut.size()));
+    // The fuzzer's input: 156 bytes declaring 8192x8192 pixels, which took 20 s and 2 GB to decode.
+    const std::string p = data_file("jpeg_truncated.jpg");
+    CHECK(read_error(p) == p + ": the JPEG header declares 8192x8192 pixels, which need at least 131210 bytes, "
+                               "but the file holds 156");
+}
+
+TEST_CASE("png: the pixel limit is the readers' last argument") {
+    const std::string p = data_file("rgb_4x3.png");
+    CHECK(error_of([&] { io::read_image(p, 0, 11); }) == p + ": the image declares 4x3 pixels, more than the limit of 11");
+    CHECK(error_of([&] { io::read_image_8bit(p, 3, 11); }) ==
+          p + ": the image declares 4x3 pixels, more than the limit of 11");
+    CHECK(io::read_image(p, 0, 12).shape() == sib::shape{3, 3, 4});
+    CHECK(io::read_image_8bit(p, 3, 12).pixels.size() == 36);
+    // The image fuzzer's limit: 35 bytes of valid GIF, a 8192x8192 canvas around a one-pixel frame,
+    // which decode at the default limit (slowly, into a gigabyte of floats).
+    const std::string gif = data_file("gif_canvas_one_pixel.gif");
+    CHECK(error_of([&] { io::read_image(gif, 3, std::uint64_t{1} << 20); }) ==
+          gif + ": the image declares 8192x8192 pixels, more than the limit of 1048576");
+}
+
 TEST_CASE("png: a 16-bit PNM is refused before stb decodes it (stb reads past its buffer; fuzz finding)") {
     const std::string p = data_file("pnm16_short.pgm");
     std::string message;
@@ -767,7 +831,7 @@ TEST_CASE("png: refusals name the file and the problem") {
           data_file("missing.png") + ": cannot open (No such file or directory)");
     // Text that starts "GIF89a": its "header" declares a canvas, refused before decoding.
     CHECK(error_of([&] { io::read_image(data_file("not_an_image.png")); }) ==
-          data_file("not_an_image.png") + ": the image declares 8255x28526 pixels, more than the 67108864 sib decodes");
+          data_file("not_an_image.png") + ": the image declares 8255x28526 pixels, more than the limit of 67108864");
     // A file stb cannot even read a header from.
     const std::string text = dir / "text.png";
     {

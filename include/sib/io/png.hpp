@@ -98,15 +98,19 @@ void write_image(const std::filesystem::path& path, const tensor<T, B>& chw) {
     write_png(path, hwc.data(), static_cast<int>(w), static_cast<int>(h), static_cast<int>(c));
 }
 
-// The largest image read_image decodes: 2^26 pixels (8192 x 8192), 1 GiB as float RGBA.
+// The largest image read_image decodes by default: 2^26 pixels (8192 x 8192), 1 GiB as float RGBA
+// (PIL's default limit, Image.MAX_IMAGE_PIXELS, is of the same size). The readers take a smaller or
+// larger limit as their last argument.
 inline constexpr std::uint64_t max_image_pixels = std::uint64_t{1} << 26;
 
 namespace detail {
 
-// The fewest bytes a file of stb's raw formats can hold a w x h image in (header included), with
-// the format's name; 0 for the compressed formats (PNG, JPEG, GIF, HDR, PIC), whose data runs out
-// inside the decoder. stb reads past the end of a short BMP, PNM, TGA or PSD as zeros, so 90 bytes
-// declaring 14 million pixels would decode (slowly) into a gigabyte of blank image (a fuzz finding).
+// The fewest bytes a file can hold a w x h image in (header included), with the format's name; 0
+// where stb notices data running out itself (PNG) or where no useful bound exists (GIF, whose canvas
+// may be far larger than its frames; HDR and PIC). stb reads past the end of a short BMP, PNM, TGA,
+// PSD or JPEG as zeros, so 90 bytes declaring 14 million pixels would decode (slowly) into a gigabyte
+// of blank image (fuzz findings). JPEG codes a DC value for every 8x8 block of its full-resolution
+// component, at least one bit each: fewer bytes is a truncated file (PIL refuses those too).
 struct raw_size { std::uint64_t bytes = 0; const char* format = ""; };
 inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t w, std::uint64_t h) {
     const auto byte = [&](std::size_t at) { return at < n ? std::uint64_t{b[at]} : 0; };
@@ -135,7 +139,23 @@ inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t
         return {at + 1 + (b[1] == '6' ? 3 : 1) * pixels, b[1] == '6' ? "PPM" : "PGM"};
     }
     if (starts("8BPS")) return {26 + pixels / 128 * 2, "PSD"};  // PackBits: at most 128 bytes per 2
-    if (starts("\x89PNG") || starts("\xff\xd8") || starts("GIF8") || starts("#?") || starts("\x53\x80\xf6\x34"))
+    if (starts("\xff\xd8")) {  // the segments up to the first scan's header, then the scan's bits
+        std::size_t at = 2, scan = 0;
+        while (scan == 0 && at + 4 <= n && b[at] == 0xff) {
+            const unsigned marker = b[at + 1];
+            const std::size_t length = static_cast<std::size_t>(byte(at + 2) << 8 | byte(at + 3));
+            if (marker == 0xff) {
+                ++at;  // a fill byte
+            } else if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+                at += 2;  // markers without a length
+            } else {
+                if (marker == 0xda) scan = at + 2 + length;
+                at += 2 + length;
+            }
+        }
+        return {scan + (w + 7) / 8 * ((h + 7) / 8) / 8, "JPEG"};
+    }
+    if (starts("\x89PNG") || starts("GIF8") || starts("#?") || starts("\x53\x80\xf6\x34"))
         return {};
     // TGA (no magic): 18 bytes, an id, a colour map, then pixels: types 1-3 store every pixel, 9-11
     // run-length packets of at most 128 pixels.
@@ -151,16 +171,17 @@ inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t
 namespace detail {
 
 // What read_image and read_image_8bit check before stb decodes a file's bytes: the canvas the
-// header declares (a few bytes of GIF or PNM can declare gigabytes, which stb would allocate), 16-bit
-// samples outside PNG, and raw formats shorter than their declared pixels. Returns whether the file
-// holds 16-bit samples.
-inline bool check_before_decode(const std::string& where, const stbi_uc* bytes, std::size_t size) {
+// header declares against `max_pixels` (a few bytes of GIF or PNM can declare gigabytes, which stb
+// would allocate), 16-bit samples outside PNG, and files shorter than their declared pixels need.
+// Returns whether the file holds 16-bit samples.
+inline bool check_before_decode(const std::string& where, const stbi_uc* bytes, std::size_t size,
+                                std::uint64_t max_pixels) {
     require(size <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
     const int n = static_cast<int>(size);
     int w = 0, h = 0, stored = 0;
     if (stbi_info_from_memory(bytes, n, &w, &h, &stored))
-        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_image_pixels, where,
-                ": the image declares ", w, "x", h, " pixels, more than the ", max_image_pixels, " sib decodes");
+        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_pixels, where,
+                ": the image declares ", w, "x", h, " pixels, more than the limit of ", max_pixels);
     // 16-bit samples from PNG only. Debian's stb reads past the buffer it allocated for a 16-bit PNM
     // (a fuzz finding, tests/data/io/pnm16_short.pgm): such files are refused before stb decodes them.
     const bool png = n >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
@@ -178,15 +199,17 @@ inline bool check_before_decode(const std::string& where, const stbi_uc* bytes, 
 
 // Any format stb_image reads (PNG, JPEG, BMP, TGA, GIF's first frame, PSD, PNM) as [C,H,W] floats:
 // 8-bit values / 255, 16-bit PNG values / 65535. `channels` 0 keeps the stored count; 1 to 4
-// converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped).
+// converts as stb does (gray <-> RGB by luminance, alpha added as opaque or dropped). An image of
+// more than `max_pixels` pixels is refused before it is decoded.
 template <class T = float, class B = cpu>
-tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0) {
+tensor<T, B> read_image(const std::filesystem::path& path, int channels = 0,
+                        std::uint64_t max_pixels = max_image_pixels) {
     const std::string where = path.string();
     require(channels >= 0 && channels <= 4, where, ": channels must be 0 (as stored) or 1 to 4, got ",
             channels);
     const std::vector<std::byte> file = detail::read_file_bytes(path);
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
-    const bool wide = detail::check_before_decode(where, bytes, file.size());
+    const bool wide = detail::check_before_decode(where, bytes, file.size(), max_pixels);
     const int n = static_cast<int>(file.size());
     int w = 0, h = 0, stored = 0;
     std::unique_ptr<void, void (*)(void*)> pixels(
@@ -216,13 +239,14 @@ struct image_8bit {
     int width = 0, height = 0, channels = 0;
 };
 
-inline image_8bit read_image_8bit(const std::filesystem::path& path, int channels = 0) {
+inline image_8bit read_image_8bit(const std::filesystem::path& path, int channels = 0,
+                                  std::uint64_t max_pixels = max_image_pixels) {
     const std::string where = path.string();
     require(channels >= 0 && channels <= 4, where, ": channels must be 0 (as stored) or 1 to 4, got ",
             channels);
     const std::vector<std::byte> file = detail::read_file_bytes(path);
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
-    detail::check_before_decode(where, bytes, file.size());
+    detail::check_before_decode(where, bytes, file.size(), max_pixels);
     int w = 0, h = 0, stored = 0;
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
         stbi_load_from_memory(bytes, static_cast<int>(file.size()), &w, &h, &stored, channels),
