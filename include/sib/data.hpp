@@ -10,4 +10,5 @@
 #include <sib/data/idx.hpp>
 #include <sib/data/loader.hpp>
 #include <sib/data/npy_dataset.hpp>
+#include <sib/data/prefetcher.hpp>
 #include <sib/data/resample.hpp>

@@ -35,6 +35,7 @@
 #include <sib/core/shape.hpp>
 #include <sib/backend/cpu/cpu.hpp>
 #include <sib/data/dataset.hpp>
+#include <sib/data/prefetcher.hpp>
 #include <sib/data/resample.hpp>
 #include <sib/io/png.hpp>
 #include <algorithm>
