@@ -304,12 +304,17 @@ TEST_CASE("max_pool2d fast path: the scatter vjp sums overlapping windows as the
 
 TEST_CASE("training step: no allocation once warm, S-IB and cross entropy, one and two threads") {
     thread_count_guard guard;
-    const char* spec =
-        "Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Conv2d(4,6,3,padding=1); ReLU; MaxPool2d(2); Flatten; "
-        "Linear(294,5)";
+    // A plain chain, and a ResNet in BatchNorm's training mode, whose torchvision names
+    // ("layer2.0.downsample.1.running_mean") are longer than std::string keeps without allocating.
+    for (const char* spec :
+         {"Conv2d(1,4,3,padding=1); ReLU; MaxPool2d(2); Conv2d(4,6,3,padding=1); ReLU; MaxPool2d(2); Flatten; "
+          "Linear(294,5)",
+          "resnet18_small(num_classes=5, in_channels=1, width=4)"})
     for (int threads : {1, 2}) {
+        INFO(std::string(spec));
         sib::set_num_threads(threads);
         sib::models::spec_model<float> model(spec);
+        model.set_training(true);
         sib::rng g(3);
         sib::optim::pytorch_default(model, g);
         sib::tensor<float> x({8, 1, 28, 28});

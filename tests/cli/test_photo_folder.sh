@@ -63,6 +63,9 @@ expect_final_error "--std not numbers" "--std must be numbers separated by comma
 expect_final_error "--mean without --image-size" "--mean applies to photo folders" \
     "$sib" train --model "$spec" --data "$data" --mean 0.5 --out "$tmp/f.safetensors"
 expect_final_error "--flip with photo folders" "do not apply to photo folders" run --flip --out "$tmp/f.safetensors"
+expect_final_error "--image-size too small for the model" \
+    "--image-size 1 is too small for this model: .*MaxPool2d(2).*smaller than the kernel 2" \
+    "$sib" train --model "$spec" --data "$data" --image-size 1 --batch 2 --objective ce --out "$tmp/f.safetensors"
 mkdir -p "$tmp/nothing"
 expect_final_error "no train folder" "has no train/ folder" \
     "$sib" train --model "$spec" --data "$tmp/nothing" --image-size 8 --out "$tmp/f.safetensors"

@@ -177,6 +177,14 @@ int train(int argc, char** argv, sib::dist::comm_ref comm) {
 
     return with_backend_and_dtype(a, [&]<class T, class B>() {
         sib::models::spec_model<T, B> model(a.str("--model"));
+        if (photos) {  // a model whose pooling outruns the image fails on the first layer too small
+            const sib::shape s = photos->train.image_shape();
+            try {
+                (void)model.output_shape({1, s[0], s[1], s[2]});
+            } catch (const sib::error& e) {
+                sib::fail("--image-size ", image_size, " is too small for this model: ", e.what());
+            }
+        }
         // The objective and the optimizer are types: chosen here, once, by name.
         return sib::train::with_trainer(model, c, o, model.spec(), [&](auto& t) {
             if (resume.empty())

@@ -38,7 +38,7 @@ step_values<typename M::value_type> objective_step(
     auto& sw = ws.sweeps;
     auto& ctx = ws.context;
     const auto& z = forward_sweep(m, sw, x);
-    require(z.rank() == 2, "objective: the model must output logits [N,K], got ", z.shape().str());
+    if (z.rank() != 2) fail("objective: the model must output logits [N,K], got ", z.shape().str());
     require(y.size() == z.dim(0), "objective: ", y.size(), " labels for a batch of ", z.dim(0));
 
     ctx.begin(sw.input(), z, y);

@@ -29,8 +29,9 @@ public:
     }
 
     sib::shape output_shape(const sib::shape& in) const {
-        require(in.rank() == 4 && in[2] > 0 && in[3] > 0, name(),
-                ": expects input [N,C,H,W] with H,W > 0, got ", in.str());
+        // Checked before the message is built: output_shape runs every step, and must not allocate.
+        if (!(in.rank() == 4 && in[2] > 0 && in[3] > 0))
+            fail(name(), ": expects input [N,C,H,W] with H,W > 0, got ", in.str());
         return {in[0], in[1], out_h_, out_w_};
     }
 

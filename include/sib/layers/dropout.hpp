@@ -80,8 +80,9 @@ SIB_KERNELS:
     }
 
     void apply(const tensor_type& v, tensor_type& out) const {
-        require(v.size() == mask_.size(), "Dropout: input ", v.shape().str(),
-                " does not match the mask of the last forward ", mask_.shape().str());
+        if (v.size() != mask_.size())  // the shapes' text only when failing: this runs every step
+            fail("Dropout: input ", v.shape().str(), " does not match the mask of the last forward ",
+                 mask_.shape().str());
         const T* pm = mask_.data();
         const T* pv = v.data();
         T* po = out.data();

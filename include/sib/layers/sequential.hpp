@@ -4,6 +4,7 @@
 // name ("conv1.weight", "layer1.0.conv1.weight", as a torchvision module's attributes).
 #pragma once
 #include <sib/layers/layer.hpp>
+#include <charconv>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -29,7 +30,9 @@ struct prefixed_visitor {
 };
 
 // Calls f(name, rest...) with the name prefixed by "<prefix>." (nothing when the prefix is empty):
-// parameters (name, value, grad) and counters (name, index_t&) alike.
+// parameters (name, value, grad) and counters (name, index_t&) alike. The dotted name is composed on
+// the stack (torchvision's longest, "layer4.1.downsample.0.running_mean", is 34 characters), so an
+// optimizer step over a deep model allocates nothing; a name longer than the buffer goes to the heap.
 template <class F>
 struct named_prefix_visitor {
     F& f;
@@ -40,11 +43,41 @@ struct named_prefix_visitor {
             f(name, std::forward<A>(rest)...);
             return;
         }
+        const std::size_t size = prefix.size() + 1 + name.size();
+        char text[256];
+        if (size <= sizeof text) {
+            prefix.copy(text, prefix.size());
+            text[prefix.size()] = '.';
+            name.copy(text + prefix.size() + 1, name.size());
+            f(std::string_view(text, size), std::forward<A>(rest)...);
+            return;
+        }
         std::string full(prefix);
         full += '.';
         full += name;
         f(std::string_view(full), std::forward<A>(rest)...);
     }
+};
+
+// A child's name in a parameter prefix without allocating: the layer's own name (a view of it), or
+// its index written into the object. Not copyable: the view may point into the object itself.
+class child_prefix {
+public:
+    child_prefix(std::string_view name, int index) {
+        if (!name.empty()) {
+            view_ = name;
+            return;
+        }
+        const auto end = std::to_chars(digits_, digits_ + sizeof digits_, index).ptr;
+        view_ = std::string_view(digits_, static_cast<std::size_t>(end - digits_));
+    }
+    child_prefix(const child_prefix&) = delete;
+    child_prefix& operator=(const child_prefix&) = delete;
+    std::string_view view() const { return view_; }
+
+private:
+    char digits_[12];
+    std::string_view view_;
 };
 
 // A layer that carries its own name (nn::named), which a container uses instead of its index.
@@ -55,11 +88,15 @@ concept has_module_name = requires(const L& l) {
 
 // The prefix of a child's parameters in a container: its name, or its index.
 template <class L>
-std::string child_name(const L& l, int index) {
+std::string_view own_name(const L& l) {
     if constexpr (has_module_name<L>)
-        return std::string(l.module_name());
+        return l.module_name();
     else
-        return std::to_string(index);
+        return {};
+}
+template <class L>
+std::string child_name(const L& l, int index) {
+    return std::string(child_prefix(own_name(l), index).view());
 }
 
 // f(name, index_t&) for every integer buffer (BatchNorm's num_batches_tracked) of a layer or model
@@ -125,8 +162,8 @@ public:
     template <class F>
     void for_each_parameter(F&& f) {
         for_each_layer([&](auto& l, int i) {
-            const std::string prefix = detail::child_name(l, i);
-            l.for_each_parameter(detail::named_prefix_visitor<F>{f, prefix});
+            const detail::child_prefix prefix(detail::own_name(l), i);
+            l.for_each_parameter(detail::named_prefix_visitor<F>{f, prefix.view()});
         });
     }
 
@@ -135,8 +172,8 @@ public:
     void for_each_counter(F&& f) {
         for_each_layer([&](auto& l, int i) {
             if constexpr (detail::has_counters<std::decay_t<decltype(l)>>) {
-                const std::string prefix = detail::child_name(l, i);
-                l.for_each_counter(detail::named_prefix_visitor<F>{f, prefix});
+                const detail::child_prefix prefix(detail::own_name(l), i);
+                l.for_each_counter(detail::named_prefix_visitor<F>{f, prefix.view()});
             }
         });
     }

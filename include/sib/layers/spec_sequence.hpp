@@ -87,10 +87,7 @@ public:
     // "Linear(3136,10)", "fc: Linear(512,10)", "layer1.0: Residual": the item as messages name it.
     const std::string& layer_text(int i) const { return node(i).text; }
     // The child's name in parameter names and module paths: its module name, or its index.
-    std::string module_name(int i) const {
-        const auto& n = node(i);
-        return n.name.empty() ? std::to_string(i) : n.name;
-    }
+    std::string module_name(int i) const { return std::string(nn::detail::child_prefix(node(i).name, i).view()); }
 
     template <class F>
     void for_each_layer(F&& f) {
@@ -136,15 +133,15 @@ public:
 private:
     void visit_parameters(parameter_visitor f) {
         for_each_layer([&](auto& l, int i) {
-            const std::string prefix = module_name(i);
-            l.for_each_parameter(nn::detail::named_prefix_visitor<parameter_visitor>{f, prefix});
+            const nn::detail::child_prefix prefix(node(i).name, i);
+            l.for_each_parameter(nn::detail::named_prefix_visitor<parameter_visitor>{f, prefix.view()});
         });
     }
     void visit_counters(counter_visitor f) {
         for_each_layer([&](auto& l, int i) {
             if constexpr (nn::detail::has_counters<std::decay_t<decltype(l)>>) {
-                const std::string prefix = module_name(i);
-                l.for_each_counter(nn::detail::named_prefix_visitor<counter_visitor>{f, prefix});
+                const nn::detail::child_prefix prefix(node(i).name, i);
+                l.for_each_counter(nn::detail::named_prefix_visitor<counter_visitor>{f, prefix.view()});
             }
         });
     }
