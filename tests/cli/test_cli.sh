@@ -206,6 +206,16 @@ if "$sib" train --model "$named" --benchmark shapes --train-limit 16 --test-limi
         else
             bad "explain --layer by module path: $(cat "$tmp/err")"
         fi
+        # Every method of explain and every metric of eval (deletion and insertion too) on the ResNet:
+        # the header and one row per method, nothing undefined in the JSON.
+        if "$sib" eval --model "$named" --weights "$tmp/named.safetensors" --benchmark shapes --count 2 --methods every \
+            --faithfulness --resamples 50 --steps 4 --samples 3 >"$tmp/eval" 2>"$tmp/err" &&
+            [ "$(grep -c '^| [a-z_]* |' "$tmp/eval")" -eq 15 ] && tail -n 1 "$tmp/eval" | grep -q '"rise"' &&
+            tail -n 1 "$tmp/eval" | grep -q '"deletion"' && ! tail -n 1 "$tmp/eval" | grep -q 'null\|"nan_count":[1-9]'; then
+            pass "eval --methods every --faithfulness on $named"
+        else
+            bad "eval of every method on the named model: $(tail -n 3 "$tmp/eval") $(cat "$tmp/err")"
+        fi
         expect_error "explain --layer unknown path" "--layer: no module 'layer9' in the model (its modules: conv1, bn1, relu, layer1" \
             "$sib" explain --model "$named" --weights "$tmp/named.safetensors" --benchmark shapes --count 2 \
             --method gradcam --layer layer9 --out "$tmp/ex_bad"
