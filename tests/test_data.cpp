@@ -152,6 +152,17 @@ TEST_CASE("in_memory_dataset: accessors and validation") {
 
     const in_memory_dataset copy = sib::data::to_in_memory(d, {"a", "b"});
     CHECK(same_dataset(copy, d));
+    // A limit copies the first images only (and a limit past the end all of them).
+    const in_memory_dataset first = sib::data::to_in_memory(d, {"a", "b"}, 1);
+    REQUIRE(first.size() == 1);
+    CHECK(first.images().shape() == sib::shape{1, 3, 2, 2});
+    CHECK(first.masks().shape() == sib::shape{1, 1, 2, 2});
+    CHECK(first.label(0) == d.label(0));
+    float a[12], b[12];
+    first.image(0, a);
+    d.image(0, b);
+    CHECK(std::equal(a, a + 12, b));
+    CHECK(same_dataset(sib::data::to_in_memory(d, {"a", "b"}, 5), d));
 }
 
 TEST_CASE("foreground_mask: nonzero pixels dilated by one, clipped at the border") {

@@ -44,6 +44,40 @@ run --epochs 2 --out "$tmp/b.safetensors" >/dev/null 2>&1 &&
 run --epochs 2 --threads 1 --out "$tmp/d.safetensors" >/dev/null 2>&1 &&
     same_weights "$tmp/b.safetensors" "$tmp/d.safetensors" && pass "1 and 2 threads" || bad "1 and 2 threads differ"
 
+# sib explain and sib eval on the trained model and DIR/test, with masks in DIR/masks/test. stb reads
+# images by their content, not their name: the masks are binary PGMs named .png, a square in the
+# middle of each test image.
+pgm_square() {  # pgm_square PATH W H
+    mkdir -p "$(dirname "$1")"
+    { printf 'P5\n%d %d\n255\n' "$2" "$3"
+      for ((y = 0; y < $3; y++)); do for ((x = 0; x < $2; x++)); do
+          if ((x >= $2 / 4 && x < 3 * $2 / 4 && y >= $3 / 4 && y < 3 * $3 / 4)); then printf '\377'; else printf '\0'; fi
+      done; done; } >"$1"
+}
+explain() { "$sib" explain --model "$spec" --weights "$tmp/a.safetensors" --data "$data" --image-size 8 "$@"; }
+if explain --method saliency,gradcam --count 3 --out "$tmp/ex" >"$tmp/json" 2>"$tmp/err" &&
+    [ -s "$tmp/ex/saliency.npy" ] && [ -s "$tmp/ex/gradcam/2.png" ] && [ -s "$tmp/ex/sheet.png" ] &&
+    head -c 80 "$tmp/ex/saliency.npy" | grep -q "'shape': (3, 8, 8)"; then
+    pass "explain --data: 3 test photos at 8x8"
+else
+    bad "explain --data: $(tail -n 2 "$tmp/err")"
+fi
+expect_final_error "eval --data without masks" "test split has no masks to score against (DIR/masks/test" \
+    "$sib" eval --model "$spec" --weights "$tmp/a.safetensors" --data "$data" --image-size 8
+for cls in ant bee; do for i in 1 2; do pgm_square "$data/masks/test/$cls/$i.png" $((9 + i)) 21; done; done
+if "$sib" eval --model "$spec" --weights "$tmp/a.safetensors" --data "$data" --image-size 8 --methods all \
+    --resamples 50 --steps 4 --samples 3 >"$tmp/json" 2>"$tmp/err" &&
+    tail -n 1 "$tmp/json" | grep -q '"images":4' && tail -n 1 "$tmp/json" | grep -q '"gradcam_pp"' &&
+    ! tail -n 1 "$tmp/json" | grep -q 'null\|"nan_count":[1-9]'; then
+    pass "eval --data: the six core methods on 4 test photos with their masks"
+else
+    bad "eval --data: $(tail -n 1 "$tmp/json") $(tail -n 2 "$tmp/err")"
+fi
+expect_final_error "--image-size without --data" "--image-size applies to photo folders: give --data DIR" \
+    "$sib" explain --model "$spec" --weights "$tmp/a.safetensors" --benchmark shapes --image-size 8 --method saliency \
+    --out "$tmp/x"
+rm -r "$data/masks"
+
 # A corrupt image (a good header over too few pixels): named, or skipped and counted.
 printf 'P6\n40 40\n255\nxyz' >"$data/train/bee/9.ppm"
 expect_final_error "corrupt image" "photo folder: .*train/bee/9.ppm" run --epochs 1 --out "$tmp/e.safetensors"

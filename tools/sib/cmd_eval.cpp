@@ -77,9 +77,11 @@ int eval_maps(const args& a, std::uint64_t seed) {
 // Form (b): a model's explanations of a benchmark's test split (sib::metrics::score_explanations).
 int eval_model(const args& a, std::uint64_t seed) {
     sib::require(!a.set("--masks"), "--masks goes with --maps; a benchmark brings its own masks");
-    for (const char* f : {"--model", "--weights", "--benchmark"})
+    for (const char* f : {"--model", "--weights"})
         sib::require(a.set(f), "missing ", f, " (sib eval takes --maps/--masks, or --model, --weights and "
-                     "--benchmark; see sib eval --help)");
+                     "--benchmark or --data; see sib eval --help)");
+    sib::require(a.set("--benchmark") != a.set("--data"), "give exactly one of --benchmark NAME or --data DIR");
+    check_photo_flags(a);
     const bool faithfulness = a.set("--faithfulness");
     const auto methods = parse_methods(a.str("--methods"), "--methods");
     sib::metrics::score_options so;
@@ -90,10 +92,11 @@ int eval_model(const args& a, std::uint64_t seed) {
     const long long count = a.integer("--count");
     sib::require(count >= 0, "--count must be non-negative (0: the whole test split), got ", count);
     require_bootstrap_images(count == 0 ? 2 : count, "--count");
-    const std::string bench = a.str("--benchmark");
-    const auto test = benchmark_test_split(bench, seed, count);
-    require_bootstrap_images(test.size(), "the test split of " + bench);
-    sib::require(test.has_masks(), bench, ": the test split has no masks to score against");
+    const std::string source = a.set("--data") ? a.str("--data") : a.str("--benchmark");
+    const auto test = a.set("--data") ? photo_test_split(a, count) : benchmark_test_split(source, seed, count);
+    require_bootstrap_images(test.size(), "the test split of " + source);
+    sib::require(test.has_masks(), source, ": the test split has no masks to score against",
+                 a.set("--data") ? " (DIR/masks/test/<class>/<image>.png)" : "");
     bool slow = false;
     for (const auto& m : so.metrics) slow = slow || sib::metrics::is_faithfulness_metric(m);
 
@@ -111,7 +114,7 @@ int eval_model(const args& a, std::uint64_t seed) {
         bar.finish();
 
         std::cout << r.to_markdown();
-        sib::io::json j = {{"benchmark", bench}};
+        sib::io::json j = {{a.set("--data") ? "data" : "benchmark", source}};
         j.update(r.to_json());
         std::cout << j.dump() << std::endl;
         return 0;
@@ -126,6 +129,7 @@ int cmd_eval(int argc, char** argv) {
                    "over images with a 95% bootstrap interval. Two forms:\n"
                    "  sib eval --maps A.npy --masks S.npy              given maps [B,H,W] and masks\n"
                    "  sib eval --model SPEC --weights W --benchmark NAME   explain and score its test split\n"
+                   "  sib eval --model SPEC --weights W --data DIR          the same on photo folders' DIR/test\n"
                    "Prints a Markdown table, then JSON on the last line.\n\n" +
                        sib::explain::methods_help() + "\n\n" + sib::data::benchmarks_help());
     a.flag("--maps", "A.npy", "maps [B,H,W] or [B,1,H,W] (form 1)", "")
@@ -139,6 +143,7 @@ int cmd_eval(int argc, char** argv) {
         .option("--faithfulness", "also deletion and insertion AUC (slow: 2 x 51 model calls per image)")
         .flag("--resamples", "N", "bootstrap resamples", "2000")
         .flag("--seed", "S", "seed of the benchmark, the seeded methods and the bootstrap", "0");
+    add_photo_flags(a);
     add_explain_flags(a);
     add_threads_flag(a);
     if (!a.parse(argc, argv, std::cout)) return 0;

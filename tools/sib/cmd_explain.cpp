@@ -20,21 +20,23 @@ struct explain_inputs {
 };
 
 explain_inputs read_inputs(const args& a, std::uint64_t seed, bool target_is_label) {
-    const std::string input = a.str("--input"), bench = a.str("--benchmark");
-    sib::require(input.empty() != bench.empty(), "give exactly one of --input X.npy or --benchmark NAME");
+    const std::string input = a.str("--input"), bench = a.str("--benchmark"), photos = a.str("--data");
+    sib::require(!input.empty() + !bench.empty() + !photos.empty() == 1,
+                 "give exactly one of --input X.npy, --benchmark NAME or --data DIR");
+    check_photo_flags(a);
     explain_inputs in;
-    if (!bench.empty()) {
+    if (input.empty()) {
         sib::require(!a.set("--labels") && !a.set("--masks"), "--labels and --masks go with --input; a benchmark "
-                     "brings its own");
+                     "or a photo folder brings its own");
         const long long count = a.integer("--count");
         sib::require(count >= 1, "--count must be at least 1, got ", count);
-        auto test = benchmark_test_split(bench, seed, count);
+        const auto test = photos.empty() ? benchmark_test_split(bench, seed, count) : photo_test_split(a, count);
         in.images = test.images();
         in.labels = test.labels();
         if (test.has_masks()) in.masks = test.masks();
         return in;
     }
-    sib::require(!a.set("--count"), "--count goes with --benchmark; --input explains every image in the file");
+    sib::require(!a.set("--count"), "--count goes with --benchmark or --data; --input explains every image in the file");
     in.images = sib::io::load_npy<float>(input);
     sib::require(in.images.rank() == 4, input, ": expected images [B,C,H,W], got ", in.images.shape().str());
     const sib::index_t n = in.images.dim(0);
@@ -64,7 +66,7 @@ explain_inputs read_inputs(const args& a, std::uint64_t seed, bool target_is_lab
 int cmd_explain(int argc, char** argv) {
     args a("explain", "Explains a model's decisions: writes <method>.npy (raw maps [B,H,W], float32),\n"
                       "<method>/<i>.png overlays and sheet.png (a contact sheet of up to 16 images) to --out.\n"
-                      "Benchmarks use their test split.\n\n" +
+                      "Benchmarks and photo folders (--data) use their test split.\n\n" +
                           sib::explain::methods_help() + "\n\n" + sib::data::benchmarks_help());
     a.required("--model", "SPEC", model_flag_help())
         .required("--weights", "W", ".safetensors file or folder of param.<name>.npy")
@@ -72,13 +74,14 @@ int cmd_explain(int argc, char** argv) {
         .flag("--labels", "Y.npy", "labels [B] for --input", "")
         .flag("--masks", "S.npy", "ground-truth masks [B,1,H,W] for --input (shown on the sheet)", "")
         .flag("--benchmark", "NAME", benchmark_flag_help(), "")
-        .flag("--count", "N", "benchmark: the first N test images", "16")
+        .flag("--count", "N", "benchmark or photo folder: the first N test images", "16")
         .required("--method", "M[,M...]", "methods (see above), or all, or every")
         .flag("--seed", "S", "seed of the benchmark and of smoothgrad, vargrad, rise", "0")
         .option("--keep-channels", "gradient family: write [B,C,H,W] maps to the .npy (pictures stay spatial)")
         .flag("--colormap", "jet|viridis", "overlay colormap", "jet")
         .flag("--scale", "K", "pixel upscaling of the pictures (0: cells of at least 112 px)", "0")
         .required("--out", "DIR", "output folder (created if missing)");
+    add_photo_flags(a);
     add_explain_flags(a);
     add_threads_flag(a);
     if (!a.parse(argc, argv, std::cout)) return 0;

@@ -47,23 +47,6 @@ int cmd_train(int argc, char** argv) {
 }
 
 namespace {
-// "a,b,c" as numbers, for --mean and --std.
-std::vector<double> numbers(const args& a, const std::string& flag) {
-    std::vector<double> out;
-    for (const std::string& item : sib::split_list(a.str(flag))) {
-        std::size_t used = 0;
-        double v = 0;
-        try {
-            v = std::stod(item, &used);
-        } catch (...) {
-            used = 0;
-        }
-        sib::require(!item.empty() && used == item.size(), flag, " must be numbers separated by commas, got '", a.str(flag), "'");
-        out.push_back(v);
-    }
-    return out;
-}
-
 int train(int argc, char** argv, sib::dist::comm_ref comm) {
     args a("train", "Trains a model (spec) with cross entropy or the S-IB objective; shows progress,\n"
                     "writes an atomic .safetensors checkpoint after every epoch and prints JSON last.\n\n" +

@@ -5,6 +5,7 @@
 #include <sib/backend/thrust/systems.hpp>
 #endif
 #include <sib/backend/cpu/threading.hpp>
+#include <sib/core/split.hpp>
 #include <sib/data/benchmarks.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
@@ -106,5 +107,23 @@ inline std::ostream& null_stream() {
 
 // The last line of every subcommand: one JSON object.
 inline void print_json(const sib::io::json& j) { std::cout << j.dump() << std::endl; }
+
+// "a,b,c" as numbers, for --mean and --std.
+inline std::vector<double> numbers(const args& a, const std::string& flag) {
+    std::vector<double> out;
+    for (const std::string& item : sib::split_list(a.str(flag))) {
+        std::size_t used = 0;
+        double v = 0;
+        try {
+            v = std::stod(item, &used);
+        } catch (...) {
+            used = 0;
+        }
+        sib::require(!item.empty() && used == item.size(), flag, " must be numbers separated by commas, got '", a.str(flag), "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
 
 }  // namespace sib_cli

@@ -5,6 +5,7 @@
 #pragma once
 #include "common.hpp"
 #include <sib/data/benchmarks.hpp>
+#include <sib/data/open.hpp>
 #include <sib/explain/batched.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/explain/gradcam.hpp>
@@ -91,6 +92,34 @@ inline sib::data::in_memory_dataset benchmark_test_split(const std::string& name
     sib::require(sib::data::find_benchmark(name) != nullptr, "--benchmark: unknown '", name, "' (known: ",
                  sib::data::benchmark_list(), ")");
     return sib::data::make_benchmark_split(name, seed, false, count);
+}
+
+// Photo folders as a source of images to explain: the flags, as sib train spells them.
+inline void add_photo_flags(args& a) {
+    a.flag("--data", "DIR", "photo folders: the first --count images of DIR/test (masks from DIR/masks/test), "
+           "decoded with sib train's evaluation transform (Resize + CenterCrop to --image-size, Normalize)", "")
+        .flag("--image-size", "S", "photo folders: the side of the square images (--data)", "224")
+        .flag("--mean", "a,b,c", "photo folders: Normalize's mean (one value or three)", "0.485,0.456,0.406")
+        .flag("--std", "a,b,c", "photo folders: Normalize's std (one value or three)", "0.229,0.224,0.225");
+}
+
+// The photo folders' own flags are refused without --data (they would be ignored).
+inline void check_photo_flags(const args& a) {
+    for (const char* flag : {"--image-size", "--mean", "--std"})
+        sib::require(a.set("--data") || !a.set(flag), flag, " applies to photo folders: give --data DIR");
+}
+
+// The first `count` images (0: all) of DIR/test (--data), decoded as sib train evaluates them, into
+// memory.
+inline sib::data::in_memory_dataset photo_test_split(const args& a, sib::index_t count) {
+    const long long size = a.integer("--image-size");
+    sib::require(size > 0 && size <= (1 << 16), "--image-size must be 1 to 65536, got ", size);
+    sib::data::photo_folder_options po;
+    po.image_size = static_cast<int>(size);
+    po.mean = numbers(a, "--mean");
+    po.std_dev = numbers(a, "--std");
+    const auto folder = sib::data::open_photo_test_folder(a.str("--data"), po);
+    return sib::data::to_in_memory(folder, folder.class_names(), count);
 }
 
 // Item i of a [N, ...] tensor, without the leading axis.

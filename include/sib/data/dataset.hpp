@@ -8,6 +8,7 @@
 #include <sib/core/shape.hpp>
 #include <sib/backend/cpu/cpu.hpp>
 #include <sib/core/tensor.hpp>
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstdint>
@@ -173,12 +174,13 @@ void require_finite_images(const D& d, const std::string& what) {
     }
 }
 
-// Copies any dataset into memory (e.g. to generate a benchmark from a folder once).
+// Copies any dataset into memory (e.g. to generate a benchmark from a folder once); with a limit > 0
+// only its first `limit` images (a few photos of a large folder to explain).
 template <dataset D>
-in_memory_dataset to_in_memory(const D& d, std::vector<std::string> class_names = {}) {
+in_memory_dataset to_in_memory(const D& d, std::vector<std::string> class_names = {}, index_t limit = 0) {
     const sib::shape s = d.image_shape();
     require(s.rank() == 3, "to_in_memory: image_shape must be [C,H,W], got ", s.str());
-    const index_t n = d.size(), numel = s.numel(), pixels = s[1] * s[2];
+    const index_t n = limit > 0 ? std::min(limit, d.size()) : d.size(), numel = s.numel(), pixels = s[1] * s[2];
     in_memory_dataset::image_tensor images({n, s[0], s[1], s[2]});
     in_memory_dataset::label_tensor labels({n});
     in_memory_dataset::image_tensor masks;

@@ -66,21 +66,36 @@ struct photo_split {
     index_t bad_image_count() const { return train.bad_image_count() + (test ? test->bad_image_count() : 0); }
 };
 
+namespace detail {
+// DIR/<name> with the training or the evaluation transform, and DIR/masks/<name> when it exists.
+inline photo_folder photo_folder_split(const std::filesystem::path& d, const char* name, bool train,
+                                       photo_folder_options opt) {
+    namespace fs = std::filesystem;
+    opt.train = train;
+    opt.mask_root = fs::is_directory(d / "masks" / name) ? (d / "masks" / name).string() : std::string();
+    return photo_folder((d / name).string(), std::move(opt));
+}
+}  // namespace detail
+
 inline photo_split open_photo_folders(const std::string& dir, photo_folder_options opt) {
     namespace fs = std::filesystem;
     const fs::path d(dir);
     require(fs::is_directory(d), "data: ", dir, " is not a folder");
     require(fs::is_directory(d / "train"), "data: ", dir, " has no train/ folder (photo folders are DIR/train/<class>/<image>, "
             "optionally DIR/test/<class>/<image>)");
-    auto split = [&](const char* name, bool train) {
-        photo_folder_options o = opt;
-        o.train = train;
-        o.mask_root = fs::is_directory(d / "masks" / name) ? (d / "masks" / name).string() : std::string();
-        return photo_folder((d / name).string(), o);
-    };
-    photo_split p{split("train", true), std::nullopt};
-    if (fs::is_directory(d / "test")) p.test.emplace(split("test", false));
+    photo_split p{detail::photo_folder_split(d, "train", true, opt), std::nullopt};
+    if (fs::is_directory(d / "test")) p.test.emplace(detail::photo_folder_split(d, "test", false, opt));
     return p;
+}
+
+// DIR/test alone, with the evaluation transform and DIR/masks/test's masks where they exist: the
+// images sib explain and sib eval look at (the training folder is not listed).
+inline photo_folder open_photo_test_folder(const std::string& dir, photo_folder_options opt) {
+    namespace fs = std::filesystem;
+    const fs::path d(dir);
+    require(fs::is_directory(d / "test"), "data: ", dir, " has no test/ folder to explain (photo folders are "
+            "DIR/train/<class>/<image> and DIR/test/<class>/<image>)");
+    return detail::photo_folder_split(d, "test", false, std::move(opt));
 }
 
 }  // namespace data
