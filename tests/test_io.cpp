@@ -789,6 +789,47 @@ TEST_CASE("png: the pixel limit is the readers' last argument") {
           gif + ": the image declares 8192x8192 pixels, more than the limit of 1048576");
 }
 
+TEST_CASE("png: a PNG chunk longer than the file is refused before stb allocates it (fuzz finding)") {
+    // The fuzzer's input: 76 bytes whose IDAT declares 973078547 bytes, which stb allocated.
+    const std::string p = data_file("png_idat_past_end.png");
+    CHECK(read_error(p) == p + ": the PNG chunk IDAT at byte 33 declares 973078547 bytes, but the file holds 76");
+    CHECK(error_of([&] { io::read_image_8bit(p); }) == read_error(p));
+    // A good PNG cut inside its image data.
+    temp_folder dir;
+    std::ifstream in(data_file("rgb_4x3.png"), std::ios::binary);
+    std::vector<std::uint8_t> png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(png.size() > 40);
+    const std::size_t idat = std::search(png.begin(), png.end(), std::begin("IDAT"), std::end("IDAT") - 1) - png.begin() - 4;
+    png.resize(idat + 12);
+    write_bytes(dir / "cut.png", png);
+    CHECK(read_error(dir / "cut.png").rfind((dir / "cut.png") + ": the PNG chunk IDAT at byte " + std::to_string(idat) +
+                                                 " declares ", 0) == 0);
+}
+
+TEST_CASE("png: a header stb cannot read is refused before its loader runs (fuzz finding)") {
+    // A Softimage PIC declaring 23000x23000 pixels whose one packet is not 8 bits: stbi_info rejects
+    // it, but stb's loader allocated and filled the 2 GB canvas before reading the packets.
+    temp_folder dir;
+    const auto pic = [](int width, int height) {
+        std::vector<std::uint8_t> b = {0x53, 0x80, 0xf6, 0x34};
+        b.resize(88, 0);
+        for (char c : std::string("PICT")) b.push_back(static_cast<std::uint8_t>(c));
+        for (int v : {width, height}) {
+            b.push_back(static_cast<std::uint8_t>(v >> 8));
+            b.push_back(static_cast<std::uint8_t>(v));
+        }
+        b.resize(b.size() + 8, 0);                     // ratio, fields, pad
+        b.insert(b.end(), {0, 7, 0, 0xe0});           // the last packet, of 7 bits
+        return b;
+    };
+    for (int side : {23000, 40}) {
+        const std::string p = dir / ("bad_packet_" + std::to_string(side) + ".pic");
+        write_bytes(p, pic(side, side));
+        CHECK(read_error(p) == p + ": cannot decode image (unknown image type)");
+        CHECK(error_of([&] { io::read_image_8bit(p, 3); }) == read_error(p));
+    }
+}
+
 TEST_CASE("png: a 16-bit PNM is refused before stb decodes it (stb reads past its buffer; fuzz finding)") {
     const std::string p = data_file("pnm16_short.pgm");
     std::string message;

@@ -106,7 +106,7 @@ inline constexpr std::uint64_t max_image_pixels = std::uint64_t{1} << 26;
 namespace detail {
 
 // The fewest bytes a file can hold a w x h image in (header included), with the format's name; 0
-// where stb notices data running out itself (PNG) or where no useful bound exists (GIF, whose canvas
+// where chunks are checked instead (PNG) or where no useful bound exists (GIF, whose canvas
 // may be far larger than its frames; HDR and PIC). stb reads past the end of a short BMP, PNM, TGA,
 // PSD or JPEG as zeros, so 90 bytes declaring 14 million pixels would decode (slowly) into a gigabyte
 // of blank image (fuzz findings). JPEG codes a DC value for every 8x8 block of its full-resolution
@@ -166,27 +166,57 @@ inline raw_size smallest_raw_size(const stbi_uc* b, std::size_t n, std::uint64_t
     return {};
 }
 
+// The first PNG chunk (after the signature, up to IEND) whose declared length runs past the end of
+// the file, as "IDAT at byte 33 declares 973078547 bytes"; empty when every chunk fits. stb grows its
+// buffer to a chunk's declared length before it reads the chunk, so 76 bytes declaring a 1 GB IDAT
+// allocate 1 GB (2 GB after a first IDAT) before the data is found missing (a fuzz finding).
+inline std::string png_chunk_past_end(const stbi_uc* b, std::size_t n) {
+    std::size_t at = 8;
+    while (at + 8 <= n) {
+        const std::uint64_t length = std::uint64_t{b[at]} << 24 | std::uint64_t{b[at + 1]} << 16 |
+                                     std::uint64_t{b[at + 2]} << 8 | std::uint64_t{b[at + 3]};
+        const std::string type(reinterpret_cast<const char*>(b + at + 4), 4);
+        if (at + 12 + length > n) {
+            std::string printable;
+            for (char c : type) printable += std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+            return printable + " at byte " + std::to_string(at) + " declares " + std::to_string(length) + " bytes";
+        }
+        if (type == "IEND") break;
+        at += 12 + static_cast<std::size_t>(length);
+    }
+    return {};
+}
+
 }  // namespace detail
 
 namespace detail {
 
-// What read_image and read_image_8bit check before stb decodes a file's bytes: the canvas the
-// header declares against `max_pixels` (a few bytes of GIF or PNM can declare gigabytes, which stb
-// would allocate), 16-bit samples outside PNG, and files shorter than their declared pixels need.
+// What read_image and read_image_8bit check before stb decodes a file's bytes: a header stb can
+// read, the canvas it declares against `max_pixels` (a few bytes of GIF or PNM can declare
+// gigabytes, which stb would allocate), 16-bit samples outside PNG, PNG chunks longer than the file,
+// and files shorter than their declared pixels need.
 // Returns whether the file holds 16-bit samples.
 inline bool check_before_decode(const std::string& where, const stbi_uc* bytes, std::size_t size,
                                 std::uint64_t max_pixels) {
     require(size <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, ": file too large for stb_image");
     const int n = static_cast<int>(size);
     int w = 0, h = 0, stored = 0;
-    if (stbi_info_from_memory(bytes, n, &w, &h, &stored))
-        require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_pixels, where,
-                ": the image declares ", w, "x", h, " pixels, more than the limit of ", max_pixels);
+    // A header stb cannot read is refused here, not handed to the loader: stb's loaders check less
+    // than its header readers (a PIC whose packets stbi_info rejects still gets its declared canvas
+    // of up to 2 GB allocated and filled before the packets are read; a fuzz finding).
+    if (!stbi_info_from_memory(bytes, n, &w, &h, &stored))
+        fail(where, ": cannot decode image (", stbi_failure_reason(), ")");
+    require(static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) <= max_pixels, where,
+            ": the image declares ", w, "x", h, " pixels, more than the limit of ", max_pixels);
     // 16-bit samples from PNG only. Debian's stb reads past the buffer it allocated for a 16-bit PNM
     // (a fuzz finding, tests/data/io/pnm16_short.pgm): such files are refused before stb decodes them.
     const bool png = n >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
     const bool wide = stbi_is_16_bit_from_memory(bytes, n) != 0;
     require(!wide || png, where, ": 16-bit images are read from PNG files only");
+    if (png) {
+        const std::string chunk = png_chunk_past_end(bytes, size);
+        require(chunk.empty(), where, ": the PNG chunk ", chunk, ", but the file holds ", size);
+    }
     if (w > 0 && h > 0) {
         const auto raw = smallest_raw_size(bytes, size, static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h));
         require(size >= raw.bytes, where, ": the ", raw.format, " header declares ", w, "x", h,
