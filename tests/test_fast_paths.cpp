@@ -137,6 +137,11 @@ const std::vector<conv_case> conv_cases = {
     {2, 2, window2d::square(3, 2, 1), true, {3, 2, 7, 6}},
     {3, 2, window2d{2, 3, 1, 2, 0, 1}, false, {2, 3, 6, 7}},
     {1, 2, window2d::square(1), true, {2, 1, 3, 4}},
+    // Batches large enough for several samples per product (few output pixels, as in a ResNet's
+    // last stages), with a last product of fewer samples, and one weight-gradient group or two.
+    {3, 4, window2d::square(3, 2, 1), true, {19, 3, 5, 4}},
+    {2, 3, window2d::square(3, 1, 1), false, {33, 2, 3, 3}},
+    {2, 3, window2d::square(1), true, {24, 2, 2, 2}},
 };
 
 }  // namespace
@@ -183,22 +188,25 @@ TEST_CASE("conv2d fast path: the fused rules equal the batched rules, whole batc
 TEST_CASE("conv2d fast path: the same bits with one and with two threads") {
     thread_count_guard guard;
     sib::rng r(12);
-    const conv_case c{16, 32, window2d::square(3, 1, 1), true, {37, 16, 14, 14}};
-    conv<sib::cpu> shape_of(c.in, c.out, c.win, c.bias);
-    const auto weight = random_tensor(shape_of.weight.shape(), r).to_vector();
-    const auto b = random_tensor(shape_of.bias.shape(), r).to_vector();
-    const dtensor x = random_tensor(c.input, r), tx = random_tensor(c.input, r);
-    const dtensor gy = random_tensor(shape_of.output_shape(c.input), r);
-    const auto limit = conv<sib::cpu>::default_workspace_limit;
-    sib::set_num_threads(1);
-    const auto one = run_conv_rules<sib::cpu>(c.win, c.in, c.out, c.bias, limit, weight, b, x, tx, gy);
-    sib::set_num_threads(2);
-    const auto two = run_conv_rules<sib::cpu>(c.win, c.in, c.out, c.bias, limit, weight, b, x, tx, gy);
-    CHECK(one.y == two.y);
-    CHECK(one.ty == two.ty);
-    CHECK(one.gx == two.gx);
-    CHECK(one.gw == two.gw);
-    CHECK(one.gb == two.gb);
+    // One sample per product, then several (3x3 outputs: four samples side by side).
+    for (const conv_case& c : {conv_case{16, 32, window2d::square(3, 1, 1), true, {37, 16, 14, 14}},
+                               conv_case{8, 16, window2d::square(3, 2, 1), true, {37, 8, 6, 6}}}) {
+        conv<sib::cpu> shape_of(c.in, c.out, c.win, c.bias);
+        const auto weight = random_tensor(shape_of.weight.shape(), r).to_vector();
+        const auto b = random_tensor(shape_of.bias.shape(), r).to_vector();
+        const dtensor x = random_tensor(c.input, r), tx = random_tensor(c.input, r);
+        const dtensor gy = random_tensor(shape_of.output_shape(c.input), r);
+        const auto limit = conv<sib::cpu>::default_workspace_limit;
+        sib::set_num_threads(1);
+        const auto one = run_conv_rules<sib::cpu>(c.win, c.in, c.out, c.bias, limit, weight, b, x, tx, gy);
+        sib::set_num_threads(2);
+        const auto two = run_conv_rules<sib::cpu>(c.win, c.in, c.out, c.bias, limit, weight, b, x, tx, gy);
+        CHECK(one.y == two.y);
+        CHECK(one.ty == two.ty);
+        CHECK(one.gx == two.gx);
+        CHECK(one.gw == two.gw);
+        CHECK(one.gb == two.gb);
+    }
 }
 
 namespace {

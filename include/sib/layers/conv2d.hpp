@@ -83,29 +83,44 @@ public:
         const geometry g = geometry_of(x.shape(), y.shape());
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            // dcol_j [K, P] = W^T [K, O] * gy_j [O, P], then summed back onto the planes of gx.
-            const index_t slots = fused ? std::min(nc, B::concurrency()) : nc;
-            col_.resize({slots, g.k, g.p});
+            // dcol [K, P] = W^T [K, O] * gy [O, P] for a sample (or the gathered gy of a group of
+            // samples side by side), then summed back onto the planes of gx.
             const T* pw = weight.data();
             const T* pgy = gy.data() + n0 * out_ * g.p;
-            T* pc = col_.data();
             T* pgx = gx.data() + n0 * g.c * g.h * g.w;
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             if constexpr (fused) {
+                const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
+                const index_t slots = std::min(products, B::concurrency());
+                col_.resize({slots, k, per * p});
+                rows_.resize({per > 1 ? slots : 0, o, per * p});
+                T* pc = col_.data();
+                T* pr = rows_.data();
                 B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * p;
-                    for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
-                        B::gemm(true, false, k, p, o, T(1), pw, k, pgy + j * o * p, p, T(0), slot, p);
-                        for (index_t ch = 0; ch < c; ++ch)
-                            col2im_plane(pg, slot + ch * taps * p, pgx + (j * c + ch) * hw);
+                    T* slot = pc + item * k * per * p;
+                    T* rows = pr + item * o * per * p;
+                    for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i) {
+                        const index_t j0 = i * per, count = std::min(per, nc - j0), cols = count * p;
+                        const T* gyi = pgy + j0 * o * p;
+                        if (count > 1) {
+                            gather_samples(gyi, rows, o, p, count);
+                            gyi = rows;
+                        }
+                        B::gemm(true, false, k, cols, o, T(1), pw, k, gyi, cols, T(0), slot, cols);
+                        for (index_t j = 0; j < count; ++j)
+                            for (index_t ch = 0; ch < c; ++ch)
+                                col2im_plane(pg, slot + ch * taps * cols + j * p, pgx + ((j0 + j) * c + ch) * hw,
+                                             cols);
                     }
                 }, (nc / slots) * o * k * p);
             } else {
+                col_.resize({nc, g.k, g.p});
+                T* pc = col_.data();
                 gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pc, p, k * p, nc);
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
-                    col2im_plane(pg, pc + j * k * p + ch * taps * p, pgx + plane * hw);
+                    col2im_plane(pg, pc + j * k * p + ch * taps * p, pgx + plane * hw, p);
                 }, taps * p);
             }
         }
@@ -173,27 +188,36 @@ SIB_KERNELS:
         const geometry g = geometry_of(x.shape(), y.shape());
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            const index_t slots = fused ? std::min(nc, B::concurrency()) : nc;
-            col_.resize({slots, g.k, g.p});
             const T* pw = weight.data();
             const T* px = x.data() + n0 * g.c * g.h * g.w;
-            T* pc = col_.data();
             T* py = y.data() + n0 * out_ * g.p;
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             const T beta = b ? T(1) : T(0);
             if constexpr (fused) {
+                const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
+                const index_t slots = std::min(products, B::concurrency());
+                col_.resize({slots, k, per * p});
+                rows_.resize({per > 1 ? slots : 0, o, per * p});
+                T* pc = col_.data();
+                T* pr = rows_.data();
                 B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * p;
-                    for (index_t j = item * nc / slots; j < (item + 1) * nc / slots; ++j) {
-                        for (index_t ch = 0; ch < c; ++ch)
-                            im2col_plane(pg, px + (j * c + ch) * hw, slot + ch * taps * p, p);
-                        T* yj = py + j * o * p;
-                        if (b) fill_rows(yj, b, o, p);
-                        B::gemm(false, false, o, p, k, T(1), pw, k, slot, p, beta, yj, p);
+                    T* slot = pc + item * k * per * p;
+                    T* rows = pr + item * o * per * p;
+                    for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i) {
+                        const index_t j0 = i * per, count = std::min(per, nc - j0), cols = count * p;
+                        for (index_t j = 0; j < count; ++j)
+                            for (index_t ch = 0; ch < c; ++ch)
+                                im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                        T* out = count > 1 ? rows : py + j0 * o * p;
+                        if (b) fill_rows(out, b, o, cols);
+                        B::gemm(false, false, o, cols, k, T(1), pw, k, slot, cols, beta, out, cols);
+                        if (count > 1) scatter_samples(rows, py + j0 * o * p, o, p, count);
                     }
                 }, (nc / slots) * o * k * p);
             } else {
+                col_.resize({nc, g.k, g.p});
+                T* pc = col_.data();
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
                     im2col_plane(pg, px + plane * hw, pc + j * k * p + ch * taps * p, p);
@@ -211,30 +235,37 @@ SIB_KERNELS:
         const geometry g = geometry_of(a.shape(), out);
         for (index_t n0 = 0; n0 < g.n; n0 += g.chunk) {
             const index_t nc = std::min(g.chunk, g.n - n0);
-            const index_t groups = weight_grad_groups(nc, out_ * g.k);
-            const index_t slots = fused ? std::min(groups, B::concurrency()) : nc;
-            col_.resize({slots, g.k, g.p});
             const T* pa = a.data() + n0 * g.c * g.h * g.w;
             const T* pgy = gy.data() + n0 * out_ * g.p;
-            T* pc = col_.data();
             T* pdw = weight_grad.data();
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             if constexpr (fused) {
-                // Fixed groups of consecutive samples, each summed into its own partial gradient,
-                // then the partials in group order: the same numbers whatever the thread count.
+                // Fixed groups of consecutive samples, each one product over its samples' pixels side
+                // by side into its own partial gradient, then the partials summed in group order:
+                // the same numbers whatever the thread count.
+                const index_t groups = weight_grad_groups(nc, o * k, p), most = (nc + groups - 1) / groups;
+                const index_t slots = std::min(groups, B::concurrency());
+                col_.resize({slots, k, most * p});
+                rows_.resize({most > 1 ? slots : 0, o, most * p});
                 partial_.resize({groups, o, k});
+                T* pc = col_.data();
+                T* pr = rows_.data();
                 T* pp = partial_.data();
                 B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * p;
+                    T* slot = pc + item * k * most * p;
+                    T* rows = pr + item * o * most * p;
                     for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
-                        const index_t j0 = gi * nc / groups, j1 = (gi + 1) * nc / groups;
-                        for (index_t j = j0; j < j1; ++j) {
+                        const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0, cols = count * p;
+                        for (index_t j = 0; j < count; ++j)
                             for (index_t ch = 0; ch < c; ++ch)
-                                im2col_plane(pg, pa + (j * c + ch) * hw, slot + ch * taps * p, p);
-                            B::gemm(false, true, o, k, p, T(1), pgy + j * o * p, p, slot, p,
-                                    j == j0 ? T(0) : T(1), pp + gi * o * k, k);
+                                im2col_plane(pg, pa + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                        const T* gyi = pgy + j0 * o * p;
+                        if (count > 1) {
+                            gather_samples(gyi, rows, o, p, count);
+                            gyi = rows;
                         }
+                        B::gemm(false, true, o, k, cols, T(1), gyi, cols, slot, cols, T(0), pp + gi * o * k, k);
                     }
                 }, (nc / slots) * o * k * p);
                 B::parallel_for(o * k, [=] SIB_HD(index_t e) {
@@ -253,6 +284,8 @@ SIB_KERNELS:
             } else {
                 // One product whose inner dimension runs over samples and pixels: the im2col rows
                 // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P].
+                col_.resize({nc, g.k, g.p});
+                T* pc = col_.data();
                 const index_t cols = nc * p;
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
@@ -276,10 +309,34 @@ SIB_KERNELS:
     }
 
     // Partial weight gradients of the fused path: up to 16 (enough to keep 16 threads busy), fewer
-    // when the chunk is small or the partials would outgrow the workspace limit.
-    index_t weight_grad_groups(index_t samples, index_t weight_size) const {
+    // when the chunk is small, when the partials would outgrow the workspace limit, or when a group
+    // would hold fewer than 128 pixels: a product with an inner dimension of a few pixels reads and
+    // writes the whole partial gradient for little arithmetic (a ResNet's 2x2 stage: 512 x 4608
+    // values for 4 pixels per sample).
+    index_t weight_grad_groups(index_t samples, index_t weight_size, index_t pixels) const {
         const index_t by_memory = std::max<index_t>(workspace_limit_ / std::max<index_t>(weight_size, 1), 1);
-        return std::max<index_t>(std::min({samples, index_t(16), by_memory}), 1);
+        const index_t by_width = samples * pixels / 128;
+        return std::max<index_t>(std::min({samples, index_t(16), by_memory, by_width}), 1);
+    }
+
+    // Samples whose im2col matrices sit side by side in one product in forward, jvp and vjp: enough
+    // for 256 columns, so that a layer of few output pixels does not pack the whole weight matrix for
+    // a product a few columns wide, but at most an eighth of the chunk, leaving products for the
+    // threads. Fixed by the shapes alone: the numbers do not depend on the thread count.
+    static index_t samples_per_product(index_t pixels, index_t samples) {
+        return std::clamp<index_t>((256 + pixels - 1) / pixels, 1, std::max<index_t>(samples / 8, 1));
+    }
+
+    // rows [O, count*P] <- count samples [count][O][P] side by side, and back.
+    static void gather_samples(const T* samples, T* rows, index_t o, index_t p, index_t count) {
+        for (index_t oc = 0; oc < o; ++oc)
+            for (index_t j = 0; j < count; ++j)
+                std::copy_n(samples + (j * o + oc) * p, p, rows + (oc * count + j) * p);
+    }
+    static void scatter_samples(const T* rows, T* samples, index_t o, index_t p, index_t count) {
+        for (index_t oc = 0; oc < o; ++oc)
+            for (index_t j = 0; j < count; ++j)
+                std::copy_n(rows + (oc * count + j) * p, p, samples + (j * o + oc) * p);
     }
 
     // Output positions [lo, hi) along one axis whose tap `k` lands inside an input of size `in`
@@ -346,10 +403,10 @@ SIB_KERNELS:
     }
 
     // The transpose of im2col_plane: the plane dst (overwritten) sums the shifted spans of its kh*kw
-    // rows, contiguous P-long rows from src. On the flat path the padding cells of src (scratch by
+    // rows, P-long rows row_stride apart from src. On the flat path the padding cells of src (scratch by
     // then) are zeroed first, so that one contiguous span per tap adds exactly 0 where it wraps
     // around a row edge.
-    SIB_HD static void col2im_plane(const plane_geometry& g, T* src0, T* dst) {
+    SIB_HD static void col2im_plane(const plane_geometry& g, T* src0, T* dst, index_t row_stride) {
         const window2d& w = g.win;
         const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = oh * ow;
         const bool flat = flat_taps(g);
@@ -360,7 +417,7 @@ SIB_KERNELS:
             for (index_t kj = 0; kj < w.kernel_w; ++kj) {
                 index_t xlo, xhi;
                 inside_span(kj, w.stride_w, w.pad_w, wd, ow, xlo, xhi);
-                T* src = src0 + (ki * w.kernel_w + kj) * p;
+                T* src = src0 + (ki * w.kernel_w + kj) * row_stride;
                 if (flat) {
                     if (ylo >= yhi || xlo >= xhi) continue;
                     const index_t shift = (ki - w.pad_h) * wd + (kj - w.pad_w);
