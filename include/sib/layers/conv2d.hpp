@@ -403,12 +403,12 @@ SIB_KERNELS:
     }
 
     // The transpose of im2col_plane: the plane dst (overwritten) sums the shifted spans of its kh*kw
-    // rows, P-long rows row_stride apart from src. On the flat path the padding cells of src (scratch by
-    // then) are zeroed first, so that one contiguous span per tap adds exactly 0 where it wraps
-    // around a row edge.
+    // rows, P-long rows row_stride apart from src. On the flat path the padding cells of src
+    // (scratch by then) are zeroed first, so that one contiguous span per tap adds exactly 0 where
+    // it wraps around a row edge.
     SIB_HD static void col2im_plane(const plane_geometry& g, T* src0, T* dst, index_t row_stride) {
         const window2d& w = g.win;
-        const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = oh * ow;
+        const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
         const bool flat = flat_taps(g);
         for (index_t i = 0; i < h * wd; ++i) dst[i] = T(0);
         for (index_t ki = 0; ki < w.kernel_h; ++ki) {
