@@ -91,29 +91,18 @@ public:
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             if constexpr (fused) {
-                const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
-                const index_t slots = std::min(products, B::concurrency());
-                col_.resize({slots, k, per * p});
-                rows_.resize({per > 1 ? slots : 0, o, per * p});
-                T* pc = col_.data();
-                T* pr = rows_.data();
-                B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * per * p;
-                    T* rows = pr + item * o * per * p;
-                    for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i) {
-                        const index_t j0 = i * per, count = std::min(per, nc - j0), cols = count * p;
-                        const T* gyi = pgy + j0 * o * p;
-                        if (count > 1) {
-                            gather_samples(gyi, rows, o, p, count);
-                            gyi = rows;
-                        }
-                        B::gemm(true, false, k, cols, o, T(1), pw, k, gyi, cols, T(0), slot, cols);
-                        for (index_t j = 0; j < count; ++j)
-                            for (index_t ch = 0; ch < c; ++ch)
-                                col2im_plane(pg, slot + ch * taps * cols + j * p, pgx + ((j0 + j) * c + ch) * hw,
-                                             cols);
+                for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
+                    const index_t cols = count * p;
+                    const T* gyi = pgy + j0 * o * p;
+                    if (count > 1) {
+                        gather_samples(gyi, rows, o, p, count);
+                        gyi = rows;
                     }
-                }, (nc / slots) * o * k * p);
+                    B::gemm(true, false, k, cols, o, T(1), pw, k, gyi, cols, T(0), slot, cols);
+                    for (index_t j = 0; j < count; ++j)
+                        for (index_t ch = 0; ch < c; ++ch)
+                            col2im_plane(pg, slot + ch * taps * cols + j * p, pgx + ((j0 + j) * c + ch) * hw, cols);
+                });
             } else {
                 col_.resize({nc, g.k, g.p});
                 T* pc = col_.data();
@@ -195,26 +184,16 @@ SIB_KERNELS:
             const plane_geometry pg = plane_geometry_of(g);
             const T beta = b ? T(1) : T(0);
             if constexpr (fused) {
-                const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
-                const index_t slots = std::min(products, B::concurrency());
-                col_.resize({slots, k, per * p});
-                rows_.resize({per > 1 ? slots : 0, o, per * p});
-                T* pc = col_.data();
-                T* pr = rows_.data();
-                B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * per * p;
-                    T* rows = pr + item * o * per * p;
-                    for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i) {
-                        const index_t j0 = i * per, count = std::min(per, nc - j0), cols = count * p;
-                        for (index_t j = 0; j < count; ++j)
-                            for (index_t ch = 0; ch < c; ++ch)
-                                im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
-                        T* out = count > 1 ? rows : py + j0 * o * p;
-                        if (b) fill_rows(out, b, o, cols);
-                        B::gemm(false, false, o, cols, k, T(1), pw, k, slot, cols, beta, out, cols);
-                        if (count > 1) scatter_samples(rows, py + j0 * o * p, o, p, count);
-                    }
-                }, (nc / slots) * o * k * p);
+                for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
+                    const index_t cols = count * p;
+                    for (index_t j = 0; j < count; ++j)
+                        for (index_t ch = 0; ch < c; ++ch)
+                            im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                    T* out = count > 1 ? rows : py + j0 * o * p;
+                    if (b) fill_rows(out, b, o, cols);
+                    B::gemm(false, false, o, cols, k, T(1), pw, k, slot, cols, beta, out, cols);
+                    if (count > 1) scatter_samples(rows, py + j0 * o * p, o, p, count);
+                });
             } else {
                 col_.resize({nc, g.k, g.p});
                 T* pc = col_.data();
@@ -325,6 +304,24 @@ SIB_KERNELS:
     // threads. Fixed by the shapes alone: the numbers do not depend on the thread count.
     static index_t samples_per_product(index_t pixels, index_t samples) {
         return std::clamp<index_t>((256 + pixels - 1) / pixels, 1, std::max<index_t>(samples / 8, 1));
+    }
+
+    // The fused loop of forward, jvp and vjp over a chunk of nc samples: products of
+    // samples_per_product samples each, spread over the threads. body(slot, rows, j0, count) gets
+    // samples j0 .. j0 + count - 1, its thread's im2col matrix [K, count*P] and [O, count*P] rows
+    // to gather gy into or scatter y from (when count > 1).
+    template <class Body>
+    void for_each_product(index_t nc, index_t k, index_t p, Body body) {
+        const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
+        const index_t slots = std::min(products, B::concurrency()), o = out_;
+        col_.resize({slots, k, per * p});
+        rows_.resize({per > 1 ? slots : 0, o, per * p});
+        T* pc = col_.data();
+        T* pr = rows_.data();
+        B::parallel_for(slots, [=](index_t item) {
+            for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i)
+                body(pc + item * k * per * p, pr + item * o * per * p, i * per, std::min(per, nc - i * per));
+        }, (nc / slots) * o * k * p);
     }
 
     // rows [O, count*P] <- count samples [count][O][P] side by side, and back.
