@@ -228,13 +228,16 @@ public:
     }
 
 SIB_KERNELS:
-    // f(i, ch) for every element i of x ([N,C,H,W]), ch its channel. On host threads (sib::cpu) one
-    // item is one plane, whose channel is known without dividing each index (a 64-bit division per
-    // element was most of these loops' time); elsewhere one item is one element.
+    // Whether B's parallel_for items run on host threads (sib::cpu), as in conv2d.
+    static constexpr bool host_items = requires { requires B::nested_primitives; };
+
+    // f(i, ch) for every element i of x ([N,C,H,W]), ch its channel. On host threads one item is
+    // one plane, whose channel is known without dividing each index (a 64-bit division per element
+    // was most of these loops' time); elsewhere one item is one element.
     template <class F>
     static void for_each_element(const tensor_type& x, F f) {
         const index_t c = x.dim(1), hw = x.dim(2) * x.dim(3);
-        if constexpr (requires { requires B::nested_primitives; }) {
+        if constexpr (host_items) {
             B::parallel_for(x.dim(0) * c, [=](index_t plane) {
                 const index_t ch = plane % c;
                 for (index_t i = plane * hw; i < (plane + 1) * hw; ++i) f(i, ch);
