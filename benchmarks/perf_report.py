@@ -154,6 +154,7 @@ def main():
     w(f"- LibTorch {ctx.get('libtorch', '?')} (Debian libtorch-dev): {ctx.get('libtorch_config', '?')}")
     w(f"- Threads: {ctx.get('sib_threads', '?')} on both sides (`sib::set_num_threads`, `torch::set_num_threads`; "
       f"one OpenMP runtime, libgomp, serves both); `OMP_WAIT_POLICY`={machine.get('omp_wait_policy', 'unset')}")
+    w(f"- BLAS environment (benchmarks/blas_env.sh, the same for both sides): {machine.get('blas_env', 'not recorded')}")
     w(f"- Google Benchmark {machine.get('benchmark', '')}: one process per case, "
       f"`--benchmark_min_time={machine.get('min_time', '?')}`, {machine.get('repetitions', '?')} repetitions, the "
       "median real time is reported (min-max in brackets). Batch 64, float32, the same initial weights and "

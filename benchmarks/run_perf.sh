@@ -18,6 +18,8 @@ wait_load=${SIB_BENCH_WAIT_LOAD:-1.5}
 results=$build/perf-results
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
+# shellcheck source=blas_env.sh
+source "$root/benchmarks/blas_env.sh"
 
 # One build job: the machine's cores are shared with other people's work.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIB_BUILD_BENCHMARKS=ON \
@@ -47,6 +49,7 @@ wait_quiet 30
   echo "cores: $(nproc) CPUs available ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core, $(lscpu | sed -n 's/^Core(s) per socket: *//p') core(s) per socket, $(lscpu | sed -n 's/^Socket(s): *//p') socket(s))"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "omp_wait_policy: ${OMP_WAIT_POLICY:-unset}"
+  echo "blas_env: $blas_env_text"
   echo "source: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'), $(git -C "$root" status --porcelain -- include 2>/dev/null | wc -l) uncommitted file(s) under include/"
   echo "benchmark: $(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo '?')"
   echo "min_time: $min_time"

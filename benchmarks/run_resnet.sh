@@ -18,8 +18,9 @@ results=$build/resnet-results
 bench=$build/bin/sib_bench
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
-# One BLAS thread per torch thread (sib_bench also sets it at start-up and prints the BLAS).
-export OPENBLAS_NUM_THREADS=1
+# One BLAS thread per torch thread, OpenBLAS's AVX-512 kernels where the CPU has them.
+# shellcheck source=blas_env.sh
+source "$root/benchmarks/blas_env.sh"
 
 if [[ ${SIB_BENCH_KEEP:-0} != 1 ]]; then rm -rf "$results"; fi
 mkdir -p "$results"
@@ -27,6 +28,7 @@ mkdir -p "$results"
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "blas_env: $blas_env_text"
   echo "source: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 } >>"$results/machine.txt"
 
@@ -68,6 +70,7 @@ for f in sorted(d.glob("*.json")):
                       rss=max(b["peak_rss_MiB"] for b in runs), base=runs[0]["base_rss_MiB"],
                       step=runs[0]["step_GFLOP"], n=len(runs), iters=runs[0]["iterations"])
 sgemm = rows.pop("sgemm/eigen/2048")["gflops"]
+print((d / "machine.txt").read_text().strip())
 for k in ("blas", "libtorch", "libtorch_config", "gemm", "sib_threads"):
     print(f"{k}: {context.get(k)}")
 print(f"SGEMM 2048^3 through sib::cpu::gemm: {sgemm:.1f} GFLOP/s")

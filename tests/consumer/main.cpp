@@ -1,7 +1,10 @@
-// A user's program: a compile-time model and the S-IB objective through sib::sib and the umbrella
-// header, whichever way the project got sib (find_package, add_subdirectory, FetchContent). Exits
-// non-zero unless the objective is finite.
+// A user's program: a compile-time model and the S-IB objective through the umbrella header,
+// whichever way the project got sib (find_package, add_subdirectory, FetchContent), built against
+// sib::sib and sib::compiled; JSON and the benchmark registry are code sib::compiled holds. Exits
+// non-zero unless the objective is finite and the JSON reads back.
 #include <sib/sib.hpp>
+#include <sib/data/benchmarks.hpp>
+#include <sib/io/json.hpp>
 #include <cmath>
 #include <iostream>
 
@@ -17,6 +20,7 @@ int main() {
     auto objective = sib::loss::sib_objective<double>();
     sib::autodiff::step_workspace<double> ws;
     const auto v = sib::autodiff::objective_step(model, ws, x, y, objective, mask);
-    std::cout << "total " << v.total << "\n";
-    return std::isfinite(v.total) ? 0 : 1;
+    const sib::io::json record = {{"total", static_cast<double>(v.total)}, {"benchmarks", sib::data::benchmark_list()}};
+    std::cout << record.dump() << "\n";
+    return std::isfinite(v.total) && sib::io::json::parse(record.dump()) == record ? 0 : 1;
 }

@@ -49,3 +49,4 @@ case $mode in
 esac
 quiet cmake --build "$tmp/build"
 "$tmp/build/consumer"
+"$tmp/build/consumer_compiled"
