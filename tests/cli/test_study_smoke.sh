@@ -6,6 +6,11 @@ set -uo pipefail
 study=$1
 source "$(dirname "$0")/checks.sh"
 
+"$study" --help >"$tmp/help" 2>&1 && grep -q -- "--resnet-rrr-lambda" "$tmp/help" && pass "study --help lists the flags" ||
+    bad "study --help: $(head -2 "$tmp/help")"
+"$study" --seeds three --out "$tmp/never.md" >"$tmp/out" 2>"$tmp/err"
+[ $? = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q -- "--seeds: not a number: three" "$tmp/err" && [ ! -e "$tmp/never.md" ] &&
+    pass "a bad value: one line, exit 2, nothing written" || bad "bad value: $(cat "$tmp/err")"
 printf 'Reading written by hand.\n' >"$tmp/reading.md"
 if "$study" --benchmarks shapes --seeds 1 --resnet-train-limit 128 --test-limit 32 --resnet-explain-count 8 --resnet-epochs 2 \
     --resnet-width 4 --models-dir "$tmp/models" --scales 1,100 --diagnose 8 --reading "$tmp/reading.md" --out "$tmp/report.md" >"$tmp/out" 2>"$tmp/err"; then
@@ -14,7 +19,7 @@ else
     bad "study: $(tail -3 "$tmp/err")"
 fi
 report=$tmp/report.md
-for text in "# S-IB study" "Reading written by hand." "## How this was made" "## shapes" "Model: \`resnet18_small(num_classes=6,in_channels=3,width=4)\`; the first 128 training images, 2 epoch(s), 8 test images explained" "| method | CE | S-IB s=1 - CE | S-IB s=100 - CE | RRR - CE |" \
+for text in "# S-IB study" "Reading written by hand." "## How this was made" "## shapes" "Model: \`resnet18_small(num_classes=6,in_channels=3,width=4)\`; the first 128 training images, 2 epoch(s), 8 test images explained" "| method | CE | S-IB s=1 - CE | S-IB s=100 - CE | RRR - CE |" "RRR lambda 1000 on the small CNN and 0.1 on the ResNet" \
     "**ebpg**" "**gini**" "| gradcam_pp |" "![shapes accuracy](report/shapes-accuracy.png)" \
     "![shapes metrics against s](report/shapes-metrics.png)" "![shapes training curves](report/shapes-curves.png)" "Total time:"; do
     grep -qF -- "$text" "$report" && pass "report has '$text'" || bad "report lacks '$text'"
