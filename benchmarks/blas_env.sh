@@ -13,4 +13,4 @@ if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
   if [[ $avx512 == 1 ]]; then export OPENBLAS_CORETYPE=SkylakeX; fi
   unset flags avx512 f
 fi
-blas_env_text="OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset (OpenBLAS's own choice)}"
+blas_env_text="OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset, OpenBLAS chooses}"
