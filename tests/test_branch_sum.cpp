@@ -58,7 +58,69 @@ std::vector<std::string> counter_names(L& l) {
     return names;
 }
 
+// Every parameter gradient, concatenated.
+template <class L>
+std::vector<double> all_gradients(L& l) {
+    std::vector<double> v;
+    for (const dtensor* g : gradients_of(l)) v.insert(v.end(), g->begin(), g->end());
+    return v;
+}
+std::vector<double> values(const dtensor& t) { return {t.begin(), t.end()}; }
+
+// The fused rules, which the sweeps call, against the separate ones, which check_layer_rules proves
+// by central differences: the same bits, for each combination the sweeps ask for.
+template <class L>
+void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed) {
+    sib::rng r(seed);
+    const dtensor x = random_tensor(in, r);
+    dtensor y(block.output_shape(in));
+    block.forward(x, y);
+    const dtensor tx = random_tensor(in, r), gy = random_tensor(y.shape(), r);
+    for (const bool parameters : {true, false})
+        for (const bool curvature : {true, false}) {
+            CAPTURE(parameters);
+            CAPTURE(curvature);
+            zero_gradients(block);
+            dtensor ax(in), ty(y.shape());
+            ax.zero();
+            if (parameters) block.mixed(x, y, tx, gy);
+            if (curvature) block.curvature(x, y, tx, gy, ax);
+            block.jvp(x, y, tx, ty);
+            const auto separate_grads = all_gradients(block);
+            zero_gradients(block);
+            dtensor fused_ax(in), fused_ty(y.shape());
+            fused_ax.zero();
+            block.fused_tangent(x, y, tx, gy, fused_ty, curvature ? &fused_ax : nullptr, parameters);
+            CHECK(all_gradients(block) == separate_grads);
+            CHECK(values(fused_ty) == values(ty));
+            CHECK(values(fused_ax) == values(ax));
+        }
+    zero_gradients(block);
+    dtensor gx(in), fused_gx(in);
+    block.param_vjp(x, y, gy);
+    block.vjp(x, y, gy, gx);
+    const auto separate_grads = all_gradients(block);
+    zero_gradients(block);
+    block.fused_backward(x, y, gy, fused_gx);
+    CHECK(all_gradients(block) == separate_grads);
+    CHECK(values(fused_gx) == values(gx));
+}
+
 }  // namespace
+
+TEST_CASE("branch_sum: the fused tangent and backward rules give the separate rules' bits") {
+    static_assert(sib::has_fused_tangent_rule<decltype(projection_block())> && sib::has_fused_backward_rule<decltype(projection_block())>);
+    auto block = projection_block();
+    sib::rng r(15);
+    randomize_parameters(block, r);
+    block.set_training(true);
+    check_fused_rules(block, {2, 3, 5, 7}, 3);
+    block.set_training(false);
+    check_fused_rules(block, {1, 3, 4, 4}, 4);
+    auto plain = residual(conv2d<double>(3, 3, 3, 1, 1), sib::nn::tanh<double>{}, conv2d<double>(3, 3, 1));
+    randomize_parameters(plain, r);
+    check_fused_rules(plain, {2, 3, 3, 5}, 5);
+}
 
 TEST_CASE("branch_sum: five rules by central differences, strided projection shortcut, BatchNorm training") {
     auto block = projection_block();

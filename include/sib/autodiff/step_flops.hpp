@@ -25,7 +25,8 @@ struct step_flop_count {
 namespace detail {
 // Adds the layers of `m` (a run-time chain) from input shape `in`; `first` says whether its layer 0
 // is the model's first (no input gradient). A block's branches count their layers as a chain's from
-// the block's input (a lower bound: its mixed and curvature rules run the inner sweeps again).
+// the block's input (a lower bound: its fused tangent rule runs an inner decoder and backward sweep
+// again, docs/second-order.md).
 template <class T, class B, class M>
 void add_step_flops(M& m, shape& in, step_flop_count& c, bool first) {
     m.for_each_layer([&](auto& l, int i) {

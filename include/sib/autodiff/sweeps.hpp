@@ -90,19 +90,24 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
         const auto& x = ws.activations[k];
         const auto& y = ws.activations[k + 1];
         const auto& gy = ws.decoded[k + 1];
-        if constexpr (L::has_mixed)
-            if (opt.parameters) layer.mixed(x, y, ws.tangent, gy);
         // Layer 0's curvature would flow into the input, which has no parameters.
-        if constexpr (L::has_curvature) {
-            if (opt.curvature && (i > 0 || opt.input_gradient)) {
-                ws.curvature[k].resize(x.shape());
-                ws.curvature[k].zero();
-                layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);
-                ws.has_curvature[k] = 1;
-            }
+        const bool keep_curvature = L::has_curvature && opt.curvature && (i > 0 || opt.input_gradient);
+        if (keep_curvature) {
+            ws.curvature[k].resize(x.shape());
+            ws.curvature[k].zero();
+            ws.has_curvature[k] = 1;
         }
         ws.tangent_next.resize(y.shape());
-        layer.jvp(x, y, ws.tangent, ws.tangent_next);
+        if constexpr (has_fused_tangent_rule<L>) {
+            layer.fused_tangent(x, y, ws.tangent, gy, ws.tangent_next, keep_curvature ? &ws.curvature[k] : nullptr,
+                                L::has_mixed && opt.parameters);
+        } else {
+            if constexpr (L::has_mixed)
+                if (opt.parameters) layer.mixed(x, y, ws.tangent, gy);
+            if constexpr (L::has_curvature)
+                if (keep_curvature) layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);
+            layer.jvp(x, y, ws.tangent, ws.tangent_next);
+        }
         std::swap(ws.tangent, ws.tangent_next);
     });
     return ws.tangent;
@@ -128,10 +133,20 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activations[k];
         const auto& y = ws.activations[k + 1];
-        if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
-        if (i == 0 && !opt.input_gradient) return;
+        using L = std::decay_t<decltype(layer)>;
+        const bool input_gradient = i > 0 || opt.input_gradient;
+        if (!input_gradient) {
+            if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
+            return;
+        }
         ws.adjoint_next.resize(x.shape());
-        layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+        if constexpr (has_fused_backward_rule<L>) {
+            if (opt.parameters) layer.fused_backward(x, y, ws.adjoint, ws.adjoint_next);
+            else layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+        } else {
+            if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
+            layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+        }
         if (ws.has_curvature[k]) {
             detail::add_into<B>(x.size(), ws.adjoint_next.data(), ws.curvature[k].data());
             ws.has_curvature[k] = 0;

@@ -116,6 +116,24 @@ concept has_curvature_rule = requires(L& l, const typename L::tensor_type& x,
     { L::has_curvature } -> std::convertible_to<bool>;
 };
 
+// Optional fused rules, which the sweeps (autodiff/sweeps.hpp) call instead of the separate ones
+// where a layer has them: a block, whose separate rules each rerun its inner sweeps.
+// ty = J tx; with `parameters`, dtheta += d/dtheta <tx, J^T gy>; with ax non-null, *ax += d/dx
+// <tx, J^T gy>. The same results as jvp, mixed and curvature, in one call.
+template <class L>
+concept has_fused_tangent_rule = requires(L& l, const typename L::tensor_type& x, const typename L::tensor_type& y,
+                                          const typename L::tensor_type& tx, const typename L::tensor_type& gy,
+                                          typename L::tensor_type& ty, typename L::tensor_type* ax, bool parameters) {
+    l.fused_tangent(x, y, tx, gy, ty, ax, parameters);
+};
+
+// dtheta += (df/dtheta)^T gy and gx = J^T gy: param_vjp and vjp in one call.
+template <class L>
+concept has_fused_backward_rule = requires(L& l, const typename L::tensor_type& x, const typename L::tensor_type& y,
+                                           const typename L::tensor_type& gy, typename L::tensor_type& gx) {
+    l.fused_backward(x, y, gy, gx);
+};
+
 // f(name, value, grad-or-null) for every parameter and buffer, in PyTorch state-dict order.
 template <class L>
 concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };

@@ -12,8 +12,12 @@
 //   mixed      d/dtheta <tx, J^T gy>: every inner mixed term, plus the inner curvature terms
 //              carried back to the parameters (decoder, tangent and backward sweeps)
 //   curvature  d/dx <tx, J^T gy>: the same sweeps, keeping the gradient at the block's input
-// mixed and curvature each run the inner sweeps (so each rule stands alone); a fused variant would
-// save one inner pass per block.
+// mixed and curvature each run the inner sweeps, so each rule stands alone. The sweeps call the fused
+// rules instead (core/concepts.hpp): fused_tangent runs each branch's decoder, tangent and backward
+// sweeps once for jvp, mixed and curvature together (the tangent sweep's result is J tx), where the
+// separate rules run two decoder, three tangent and two backward sweeps; fused_backward leaves
+// J^T gy at the branch's input from the backward sweep of param_vjp, where vjp would run a decoder
+// sweep again. On a ResNet block that is 9 instead of 14 products per convolution in an S-IB step.
 //
 // Parameter names: the main branch's as its sequential names them, prefixed by names.main when that
 // is not empty; then the shortcut's, prefixed by names.shortcut ("downsample" gives torchvision's
@@ -98,6 +102,24 @@ public:
     }
     const tensor_type& adjoint() const { return ws_.adjoint; }
 
+    // J tx, with the parameters' mixed terms (parameters) and the curvature at the branch's input
+    // left in adjoint() (input_gradient), from one pass of each inner sweep.
+    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type& gy, bool input_gradient, bool parameters) {
+        const bool mixed = parameters && has_mixed_terms(), curvature = input_gradient && has_curvature_terms();
+        if (!mixed && !curvature) return jvp(tx);
+        vjp(gy);
+        const auto& ty = autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = curvature, .parameters = mixed});
+        zero_.resize(gy.shape());
+        zero_.zero();
+        autodiff::backward_sweep(seq, ws_, zero_, {.input_gradient = curvature, .parameters = mixed});
+        return ty;
+    }
+    // param_vjp(gy), and J^T gy from the same backward sweep.
+    const tensor_type& fused_backward(const tensor_type& gy) {
+        autodiff::backward_sweep(seq, ws_, gy, {.input_gradient = true, .parameters = true});
+        return ws_.adjoint;
+    }
+
     Seq seq;
 
 private:
@@ -121,6 +143,8 @@ struct identity_branch {
     void param_vjp(const tensor_type&) {}
     const tensor_type& jvp(const tensor_type& tx) { return tx; }
     void second_order(const tensor_type&, const tensor_type&, autodiff::sweep_options) {}
+    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type&, bool, bool) { return tx; }
+    const tensor_type& fused_backward(const tensor_type& gy) { return gy; }
 };
 
 template <class Main, class Shortcut>
@@ -223,6 +247,24 @@ public:
                 add_into(shortcut_.adjoint(), ax);
             }
         }
+    }
+
+    // jvp, mixed (with parameters) and curvature (into *ax, where ax is not null) in one call.
+    void fused_tangent(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
+                       tensor_type& ty, tensor_type* ax, bool parameters) {
+        const auto& a = main_.fused_tangent(tx, gy, ax != nullptr, parameters);
+        if constexpr (main_branch::has_curvature)
+            if (ax && main_.has_curvature_terms()) add_into(main_.adjoint(), *ax);
+        const auto& b = shortcut_.fused_tangent(tx, gy, ax != nullptr, parameters);
+        if constexpr (shortcut_branch::has_curvature)
+            if (ax && shortcut_.has_curvature_terms()) add_into(shortcut_.adjoint(), *ax);
+        add(a, b, ty);
+    }
+
+    // param_vjp and vjp in one call.
+    void fused_backward(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+        const auto& a = main_.fused_backward(gy);
+        add(a, shortcut_.fused_backward(gy), gx);
     }
 
     // At run time, whether the rules above add anything (a block of run-time chains; for
