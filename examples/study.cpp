@@ -15,10 +15,15 @@
 // beside the report, in <report stem>/.
 #include <sib/backend/cpu/threading.hpp>
 #include <sib/data/benchmarks.hpp>
+#include <sib/autodiff/sweeps.hpp>
+#include <sib/decoders/decoder.hpp>
+#include <sib/explain/batched.hpp>
+#include <sib/explain/eval_mode.hpp>
 #include <sib/explain/explain.hpp>
 #include <sib/explain/methods.hpp>
 #include <sib/models/spec_model.hpp>
 #include <sib/metrics/bootstrap.hpp>
+#include <sib/metrics/faithfulness.hpp>
 #include <sib/metrics/localisation.hpp>
 #include <sib/models/resnet.hpp>
 #include <sib/io/chart.hpp>
@@ -41,12 +46,13 @@ namespace {
 struct budget {
     sib::index_t train_limit = 0, epochs = 5;  // train_limit 0: the whole split
     sib::index_t explain_count = 200;          // test images explained and scored per model
+    sib::index_t faithfulness_count = 32;      // of those, the first scored by deletion and insertion
 };
 
 struct config {
     std::string out = "reports/study.md";
     int seeds = 3;
-    budget cnn{0, 5, 200}, resnet{1000, 1, 100};
+    budget cnn{0, 5, 200, 32}, resnet{1000, 1, 100, 24};
     // RRR's weight per model family. Ross et al. chose lambda_1 = 1000 on MNIST-like data; on the
     // small CNN at initialisation that puts the term at about a tenth of the cross entropy (rrr
     // about 2e-4 against CE 2.3). The ResNet's input gradient is far larger at initialisation (rrr
@@ -65,7 +71,8 @@ struct config {
 std::string budget_text(const budget& b) {
     return (b.train_limit > 0 ? "the first " + std::to_string(b.train_limit) : std::string("all")) +
            " training images, " + std::to_string(b.epochs) + " epoch(s), " + std::to_string(b.explain_count) +
-           " test images explained";
+           " test images explained, the first " + std::to_string(std::min(b.faithfulness_count, b.explain_count)) +
+           " of them also by deletion and insertion";
 }
 
 // What is trained and compared. CE is the reference every other arm is paired against; S-IB's
@@ -86,7 +93,14 @@ std::vector<arm> make_arms(const std::vector<double>& scales) {
     return a;
 }
 const std::vector<std::string> methods = sib::explain::core_methods();  // the six of docs/explanations.md
-const std::vector<std::string> metric_names{"ebpg", "pointing_game", "rank_acc", "auroc", "gini"};
+// The localisation metrics of every explained image, then deletion and insertion (slow: 102 forward
+// passes per image and method) on a subset.
+const std::vector<std::string> metric_names{"ebpg", "pointing_game", "rank_acc", "auroc", "gini", "deletion", "insertion"};
+std::string metric_note(const std::string& metric) {
+    if (metric == "deletion") return "; lower is better: the probability of the label falls fast as the map's top pixels go";
+    if (metric == "insertion") return "; higher is better";
+    return "";
+}
 
 // The small reference CNN of the core issue, sized to the benchmark's images.
 std::string spec_for(const sib::shape& chw, sib::index_t classes) {
@@ -160,10 +174,12 @@ runs it.
   --epochs N                  small CNN: epochs (default: 5)
   --explain-count N           small CNN: test images explained per model (default: 200)
   --rrr-lambda L              small CNN: RRR weight (default: 1000)
+  --faithfulness-count N      small CNN: of the explained images, the first N also by deletion and insertion (default: 32)
   --resnet-train-limit N      ResNet-18 (the other benchmarks): training images, 0 = all (default: 1000)
   --resnet-epochs N           ResNet-18: epochs (default: 1)
   --resnet-explain-count N    ResNet-18: test images explained per model (default: 100)
   --resnet-rrr-lambda L       ResNet-18: RRR weight (default: 0.1)
+  --resnet-faithfulness-count N  ResNet-18: images scored by deletion and insertion (default: 24)
   --resnet-width W            ResNet-18: channels of its first stage (default: 8)
   --test-limit N              test images for accuracy (default: 1000)
   --diagnose N                test images for the per-epoch diagnostics (default: 64)
@@ -207,6 +223,8 @@ std::optional<int> parse_flags(int argc, char** argv, config& cfg) {
             for (const auto& x : sib::split_list(v)) cfg.scales.push_back(std::stod(x));
         }
         else if (k == "--rrr-lambda") cfg.cnn_rrr_lambda = std::stod(v);
+        else if (k == "--faithfulness-count") cfg.cnn.faithfulness_count = std::stoll(v);
+        else if (k == "--resnet-faithfulness-count") cfg.resnet.faithfulness_count = std::stoll(v);
         else if (k == "--resnet-rrr-lambda") cfg.resnet_rrr_lambda = std::stod(v);
         else {
             std::cerr << "study: unknown flag " << k << " (study --help lists the flags)\n";
@@ -256,7 +274,9 @@ int main(int argc, char** argv) {
            << "norm against the cross entropy's, the terms' values and the IoU of the density mask M > 0.5 "
            << "with the object (`sib train --diagnose`; logs in `" << rel << "/logs/`). "
            << "Explanations of the first test images (count above), target = label. "
-           << "Metrics per docs/metrics.md on |map| against the ground-truth foreground mask. "
+           << "Metrics per docs/metrics.md on |map| against the ground-truth foreground mask; deletion and insertion "
+           << "(RISE: 50 steps, pixels removed to 0 or inserted into a Gaussian blur of kernel 11 and sigma 5, "
+           << "area under the target's probability) on the first explained images (count above). "
            << "Intervals: 95% bootstrap over images (pooled over seeds); differences are paired by seed and image. "
            << "A metric is undefined (NaN) on an image whose map is all zero (Grad-CAM's ReLU can zero a map) or whose mask is empty: "
            << "such images are left out, and a cell says how many.\n\n";
@@ -313,6 +333,17 @@ int main(int argc, char** argv) {
                 acc[objective].push_back(r.test_accuracy);
                 if (seed == 0) curves.push_back({a.title, sib::train::read_jsonl(o.log)});
                 if (shortcut_test) acc_shortcut[objective].push_back(sib::train::evaluate_accuracy(model, *shortcut_test));
+                // The label's probability of a batch of perturbed images, in evaluation mode.
+                sib::autodiff::sweep_workspace<float> probe;
+                sib::tensor<float> p;
+                const auto probability = [&](const sib::tensor<float>& images, const sib::tensor<std::int64_t>& target) {
+                    sib::explain::eval_mode_scope<std::decay_t<decltype(model)>> scope(model);
+                    sib::decoders::softmax_rows(sib::autodiff::forward_sweep(model, probe, images), p);
+                    std::vector<double> out(static_cast<std::size_t>(images.dim(0)));
+                    for (sib::index_t i = 0; i < images.dim(0); ++i) out[static_cast<std::size_t>(i)] = p[i * p.dim(1) + target[i]];
+                    return out;
+                };
+                const sib::index_t faithful = std::min(b.faithfulness_count, batch.images.dim(0));
                 std::vector<sib::tensor<float>> maps;
                 for (const auto& method : methods) {
                     sib::explain::explain_options eo;
@@ -322,6 +353,15 @@ int main(int argc, char** argv) {
                     for (const auto& [name, field] : sib::metrics::localisation_metrics) {
                         auto& dst = scores[objective][method][name];
                         for (const auto& s : sc) dst.push_back(s.*field);
+                    }
+                    if (faithful > 0) {
+                        using sib::explain::rows_of;
+                        for (const auto& s : sib::metrics::faithfulness_batch(probability, rows_of(batch.images, 0, faithful),
+                                                                              rows_of(batch.labels, 0, faithful),
+                                                                              rows_of(maps.back(), 0, faithful))) {
+                            scores[objective][method]["deletion"].push_back(s.deletion);
+                            scores[objective][method]["insertion"].push_back(s.insertion);
+                        }
                     }
                 }
                 if (seed == 0) {
@@ -381,7 +421,8 @@ int main(int argc, char** argv) {
                 return b ? fmt_interval(*b) : std::string("n/a");
             };
             for (const auto& metric : metric_names) {
-                md << "**" << metric << "** (mean [95% CI]; differences from CE paired by seed and image)\n\n| method | CE |";
+                md << "**" << metric << "** (mean [95% CI]; differences from CE paired by seed and image" << metric_note(metric)
+                   << ")\n\n| method | CE |";
                 for (std::size_t i = 1; i < arms.size(); ++i) md << " " << arms[i].title << " - CE |";
                 md << "\n|---|";
                 for (std::size_t i = 0; i < arms.size(); ++i) md << "---|";
