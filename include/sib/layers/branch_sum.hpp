@@ -107,12 +107,8 @@ public:
     const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type& gy, bool input_gradient, bool parameters) {
         const bool mixed = parameters && has_mixed_terms(), curvature = input_gradient && has_curvature_terms();
         if (!mixed && !curvature) return jvp(tx);
-        vjp(gy);
-        const auto& ty = autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = curvature, .parameters = mixed});
-        zero_.resize(gy.shape());
-        zero_.zero();
-        autodiff::backward_sweep(seq, ws_, zero_, {.input_gradient = curvature, .parameters = mixed});
-        return ty;
+        second_order(tx, gy, {.input_gradient = curvature, .parameters = mixed});
+        return ws_.tangent;  // the tangent sweep's result; the backward sweep leaves it alone
     }
     // param_vjp(gy), and J^T gy from the same backward sweep.
     const tensor_type& fused_backward(const tensor_type& gy) {
