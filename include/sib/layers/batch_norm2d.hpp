@@ -106,24 +106,20 @@ public:
             B::parallel_for(
                 c,
                 [=] SIB_HD(index_t ch) {
-                    double sum = 0;
-                    for (index_t b = 0; b < n; ++b) {
-                        const T* row = px + (b * c + ch) * hw;
-                        for (index_t j = 0; j < hw; ++j) sum += static_cast<double>(row[j]);
-                    }
-                    const double mu = sum / static_cast<double>(m);
-                    double sq = 0;
-                    for (index_t b = 0; b < n; ++b) {
-                        const T* row = px + (b * c + ch) * hw;
-                        for (index_t j = 0; j < hw; ++j) {
-                            const double d = static_cast<double>(row[j]) - mu;
-                            sq += d * d;
-                        }
-                    }
-                    const double var = sq / static_cast<double>(m);
+                    double sum[1];
+                    lane_sums(n, c, ch, hw, sum, [=] SIB_HD(index_t i, double* acc) {
+                        acc[0] = static_cast<double>(px[i]);
+                    });
+                    const double mu = sum[0] / static_cast<double>(m);
+                    double sq[1];
+                    lane_sums(n, c, ch, hw, sq, [=] SIB_HD(index_t i, double* acc) {
+                        const double d = static_cast<double>(px[i]) - mu;
+                        acc[0] = d * d;
+                    });
+                    const double var = sq[0] / static_cast<double>(m);
                     mean[ch] = static_cast<T>(mu);
                     istd[ch] = static_cast<T>(1.0 / std::sqrt(var + eps));
-                    const double unbiased = sq / static_cast<double>(m - 1);
+                    const double unbiased = sq[0] / static_cast<double>(m - 1);
                     rm[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rm[ch]) + factor * mu);
                     rv[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rv[ch]) + factor * unbiased);
                 },
@@ -247,6 +243,34 @@ SIB_KERNELS:
         }
     }
 
+    // out[k] = the sum over channel ch's planes (n of them, hw values each, [N,C,H,W]) of the k-th
+    // value term(i, acc) writes into acc[k] for element i. In double, in eight interleaved partial
+    // sums per value, so the loop vectorises instead of waiting on one addition chain per value;
+    // the order is fixed by the shape alone, so any thread count gives the same bits.
+    template <int S, class F>
+    SIB_HD static void lane_sums(index_t n, index_t c, index_t ch, index_t hw, double (&out)[S], F term) {
+        constexpr int lanes = 8;
+        double part[S][lanes] = {};
+        double v[S];
+        for (index_t b = 0; b < n; ++b) {
+            const index_t base = (b * c + ch) * hw;
+            index_t j = 0;
+            for (; j + lanes <= hw; j += lanes)
+                for (int l = 0; l < lanes; ++l) {
+                    term(base + j + l, v);
+                    for (int k = 0; k < S; ++k) part[k][l] += v[k];
+                }
+            for (; j < hw; ++j) {
+                term(base + j, v);
+                for (int k = 0; k < S; ++k) part[k][j % lanes] += v[k];
+            }
+        }
+        for (int k = 0; k < S; ++k) {
+            out[k] = 0;
+            for (int l = 0; l < lanes; ++l) out[k] += part[k][l];
+        }
+    }
+
     // Rows of sums_, each [C]: sum(a), sum(b), sum(a b), sum(a xhat), sum(b xhat).
     static constexpr index_t sum_a = 0, sum_b = 1, sum_ab = 2, sum_a_xhat = 3, sum_b_xhat = 4,
                              num_sums = 5;
@@ -263,26 +287,18 @@ SIB_KERNELS:
         B::parallel_for(
             c,
             [=] SIB_HD(index_t ch) {
-                double s_a = 0, s_b = 0, s_ab = 0, s_ax = 0, s_bx = 0;
                 const double mu = static_cast<double>(mean[ch]), is = static_cast<double>(istd[ch]);
-                for (index_t bi = 0; bi < n; ++bi) {
-                    const index_t base = (bi * c + ch) * hw;
-                    for (index_t j = 0; j < hw; ++j) {
-                        const double va = static_cast<double>(pa[base + j]);
-                        const double vb = static_cast<double>(pb[base + j]);
-                        const double xhat = (static_cast<double>(px[base + j]) - mu) * is;
-                        s_a += va;
-                        s_b += vb;
-                        s_ab += va * vb;
-                        s_ax += va * xhat;
-                        s_bx += vb * xhat;
-                    }
-                }
-                sums[sum_a * c + ch] = static_cast<T>(s_a);
-                sums[sum_b * c + ch] = static_cast<T>(s_b);
-                sums[sum_ab * c + ch] = static_cast<T>(s_ab);
-                sums[sum_a_xhat * c + ch] = static_cast<T>(s_ax);
-                sums[sum_b_xhat * c + ch] = static_cast<T>(s_bx);
+                double s[num_sums];
+                lane_sums(n, c, ch, hw, s, [=] SIB_HD(index_t i, double* acc) {
+                    const double va = static_cast<double>(pa[i]), vb = static_cast<double>(pb[i]);
+                    const double xhat = (static_cast<double>(px[i]) - mu) * is;
+                    acc[sum_a] = va;
+                    acc[sum_b] = vb;
+                    acc[sum_ab] = va * vb;
+                    acc[sum_a_xhat] = va * xhat;
+                    acc[sum_b_xhat] = vb * xhat;
+                });
+                for (index_t k = 0; k < num_sums; ++k) sums[k * c + ch] = static_cast<T>(s[k]);
             },
             8 * n * hw);
     }
