@@ -137,6 +137,10 @@ const std::vector<conv_case> conv_cases = {
     {2, 2, window2d::square(3, 2, 1), true, {3, 2, 7, 6}},
     {3, 2, window2d{2, 3, 1, 2, 0, 1}, false, {2, 3, 6, 7}},
     {1, 2, window2d::square(1), true, {2, 1, 3, 4}},
+    // 1x1 with stride 1 (no im2col: one sample per product and per weight-gradient group here) and
+    // with stride 2 (a ResNet's downsample shortcut).
+    {3, 4, window2d::square(1), true, {3, 3, 12, 12}},
+    {4, 3, window2d::square(1, 2), false, {2, 4, 5, 6}},
     // Batches large enough for several samples per product (few output pixels, as in a ResNet's
     // last stages), with a last product of fewer samples, and one weight-gradient group or two.
     {3, 4, window2d::square(3, 2, 1), true, {19, 3, 5, 4}},

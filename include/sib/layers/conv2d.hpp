@@ -2,7 +2,8 @@
 // Every rule is GEMMs over im2col matrices of a chunk of the batch, the chunk bounded so that the
 // im2col buffer stays within workspace_limit elements. forward, jvp and vjp make one product per
 // sample ([O,K] x [K,P]), which reads and writes NCHW directly; im2col and col2im copy shifted spans
-// of input rows (no per-element index arithmetic).
+// of input rows (no per-element index arithmetic). A 1x1 convolution with stride 1 and no padding
+// (a ResNet bottleneck's) needs no im2col at all: a sample's [C, H*W] planes are its im2col matrix.
 #pragma once
 #include <sib/backend/gemm_batched.hpp>
 #include <sib/layers/layer.hpp>
@@ -90,10 +91,15 @@ public:
             T* pgx = gx.data() + n0 * g.c * g.h * g.w;
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
+            const bool direct = direct_columns();
             if constexpr (fused) {
                 for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
                     const index_t cols = count * p;
                     const T* gyi = pgy + j0 * o * p;
+                    if (direct && count == 1) {  // col2im is the identity: write gx's planes
+                        B::gemm(true, false, k, p, o, T(1), pw, k, gyi, p, T(0), pgx + j0 * c * hw, p);
+                        return;
+                    }
                     if (count > 1) {
                         gather_samples(gyi, rows, o, p, count);
                         gyi = rows;
@@ -103,6 +109,8 @@ public:
                         for (index_t ch = 0; ch < c; ++ch)
                             col2im_plane(pg, slot + ch * taps * cols + j * p, pgx + ((j0 + j) * c + ch) * hw, cols);
                 });
+            } else if (direct) {
+                gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pgx, p, k * p, nc);
             } else {
                 col_.resize({nc, g.k, g.p});
                 T* pc = col_.data();
@@ -144,6 +152,11 @@ SIB_KERNELS:
     // many small ones). The fused loops are host lambdas (not SIB_HD): they call B::gemm.
     static constexpr bool fused = requires { requires B::nested_primitives; };
 
+    // A 1x1 window with stride 1 and no padding: im2col and col2im are the identity on a sample.
+    bool direct_columns() const {
+        return win_.area() == 1 && win_.stride_h == 1 && win_.stride_w == 1 && win_.pad_h == 0 && win_.pad_w == 0;
+    }
+
     // Sizes of one call: K = C*kh*kw rows of im2col, P = OH*OW output pixels per sample.
     struct geometry {
         index_t n, c, h, w, oh, ow, k, p, chunk;
@@ -183,24 +196,33 @@ SIB_KERNELS:
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             const T beta = b ? T(1) : T(0);
+            const bool direct = direct_columns();
             if constexpr (fused) {
                 for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
                     const index_t cols = count * p;
-                    for (index_t j = 0; j < count; ++j)
-                        for (index_t ch = 0; ch < c; ++ch)
-                            im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                    const T* col = px + j0 * c * hw;  // a single sample of a direct convolution
+                    if (!direct || count > 1) {
+                        for (index_t j = 0; j < count; ++j)
+                            for (index_t ch = 0; ch < c; ++ch)
+                                im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                        col = slot;
+                    }
                     T* out = count > 1 ? rows : py + j0 * o * p;
                     if (b) fill_rows(out, b, o, cols);
-                    B::gemm(false, false, o, cols, k, T(1), pw, k, slot, cols, beta, out, cols);
+                    B::gemm(false, false, o, cols, k, T(1), pw, k, col, cols, beta, out, cols);
                     if (count > 1) scatter_samples(rows, py + j0 * o * p, o, p, count);
                 });
             } else {
-                col_.resize({nc, g.k, g.p});
-                T* pc = col_.data();
-                B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
-                    const index_t j = plane / c, ch = plane % c;
-                    im2col_plane(pg, px + plane * hw, pc + j * k * p + ch * taps * p, p);
-                }, taps * p);
+                const T* pc = px;  // a direct convolution's im2col matrices are x's samples
+                if (!direct) {
+                    col_.resize({nc, g.k, g.p});
+                    T* col = col_.data();
+                    B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
+                        const index_t j = plane / c, ch = plane % c;
+                        im2col_plane(pg, px + plane * hw, col + j * k * p + ch * taps * p, p);
+                    }, taps * p);
+                    pc = col;
+                }
                 if (b) B::parallel_for(nc, [=] SIB_HD(index_t j) { fill_rows(py + j * o * p, b, o, p); }, o * p);
                 gemm_batched<B>(false, false, o, p, k, T(1), pw, k, 0, pc, p, k * p, beta, py, p, o * p, nc);
             }
@@ -219,6 +241,7 @@ SIB_KERNELS:
             T* pdw = weight_grad.data();
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
+            const bool direct = direct_columns();
             if constexpr (fused) {
                 // Fixed groups of consecutive samples, each one product over its samples' pixels side
                 // by side into its own partial gradient, then the partials summed in group order:
@@ -236,15 +259,19 @@ SIB_KERNELS:
                     T* rows = pr + item * o * most * p;
                     for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
                         const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0, cols = count * p;
-                        for (index_t j = 0; j < count; ++j)
-                            for (index_t ch = 0; ch < c; ++ch)
-                                im2col_plane(pg, pa + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                        const T* col = pa + j0 * c * hw;  // a single sample of a direct convolution
+                        if (!direct || count > 1) {
+                            for (index_t j = 0; j < count; ++j)
+                                for (index_t ch = 0; ch < c; ++ch)
+                                    im2col_plane(pg, pa + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+                            col = slot;
+                        }
                         const T* gyi = pgy + j0 * o * p;
                         if (count > 1) {
                             gather_samples(gyi, rows, o, p, count);
                             gyi = rows;
                         }
-                        B::gemm(false, true, o, k, cols, T(1), gyi, cols, slot, cols, T(0), pp + gi * o * k, k);
+                        B::gemm(false, true, o, k, cols, T(1), gyi, cols, col, cols, T(0), pp + gi * o * k, k);
                     }
                 }, (nc / slots) * o * k * p);
                 B::parallel_for(o * k, [=] SIB_HD(index_t e) {
@@ -310,11 +337,12 @@ SIB_KERNELS:
     // samples_per_product samples each, spread over the threads. body(slot, rows, j0, count) gets
     // samples j0 .. j0 + count - 1, its thread's im2col matrix [K, count*P] and [O, count*P] rows
     // to gather gy into or scatter y from (when count > 1).
+    // A direct convolution needs no im2col matrix for single samples.
     template <class Body>
     void for_each_product(index_t nc, index_t k, index_t p, Body body) {
         const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
         const index_t slots = std::min(products, B::concurrency()), o = out_;
-        col_.resize({slots, k, per * p});
+        col_.resize({direct_columns() && per == 1 ? 0 : slots, k, per * p});
         rows_.resize({per > 1 ? slots : 0, o, per * p});
         T* pc = col_.data();
         T* pr = rows_.data();
