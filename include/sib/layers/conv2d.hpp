@@ -112,8 +112,8 @@ public:
             } else if (direct) {
                 gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pgx, p, k * p, nc);
             } else {
-                col_.resize({nc, g.k, g.p});
-                T* pc = col_.data();
+                work().col.resize({nc, g.k, g.p});
+                T* pc = work().col.data();
                 gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pc, p, k * p, nc);
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
@@ -151,6 +151,23 @@ SIB_KERNELS:
     // batched primitive over the chunk (a device backend launches a few large kernels rather than
     // many small ones). The fused loops are host lambdas (not SIB_HD): they call B::gemm.
     static constexpr bool fused = requires { requires B::nested_primitives; };
+
+    // A rule's im2col matrices, gathered rows and partial weight gradients, dead once it returns.
+    struct scratch {
+        tensor_type col, rows, partial;
+    };
+
+    // On host threads one scratch per calling thread and element type, shared by every Conv2d:
+    // a network needs the largest layer's room instead of the sum of all of them (on ResNet-50
+    // that sum was hundreds of MiB). A device backend keeps its buffers per layer.
+    scratch& work() {
+        if constexpr (fused) {
+            static thread_local scratch shared;
+            return shared;
+        } else {
+            return own_;
+        }
+    }
 
     // A 1x1 window with stride 1 and no padding: im2col and col2im are the identity on a sample.
     bool direct_columns() const {
@@ -215,8 +232,8 @@ SIB_KERNELS:
             } else {
                 const T* pc = px;  // a direct convolution's im2col matrices are x's samples
                 if (!direct) {
-                    col_.resize({nc, g.k, g.p});
-                    T* col = col_.data();
+                    work().col.resize({nc, g.k, g.p});
+                    T* col = work().col.data();
                     B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                         const index_t j = plane / c, ch = plane % c;
                         im2col_plane(pg, px + plane * hw, col + j * k * p + ch * taps * p, p);
@@ -248,12 +265,12 @@ SIB_KERNELS:
                 // the same numbers whatever the thread count.
                 const index_t groups = weight_grad_groups(nc, o * k, p), most = (nc + groups - 1) / groups;
                 const index_t slots = std::min(groups, B::concurrency());
-                col_.resize({slots, k, most * p});
-                rows_.resize({most > 1 ? slots : 0, o, most * p});
-                partial_.resize({groups, o, k});
-                T* pc = col_.data();
-                T* pr = rows_.data();
-                T* pp = partial_.data();
+                work().col.resize({slots, k, most * p});
+                work().rows.resize({most > 1 ? slots : 0, o, most * p});
+                work().partial.resize({groups, o, k});
+                T* pc = work().col.data();
+                T* pr = work().rows.data();
+                T* pp = work().partial.data();
                 B::parallel_for(slots, [=](index_t item) {
                     T* slot = pc + item * k * most * p;
                     T* rows = pr + item * o * most * p;
@@ -290,15 +307,15 @@ SIB_KERNELS:
             } else {
                 // One product whose inner dimension runs over samples and pixels: the im2col rows
                 // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P].
-                col_.resize({nc, g.k, g.p});
-                T* pc = col_.data();
+                work().col.resize({nc, g.k, g.p});
+                T* pc = work().col.data();
                 const index_t cols = nc * p;
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
                     im2col_plane(pg, pa + plane * hw, pc + ch * taps * cols + j * p, cols);
                 }, taps * p);
-                rows_.resize({o, cols});
-                T* pr = rows_.data();
+                work().rows.resize({o, cols});
+                T* pr = work().rows.data();
                 B::parallel_for(o * nc, [=] SIB_HD(index_t item) {
                     const index_t oc = item / nc, j = item % nc;
                     const T* src = pgy + (j * o + oc) * p;
@@ -342,10 +359,10 @@ SIB_KERNELS:
     void for_each_product(index_t nc, index_t k, index_t p, Body body) {
         const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
         const index_t slots = std::min(products, B::concurrency()), o = out_;
-        col_.resize({direct_columns() && per == 1 ? 0 : slots, k, per * p});
-        rows_.resize({per > 1 ? slots : 0, o, per * p});
-        T* pc = col_.data();
-        T* pr = rows_.data();
+        work().col.resize({direct_columns() && per == 1 ? 0 : slots, k, per * p});
+        work().rows.resize({per > 1 ? slots : 0, o, per * p});
+        T* pc = work().col.data();
+        T* pr = work().rows.data();
         B::parallel_for(slots, [=](index_t item) {
             for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i)
                 body(pc + item * k * per * p, pr + item * o * per * p, i * per, std::min(per, nc - i * per));
@@ -492,7 +509,7 @@ private:
     window2d win_;
     bool with_bias_;
     index_t workspace_limit_ = default_workspace_limit;
-    tensor_type col_, rows_, partial_;
+    scratch own_;  // used where the rules' items are not host threads
 };
 
 }  // namespace nn
