@@ -38,6 +38,8 @@ CATEGORIES = [
     ("mask: sort and soft quantiles", lambda dso, sym: re.search(
         r"segmented_sort|argsort|soft_quantile|stable_sort|introsort|insertion_sort|__merge", sym)),
     ("mask: other (mean, box mean, thresholds)", lambda dso, sym: "density_mask" in sym),
+    ("GEMM (BLAS: kernel)", lambda dso, sym: "blas" in dso and re.search(r"gemm_kernel|gemm_small_kernel", sym)),
+    ("GEMM (BLAS: packing, scaling and driver)", lambda dso, sym: "blas" in dso or "blis" in dso),
     ("GEMM (Eigen)", lambda dso, sym: "Eigen::" in sym and "conv2d<" not in sym),
     # Whatever conv2d runs outside the GEMM: im2col, col2im, layout changes, bias, zeroing. Which of
     # these a symbol holds depends on how the rule is written (they are inlined into its lambdas).
@@ -223,27 +225,30 @@ def main():
       f"{next(iter(cases.values()))['base']:.0f} MiB). The agreement check runs in a child process and does "
       "not count.")
     w("")
+    # The speed issue's targets on these two models (ratios of sib's step time to LibTorch's at its
+    # best), the three-conv S-IB step's share of the best SGEMM, and peak memory at most half of
+    # LibTorch's: compared on the growth over the process's start, which holds the same libraries
+    # for both sides.
     w("## Targets of the issue")
     w("")
     w("| target | measured | status |")
     w("| --- | --- | --- |")
     by = {(m, o): (s, t, r) for m, o, s, t, r in targets}
-    if ("small", "sib_step") in by:
-        r = by[("small", "sib_step")][2]
-        w(f"| S-IB step, small: sib <= 0.4x torch | {r:.2f}x | {met(r <= 0.4)} |")
+    limits = {("small", "sib_step"): 0.25, ("small", "ce_step"): 0.4,
+              ("three_conv", "sib_step"): 0.4, ("three_conv", "ce_step"): 0.7}
+    for (model, objective), limit in limits.items():
+        if (model, objective) in by:
+            r = by[(model, objective)][2]
+            w(f"| {dict(OBJECTIVES)[objective]} step, {model}: sib <= {limit}x torch | {r:.2f}x | {met(r <= limit)} |")
     if ("three_conv", "sib_step") in by:
-        s, t, r = by[("three_conv", "sib_step")]
+        s = by[("three_conv", "sib_step")][0]
         pct = 100 * s["gflops"] / sgemm_gflops
-        w(f"| S-IB step, three-conv: sib <= 0.6x torch | {r:.2f}x | {met(r <= 0.6)} |")
-        w(f"| S-IB step, three-conv: >= 40% of SGEMM | {pct:.1f}% ({s['gflops']:.2f} of {sgemm_gflops:.1f} GFLOP/s) | "
-          f"{met(pct >= 40)} |")
-    for model, _ in MODELS:
-        if (model, "ce_step") in by:
-            r = by[(model, "ce_step")][2]
-            w(f"| CE step, {model}: no slower than torch | {r:.2f}x | {met(r <= 1.0)} |")
+        w(f"| S-IB step, three_conv: >= 60% of SGEMM | {pct:.1f}% ({s['gflops']:.2f} of {sgemm_gflops:.1f} GFLOP/s) | "
+          f"{met(pct >= 60)} |")
     for m, o, s, t, r in targets:
-        w(f"| peak memory <= torch, {m} {dict(OBJECTIVES)[o]} | {s['peak']:.0f} vs {t['peak']:.0f} MiB | "
-          f"{met(s['peak'] <= t['peak'])} |")
+        sg, tg = s["peak"] - s["base"], t["peak"] - t["base"]
+        w(f"| peak memory <= half of torch's, {m} {dict(OBJECTIVES)[o]} (growth over the start) | "
+          f"{sg:.0f} vs {tg:.0f} MiB | {met(sg <= 0.5 * tg)} |")
     w("")
     w("## Where sib's S-IB step spends its time")
     w("")
