@@ -112,8 +112,9 @@ public:
             } else if (direct) {
                 gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pgx, p, k * p, nc);
             } else {
-                work().col.resize({nc, g.k, g.p});
-                T* pc = work().col.data();
+                tensor_type& col = work().col;
+                col.resize({nc, g.k, g.p});
+                T* pc = col.data();
                 gemm_batched<B>(true, false, k, p, o, T(1), pw, k, 0, pgy, p, o * p, T(0), pc, p, k * p, nc);
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
@@ -217,13 +218,7 @@ SIB_KERNELS:
             if constexpr (fused) {
                 for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
                     const index_t cols = count * p;
-                    const T* col = px + j0 * c * hw;  // a single sample of a direct convolution
-                    if (!direct || count > 1) {
-                        for (index_t j = 0; j < count; ++j)
-                            for (index_t ch = 0; ch < c; ++ch)
-                                im2col_plane(pg, px + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
-                        col = slot;
-                    }
+                    const T* col = columns(pg, px, slot, c, j0, count, direct);
                     T* out = count > 1 ? rows : py + j0 * o * p;
                     if (b) fill_rows(out, b, o, cols);
                     B::gemm(false, false, o, cols, k, T(1), pw, k, col, cols, beta, out, cols);
@@ -232,8 +227,9 @@ SIB_KERNELS:
             } else {
                 const T* pc = px;  // a direct convolution's im2col matrices are x's samples
                 if (!direct) {
-                    work().col.resize({nc, g.k, g.p});
-                    T* col = work().col.data();
+                    tensor_type& room = work().col;
+                    room.resize({nc, g.k, g.p});
+                    T* col = room.data();
                     B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                         const index_t j = plane / c, ch = plane % c;
                         im2col_plane(pg, px + plane * hw, col + j * k * p + ch * taps * p, p);
@@ -265,24 +261,19 @@ SIB_KERNELS:
                 // the same numbers whatever the thread count.
                 const index_t groups = weight_grad_groups(nc, o * k, p), most = (nc + groups - 1) / groups;
                 const index_t slots = std::min(groups, B::concurrency());
-                work().col.resize({slots, k, most * p});
-                work().rows.resize({most > 1 ? slots : 0, o, most * p});
-                work().partial.resize({groups, o, k});
-                T* pc = work().col.data();
-                T* pr = work().rows.data();
-                T* pp = work().partial.data();
+                scratch& ws = work();
+                ws.col.resize({slots, k, most * p});
+                ws.rows.resize({most > 1 ? slots : 0, o, most * p});
+                ws.partial.resize({groups, o, k});
+                T* pc = ws.col.data();
+                T* pr = ws.rows.data();
+                T* pp = ws.partial.data();
                 B::parallel_for(slots, [=](index_t item) {
                     T* slot = pc + item * k * most * p;
                     T* rows = pr + item * o * most * p;
                     for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
                         const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0, cols = count * p;
-                        const T* col = pa + j0 * c * hw;  // a single sample of a direct convolution
-                        if (!direct || count > 1) {
-                            for (index_t j = 0; j < count; ++j)
-                                for (index_t ch = 0; ch < c; ++ch)
-                                    im2col_plane(pg, pa + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
-                            col = slot;
-                        }
+                        const T* col = columns(pg, pa, slot, c, j0, count, direct);
                         const T* gyi = pgy + j0 * o * p;
                         if (count > 1) {
                             gather_samples(gyi, rows, o, p, count);
@@ -307,15 +298,16 @@ SIB_KERNELS:
             } else {
                 // One product whose inner dimension runs over samples and pixels: the im2col rows
                 // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P].
-                work().col.resize({nc, g.k, g.p});
-                T* pc = work().col.data();
+                scratch& ws = work();
+                ws.col.resize({nc, g.k, g.p});
+                T* pc = ws.col.data();
                 const index_t cols = nc * p;
                 B::parallel_for(nc * c, [=] SIB_HD(index_t plane) {
                     const index_t j = plane / c, ch = plane % c;
                     im2col_plane(pg, pa + plane * hw, pc + ch * taps * cols + j * p, cols);
                 }, taps * p);
-                work().rows.resize({o, cols});
-                T* pr = work().rows.data();
+                ws.rows.resize({o, cols});
+                T* pr = ws.rows.data();
                 B::parallel_for(o * nc, [=] SIB_HD(index_t item) {
                     const index_t oc = item / nc, j = item % nc;
                     const T* src = pgy + (j * o + oc) * p;
@@ -359,14 +351,27 @@ SIB_KERNELS:
     void for_each_product(index_t nc, index_t k, index_t p, Body body) {
         const index_t per = samples_per_product(p, nc), products = (nc + per - 1) / per;
         const index_t slots = std::min(products, B::concurrency()), o = out_;
-        work().col.resize({direct_columns() && per == 1 ? 0 : slots, k, per * p});
-        work().rows.resize({per > 1 ? slots : 0, o, per * p});
-        T* pc = work().col.data();
-        T* pr = work().rows.data();
+        scratch& ws = work();
+        ws.col.resize({direct_columns() && per == 1 ? 0 : slots, k, per * p});
+        ws.rows.resize({per > 1 ? slots : 0, o, per * p});
+        T* pc = ws.col.data();
+        T* pr = ws.rows.data();
         B::parallel_for(slots, [=](index_t item) {
             for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i)
                 body(pc + item * k * per * p, pr + item * o * per * p, i * per, std::min(per, nc - i * per));
         }, (nc / slots) * o * k * p);
+    }
+
+    // The im2col matrix [K, count*P] of samples j0 .. j0 + count - 1 of x ([N, C, H, W]) side by side,
+    // built in slot; for a single sample of a direct convolution, that sample itself.
+    static const T* columns(const plane_geometry& g, const T* x, T* slot, index_t c, index_t j0, index_t count,
+                            bool direct) {
+        const index_t hw = g.h * g.w, p = g.oh * g.ow, cols = count * p, taps = g.win.area();
+        if (direct && count == 1) return x + j0 * c * hw;
+        for (index_t j = 0; j < count; ++j)
+            for (index_t ch = 0; ch < c; ++ch)
+                im2col_plane(g, x + ((j0 + j) * c + ch) * hw, slot + ch * taps * cols + j * p, cols);
+        return slot;
     }
 
     // rows [O, count*P] <- count samples [count][O][P] side by side, and back.
