@@ -122,6 +122,21 @@ TEST_CASE("branch_sum: the fused tangent and backward rules give the separate ru
     check_fused_rules(plain, {2, 3, 3, 5}, 5);
 }
 
+TEST_CASE("branch_sum: blocks inside both branches of a block (nested leases of the sweep buffers)") {
+    // Each branch's rules lease their sweep buffers from one per-thread pool, and a block inside a
+    // branch leases while its outer branch holds a set; the shortcut's inner block runs while the
+    // main branch's result is still to be read.
+    branch_sum block(sequential(conv2d<double>(2, 3, 3, 1, 1), residual(conv2d<double>(3, 3, 3, 1, 1), sib::nn::tanh<double>{}),
+                                batch_norm2d<double>(3)),
+                     sequential(conv2d<double>(2, 3, 1), residual(sib::nn::tanh<double>{}, conv2d<double>(3, 3, 1))));
+    static_assert(decltype(block)::has_mixed && decltype(block)::has_curvature);
+    sib::rng r(16);
+    randomize_parameters(block, r);
+    block.set_training(true);
+    check_layer_rules(block, {2, 2, 4, 5}, 9);
+    check_fused_rules(block, {2, 2, 3, 4}, 10);
+}
+
 TEST_CASE("branch_sum: five rules by central differences, strided projection shortcut, BatchNorm training") {
     auto block = projection_block();
     static_assert(decltype(block)::has_mixed && decltype(block)::has_curvature);

@@ -41,7 +41,8 @@ struct sweep_workspace {
     }
     const tensor<T, B>& input() const { return activations.front(); }
     const tensor<T, B>& logits() const { return activations.back(); }
-    tensor<T, B>& seed() { return decoded.back(); }
+    // decoded may be longer than the layers when a branch leases it (layers/branch_sum.hpp).
+    tensor<T, B>& seed() { return decoded[activations.size() - 1]; }
     const tensor<T, B>& explanation() const { return decoded.front(); }
 };
 

@@ -3,9 +3,9 @@
 // or the `downsample` projection, a strided 1x1 convolution + BatchNorm). The ReLU after the
 // addition is the next layer of the chain. Shortcut = identity_shortcut is g(x) = x (residual<Ls...>).
 //
-// Each rule runs the sweeps of autodiff/sweeps.hpp on each branch, with the branch's own workspace;
-// both branches see the same x and gy, so every rule is the sum of the branches' (the sum is linear
-// and adds no second-order term of its own):
+// Each rule runs the sweeps of autodiff/sweeps.hpp on each branch (see "Memory" below for their
+// buffers); both branches see the same x and gy, so every rule is the sum of the branches' (the sum
+// is linear and adds no second-order term of its own):
 //   vjp        gx = J_f^T gy + J_g^T gy               (decoder sweeps)
 //   jvp        ty = J_f tx + J_g tx                   (tangent sweeps, no mixed or curvature terms)
 //   param_vjp  backward sweeps from gy
@@ -19,6 +19,13 @@
 // J^T gy at the branch's input from the backward sweep of param_vjp, where vjp would run a decoder
 // sweep again. On a ResNet block that is 9 instead of 14 products per convolution in an S-IB step.
 //
+// Memory: a branch keeps its forward activations from forward to the step's end, but what its
+// other sweeps write (decoded gradients, tangents, adjoints, curvature terms) is dead once a rule
+// has returned and its result has been read. On host threads those buffers are leased, for the
+// length of one rule, from a per-thread pool shared by every branch, so a network holds about one
+// block's worth of them (one per nesting level) instead of one per block. The block therefore reads
+// each branch's result before it calls the other branch. A device backend keeps them per branch.
+//
 // Parameter names: the main branch's as its sequential names them, prefixed by names.main when that
 // is not empty; then the shortcut's, prefixed by names.shortcut ("downsample" gives torchvision's
 // "downsample.0.weight"; the default "shortcut" is the name CIFAR ResNets use).
@@ -31,9 +38,12 @@
 #pragma once
 #include <sib/autodiff/sweeps.hpp>
 #include <sib/layers/sequential.hpp>
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 SIB_BEGIN_NAMESPACE
 namespace nn {
@@ -48,8 +58,37 @@ struct branch_names {
 
 namespace detail {
 
+// What a branch's sweeps other than forward write: dead once a rule has returned and been read.
+template <class T, class B>
+struct transient_buffers {
+    std::vector<tensor<T, B>> decoded, curvature;
+    std::vector<char> has_curvature;
+    tensor<T, B> tangent, tangent_next, adjoint, adjoint_next, zero;
+
+    // Exchanges these buffers with the workspace's (and the branch's zero tensor).
+    void swap_with(autodiff::sweep_workspace<T, B>& ws, tensor<T, B>& z) {
+        std::swap(decoded, ws.decoded);
+        std::swap(curvature, ws.curvature);
+        std::swap(has_curvature, ws.has_curvature);
+        std::swap(tangent, ws.tangent);
+        std::swap(tangent_next, ws.tangent_next);
+        std::swap(adjoint, ws.adjoint);
+        std::swap(adjoint_next, ws.adjoint_next);
+        std::swap(zero, z);
+    }
+};
+
+// The calling thread's free transient buffers: a rule takes one set and gives it back when it
+// returns, so there are as many sets as rules run nested (a block's branch inside a block's
+// branch), and they grow to the largest branch's needs and stay allocated.
+template <class T, class B>
+std::vector<std::unique_ptr<transient_buffers<T, B>>>& transient_pool() {
+    static thread_local std::vector<std::unique_ptr<transient_buffers<T, B>>> pool;
+    return pool;
+}
+
 // One branch: a sequential, run by the sweeps with a workspace of its own. Each member returns the
-// branch's contribution to the block's result.
+// branch's contribution to the block's result, valid until the next call of a branch's rule.
 template <class Seq>
 class sweep_branch {
 public:
@@ -81,44 +120,119 @@ public:
 
     // g_0 of the chain for a seed gy at its output (the activations are the last forward's).
     const tensor_type& vjp(const tensor_type& gy) {
-        auto& seed = ws_.seed();
-        seed.resize(gy.shape());
-        B::copy(gy.size(), gy.data(), seed.data());
-        return autodiff::decoder_sweep(seq, ws_);
+        lease l(*this);
+        decode(gy);
+        return l.decoded_input();
     }
-    void param_vjp(const tensor_type& gy) { autodiff::backward_sweep(seq, ws_, gy); }
+    void param_vjp(const tensor_type& gy) {
+        lease l(*this);
+        autodiff::backward_sweep(seq, ws_, gy);
+    }
     const tensor_type& jvp(const tensor_type& tx) {
-        return autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = false, .parameters = false, .curvature = false});
+        lease l(*this);
+        autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = false, .parameters = false, .curvature = false});
+        return l.tangent();
     }
     // The decoder sweep from gy, the tangent sweep from tx and the backward sweep of the curvature
     // terms from a zero adjoint at the output; with opt.input_gradient the gradient at the branch's
-    // input is left in adjoint().
-    void second_order(const tensor_type& tx, const tensor_type& gy, autodiff::sweep_options opt) {
-        vjp(gy);
-        autodiff::tangent_sweep(seq, ws_, tx, opt);
-        zero_.resize(gy.shape());
-        zero_.zero();
-        autodiff::backward_sweep(seq, ws_, zero_, opt);
+    // input is returned.
+    const tensor_type& second_order(const tensor_type& tx, const tensor_type& gy, autodiff::sweep_options opt) {
+        lease l(*this);
+        run_second_order(tx, gy, opt);
+        return l.adjoint();
     }
-    const tensor_type& adjoint() const { return ws_.adjoint; }
 
     // J tx, with the parameters' mixed terms (parameters) and the curvature at the branch's input
-    // left in adjoint() (input_gradient), from one pass of each inner sweep.
-    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type& gy, bool input_gradient, bool parameters) {
-        const bool mixed = parameters && has_mixed_terms(), curvature = input_gradient && has_curvature_terms();
-        if (!mixed && !curvature) return jvp(tx);
-        second_order(tx, gy, {.input_gradient = curvature, .parameters = mixed});
-        return ws_.tangent;  // the tangent sweep's result; the backward sweep leaves it alone
+    // added into *ax (when ax is not null), from one pass of each inner sweep.
+    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type& gy, tensor_type* ax, bool parameters) {
+        const bool mixed = parameters && has_mixed_terms(), curvature = ax && has_curvature_terms();
+        lease l(*this);
+        if (!mixed && !curvature) {
+            autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = false, .parameters = false, .curvature = false});
+        } else {
+            run_second_order(tx, gy, {.input_gradient = curvature, .parameters = mixed});
+            if (curvature) add_into(ws_.adjoint, *ax);
+        }
+        return l.tangent();  // the tangent sweep's result; the backward sweep leaves it alone
     }
     // param_vjp(gy), and J^T gy from the same backward sweep.
     const tensor_type& fused_backward(const tensor_type& gy) {
+        lease l(*this);
         autodiff::backward_sweep(seq, ws_, gy, {.input_gradient = true, .parameters = true});
-        return ws_.adjoint;
+        return l.adjoint();
+    }
+
+    static void add_into(const tensor_type& a, tensor_type& out) {
+        const T* pa = a.data();
+        T* po = out.data();
+        B::parallel_for(out.size(), [=] SIB_HD(index_t i) { po[i] += pa[i]; });
     }
 
     Seq seq;
 
 private:
+    // Host backends: the buffers of one transient_pool set while it lives, given back (with what
+    // the rule left in them) when it ends. The rule's result stays readable until the set is leased
+    // again, i.e. until the next rule of any branch on this thread.
+    static constexpr bool pooled = requires { requires B::nested_primitives; };
+    class lease {
+    public:
+        explicit lease(sweep_branch& b) : b_(b) {
+            if constexpr (pooled) {
+                auto& pool = transient_pool<T, B>();
+                if (pool.empty()) {
+                    set_ = std::make_unique<transient_buffers<T, B>>();
+                } else {
+                    set_ = std::move(pool.back());
+                    pool.pop_back();
+                }
+                set_->swap_with(b_.ws_, b_.zero_);
+                // The sweeps index decoded, curvature and has_curvature by layer; the seed and the
+                // explanation are found through the activations' count, so a longer vector is fine.
+                const std::size_t layers = std::max<std::size_t>(b_.ws_.activations.size(), 1) - 1;
+                auto& ws = b_.ws_;
+                if (ws.decoded.size() < layers + 1) ws.decoded.resize(layers + 1);
+                if (ws.curvature.size() < layers) ws.curvature.resize(layers);
+                if (ws.has_curvature.size() < layers) ws.has_curvature.resize(layers);
+                std::fill(ws.has_curvature.begin(), ws.has_curvature.begin() + static_cast<std::ptrdiff_t>(layers), 0);
+            }
+        }
+        ~lease() {
+            if constexpr (pooled) {
+                set_->swap_with(b_.ws_, b_.zero_);
+                transient_pool<T, B>().push_back(std::move(set_));
+            }
+        }
+        lease(const lease&) = delete;
+        lease& operator=(const lease&) = delete;
+
+        // Where the rule's results are once the lease has ended. Swapping two tensors swaps their
+        // buffers, so a tensor result is in the set's tensor of that name; swapping two vectors
+        // swaps their arrays, so an element of decoded stays where it is (in the array the set
+        // gets back): the reference the workspace gives now.
+        const tensor_type& tangent() const { return pooled ? set_->tangent : b_.ws_.tangent; }
+        const tensor_type& adjoint() const { return pooled ? set_->adjoint : b_.ws_.adjoint; }
+        const tensor_type& decoded_input() const { return b_.ws_.decoded.front(); }
+
+    private:
+        sweep_branch& b_;
+        std::unique_ptr<transient_buffers<T, B>> set_;
+    };
+
+    const tensor_type& decode(const tensor_type& gy) {
+        auto& seed = ws_.seed();
+        seed.resize(gy.shape());
+        B::copy(gy.size(), gy.data(), seed.data());
+        return autodiff::decoder_sweep(seq, ws_);
+    }
+    void run_second_order(const tensor_type& tx, const tensor_type& gy, autodiff::sweep_options opt) {
+        decode(gy);
+        autodiff::tangent_sweep(seq, ws_, tx, opt);
+        zero_.resize(gy.shape());
+        zero_.zero();
+        autodiff::backward_sweep(seq, ws_, zero_, opt);
+    }
+
     autodiff::sweep_workspace<T, B> ws_;
     tensor_type zero_;
 };
@@ -138,8 +252,7 @@ struct identity_branch {
     const tensor_type& vjp(const tensor_type& gy) { return gy; }
     void param_vjp(const tensor_type&) {}
     const tensor_type& jvp(const tensor_type& tx) { return tx; }
-    void second_order(const tensor_type&, const tensor_type&, autodiff::sweep_options) {}
-    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type&, bool, bool) { return tx; }
+    const tensor_type& fused_tangent(const tensor_type& tx, const tensor_type&, tensor_type*, bool) { return tx; }
     const tensor_type& fused_backward(const tensor_type& gy) { return gy; }
 };
 
@@ -207,8 +320,8 @@ public:
     }
 
     void vjp(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
-        const auto& a = main_.vjp(gy);
-        add(a, shortcut_.vjp(gy), gx);
+        sum_of([&]() -> const tensor_type& { return main_.vjp(gy); },
+               [&]() -> const tensor_type& { return shortcut_.vjp(gy); }, gx);
     }
 
     void param_vjp(const tensor_type&, const tensor_type&, const tensor_type& gy) {
@@ -217,8 +330,8 @@ public:
     }
 
     void jvp(const tensor_type&, const tensor_type&, const tensor_type& tx, tensor_type& ty) {
-        const auto& a = main_.jvp(tx);
-        add(a, shortcut_.jvp(tx), ty);
+        sum_of([&]() -> const tensor_type& { return main_.jvp(tx); },
+               [&]() -> const tensor_type& { return shortcut_.jvp(tx); }, ty);
     }
 
     void mixed(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
@@ -231,36 +344,25 @@ public:
 
     void curvature(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                    tensor_type& ax) {
-        if constexpr (main_branch::has_curvature) {
-            if (main_.has_curvature_terms()) {
-                main_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
-                add_into(main_.adjoint(), ax);
-            }
-        }
-        if constexpr (shortcut_branch::has_curvature) {
-            if (shortcut_.has_curvature_terms()) {
-                shortcut_.second_order(tx, gy, {.input_gradient = true, .parameters = false});
-                add_into(shortcut_.adjoint(), ax);
-            }
-        }
+        if constexpr (main_branch::has_curvature)
+            if (main_.has_curvature_terms())
+                add_into(main_.second_order(tx, gy, {.input_gradient = true, .parameters = false}), ax);
+        if constexpr (shortcut_branch::has_curvature)
+            if (shortcut_.has_curvature_terms())
+                add_into(shortcut_.second_order(tx, gy, {.input_gradient = true, .parameters = false}), ax);
     }
 
     // jvp, mixed (with parameters) and curvature (into *ax, where ax is not null) in one call.
     void fused_tangent(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                        tensor_type& ty, tensor_type* ax, bool parameters) {
-        const auto& a = main_.fused_tangent(tx, gy, ax != nullptr, parameters);
-        if constexpr (main_branch::has_curvature)
-            if (ax && main_.has_curvature_terms()) add_into(main_.adjoint(), *ax);
-        const auto& b = shortcut_.fused_tangent(tx, gy, ax != nullptr, parameters);
-        if constexpr (shortcut_branch::has_curvature)
-            if (ax && shortcut_.has_curvature_terms()) add_into(shortcut_.adjoint(), *ax);
-        add(a, b, ty);
+        sum_of([&]() -> const tensor_type& { return main_.fused_tangent(tx, gy, ax, parameters); },
+               [&]() -> const tensor_type& { return shortcut_.fused_tangent(tx, gy, ax, parameters); }, ty);
     }
 
     // param_vjp and vjp in one call.
     void fused_backward(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
-        const auto& a = main_.fused_backward(gy);
-        add(a, shortcut_.fused_backward(gy), gx);
+        sum_of([&]() -> const tensor_type& { return main_.fused_backward(gy); },
+               [&]() -> const tensor_type& { return shortcut_.fused_backward(gy); }, gx);
     }
 
     // At run time, whether the rules above add anything (a block of run-time chains; for
@@ -293,6 +395,19 @@ public:
     }
 
 SIB_KERNELS:
+    // out = main() + shortcut(), each the result of one branch's rule. A branch's result lasts until
+    // the next branch rule runs (sweep_branch), so with two sweeping branches the main branch's is
+    // copied into out before the shortcut's rule runs.
+    template <class MainRule, class ShortcutRule>
+    static void sum_of(MainRule main_rule, ShortcutRule shortcut_rule, tensor_type& out) {
+        if constexpr (identity) {
+            add(main_rule(), shortcut_rule(), out);
+        } else {
+            copy_into(main_rule(), out);
+            add_into(shortcut_rule(), out);
+        }
+    }
+    static void copy_into(const tensor_type& a, tensor_type& out) { B::copy(a.size(), a.data(), out.data()); }
     static void add(const tensor_type& a, const tensor_type& b, tensor_type& out) {
         const T* pa = a.data();
         const T* pb = b.data();
