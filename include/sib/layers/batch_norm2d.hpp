@@ -107,12 +107,12 @@ public:
                 c,
                 [=] SIB_HD(index_t ch) {
                     double sum[1];
-                    lane_sums(n, c, ch, hw, sum, [=] SIB_HD(index_t i, double* acc) {
+                    lane_sums(n, c, ch, hw, sum, [=](index_t i, double* acc) {
                         acc[0] = static_cast<double>(px[i]);
                     });
                     const double mu = sum[0] / static_cast<double>(m);
                     double sq[1];
-                    lane_sums(n, c, ch, hw, sq, [=] SIB_HD(index_t i, double* acc) {
+                    lane_sums(n, c, ch, hw, sq, [=](index_t i, double* acc) {
                         const double d = static_cast<double>(px[i]) - mu;
                         acc[0] = d * d;
                     });
@@ -243,6 +243,8 @@ SIB_KERNELS:
         }
     }
 
+    // (The terms are plain lambdas: nvcc allows no extended __host__ __device__ lambda inside
+    // another, and a lambda inside one takes its execution space.)
     // out[k] = the sum over channel ch's planes (n of them, hw values each, [N,C,H,W]) of the k-th
     // value term(i, acc) writes into acc[k] for element i. In double, in eight interleaved partial
     // sums per value, so the loop vectorises instead of waiting on one addition chain per value;
@@ -289,7 +291,7 @@ SIB_KERNELS:
             [=] SIB_HD(index_t ch) {
                 const double mu = static_cast<double>(mean[ch]), is = static_cast<double>(istd[ch]);
                 double s[num_sums];
-                lane_sums(n, c, ch, hw, s, [=] SIB_HD(index_t i, double* acc) {
+                lane_sums(n, c, ch, hw, s, [=](index_t i, double* acc) {
                     const double va = static_cast<double>(pa[i]), vb = static_cast<double>(pb[i]);
                     const double xhat = (static_cast<double>(px[i]) - mu) * is;
                     acc[sum_a] = va;
