@@ -146,6 +146,24 @@ const std::vector<conv_case> conv_cases = {
     {3, 4, window2d::square(3, 2, 1), true, {19, 3, 5, 4}},
     {2, 3, window2d::square(3, 1, 1), false, {33, 2, 3, 3}},
     {2, 3, window2d::square(1), true, {24, 2, 2, 2}},
+    // Output planes above conv2d::tiny_plane (16 pixels), where im2col and col2im copy spans, with
+    // strides, without flat taps and with a rectangular window; then planes of 2x2 and below, where
+    // both work a cell at a time.
+    {2, 2, window2d::square(3, 2, 1), true, {2, 2, 11, 10}},
+    {3, 2, window2d::square(3, 1, 0), true, {2, 3, 8, 7}},
+    {3, 2, window2d{2, 3, 1, 2, 0, 1}, false, {2, 3, 10, 11}},
+    {2, 3, window2d::square(3, 1, 1), false, {9, 2, 2, 2}},
+    {2, 3, window2d::square(3, 2, 1), true, {5, 2, 3, 4}},
+};
+
+// Weight gradients of one or two groups split into blocks of output channels (128 or more),
+// unevenly for 130, and a direct 1x1 convolution on that path. Their outputs are too wide for
+// central differences at the checks' tolerance (the difference quotient of a sum of 40,000 terms
+// is only good to some 1e-6): they are compared with the batched rules, which make one product.
+const std::vector<conv_case> wide_conv_cases = {
+    {2, 128, window2d::square(3, 1, 1), true, {5, 2, 2, 2}},
+    {2, 130, window2d::square(3, 1, 1), false, {5, 2, 8, 8}},
+    {2, 128, window2d::square(1), true, {3, 2, 4, 4}},
 };
 
 }  // namespace
@@ -164,7 +182,9 @@ TEST_CASE("conv2d fast path: every rule by central differences on the flat-tap a
 TEST_CASE("conv2d fast path: the fused rules equal the batched rules, whole batch and in chunks") {
     thread_count_guard guard;
     sib::rng r(11);
-    for (const auto& c : conv_cases) {
+    std::vector<conv_case> cases = conv_cases;
+    cases.insert(cases.end(), wide_conv_cases.begin(), wide_conv_cases.end());
+    for (const auto& c : cases) {
         conv<sib::cpu> shape_of(c.in, c.out, c.win, c.bias);
         INFO(shape_of.name(), " input ", c.input.str());
         const auto weight = random_tensor(shape_of.weight.shape(), r).to_vector();
@@ -193,8 +213,10 @@ TEST_CASE("conv2d fast path: the same bits with one and with two threads") {
     thread_count_guard guard;
     sib::rng r(12);
     // One sample per product, then several (3x3 outputs: four samples side by side).
+    // Then one weight-gradient group split into blocks of output channels (2x2 outputs).
     for (const conv_case& c : {conv_case{16, 32, window2d::square(3, 1, 1), true, {37, 16, 14, 14}},
-                               conv_case{8, 16, window2d::square(3, 2, 1), true, {37, 8, 6, 6}}}) {
+                               conv_case{8, 16, window2d::square(3, 2, 1), true, {37, 8, 6, 6}},
+                               conv_case{16, 128, window2d::square(3, 2, 1), true, {37, 16, 4, 4}}}) {
         conv<sib::cpu> shape_of(c.in, c.out, c.win, c.bias);
         const auto weight = random_tensor(shape_of.weight.shape(), r).to_vector();
         const auto b = random_tensor(shape_of.bias.shape(), r).to_vector();

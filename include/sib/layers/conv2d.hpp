@@ -257,36 +257,69 @@ SIB_KERNELS:
             const bool direct = direct_columns();
             if constexpr (fused) {
                 // Fixed groups of consecutive samples, each one product over its samples' pixels side
-                // by side into its own partial gradient, then the partials summed in group order:
+                // by side into its own partial gradient (into dW itself when there is one group), then
+                // the partials summed in group order. Groups and row blocks follow the shapes alone:
                 // the same numbers whatever the thread count.
                 const index_t groups = weight_grad_groups(nc, o * k, p), most = (nc + groups - 1) / groups;
-                const index_t slots = std::min(groups, B::concurrency());
+                const index_t blocks = weight_grad_row_blocks(groups, o);
+                const bool single = groups == 1;
                 scratch& ws = work();
-                ws.col.resize({slots, k, most * p});
-                ws.rows.resize({most > 1 ? slots : 0, o, most * p});
-                ws.partial.resize({groups, o, k});
-                T* pc = ws.col.data();
-                T* pr = ws.rows.data();
-                T* pp = ws.partial.data();
-                B::parallel_for(slots, [=](index_t item) {
-                    T* slot = pc + item * k * most * p;
-                    T* rows = pr + item * o * most * p;
-                    for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
-                        const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0, cols = count * p;
-                        const T* col = columns(pg, pa, slot, c, j0, count, direct);
-                        const T* gyi = pgy + j0 * o * p;
-                        if (count > 1) {
-                            gather_samples(gyi, rows, o, p, count);
-                            gyi = rows;
+                ws.partial.resize({single ? 0 : groups, o, k});
+                T* pp = single ? pdw : ws.partial.data();
+                const T beta = single ? T(1) : T(0);
+                if (blocks == 1) {
+                    // A group's im2col, gather and product back to back on one thread, its matrix
+                    // in that core's cache.
+                    const index_t slots = std::min(groups, B::concurrency());
+                    ws.col.resize({slots, k, most * p});
+                    ws.rows.resize({most > 1 ? slots : 0, o, most * p});
+                    T* pc = ws.col.data();
+                    T* pr = ws.rows.data();
+                    B::parallel_for(slots, [=](index_t item) {
+                        T* slot = pc + item * k * most * p;
+                        T* rows = pr + item * o * most * p;
+                        for (index_t gi = item * groups / slots; gi < (item + 1) * groups / slots; ++gi) {
+                            const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0, cols = count * p;
+                            const T* col = columns(pg, pa, slot, c, j0, count, direct);
+                            const T* gyi = pgy + j0 * o * p;
+                            if (count > 1) {
+                                gather_samples(gyi, rows, o, p, count);
+                                gyi = rows;
+                            }
+                            B::gemm(false, true, o, k, cols, T(1), gyi, cols, col, cols, beta, pp + gi * o * k, k);
                         }
-                        B::gemm(false, true, o, k, cols, T(1), gyi, cols, col, cols, T(0), pp + gi * o * k, k);
-                    }
-                }, (nc / slots) * o * k * p);
-                B::parallel_for(o * k, [=] SIB_HD(index_t e) {
-                    T s = pp[e];
-                    for (index_t gi = 1; gi < groups; ++gi) s += pp[gi * o * k + e];
-                    pdw[e] += s;
-                }, groups);
+                    }, (nc / slots) * o * k * p);
+                } else {
+                    // Few groups (a layer of few pixels): the chunk's im2col rows and gy side by side,
+                    // [K][nc*P] and [O][nc*P], then one product per group and block of output
+                    // channels, so that the threads share even a single group's product.
+                    const index_t cols = nc * p;
+                    ws.col.resize({k, cols});
+                    ws.rows.resize({o, cols});
+                    T* pc = ws.col.data();
+                    T* pr = ws.rows.data();
+                    B::parallel_for(nc * c, [=](index_t plane) {
+                        const index_t j = plane / c, ch = plane % c;
+                        im2col_plane(pg, pa + plane * hw, pc + ch * taps * cols + j * p, cols);
+                    }, taps * p);
+                    B::parallel_for(o * nc, [=](index_t item) {
+                        const index_t oc = item / nc, j = item % nc;
+                        std::copy_n(pgy + (j * o + oc) * p, p, pr + oc * cols + j * p);
+                    }, p);
+                    B::parallel_for(groups * blocks, [=](index_t item) {
+                        const index_t gi = item / blocks, b = item % blocks;
+                        const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0;
+                        const index_t r0 = b * o / blocks, r1 = (b + 1) * o / blocks;
+                        B::gemm(false, true, r1 - r0, k, count * p, T(1), pr + r0 * cols + j0 * p, cols, pc + j0 * p,
+                                cols, beta, pp + (gi * o + r0) * k, k);
+                    }, (nc / groups) * (o / blocks) * k * p);
+                }
+                if (!single)
+                    B::parallel_for(o * k, [=] SIB_HD(index_t e) {
+                        T s = pp[e];
+                        for (index_t gi = 1; gi < groups; ++gi) s += pp[gi * o * k + e];
+                        pdw[e] += s;
+                    }, groups);
                 if (with_bias) {
                     T* pb = bias_grad.data();
                     B::parallel_for(o, [=] SIB_HD(index_t oc) {
@@ -334,12 +367,21 @@ SIB_KERNELS:
         return std::max<index_t>(std::min({samples, index_t(16), by_memory, by_width}), 1);
     }
 
+    // Blocks of output channels that split each group's weight-gradient product: one where there are
+    // 4 groups or more; otherwise enough for 16 products in all, of at least 64 channels each (a
+    // ResNet's 2x2 stage, 512 x 4608 from 4 pixels a sample, is one group: without blocks one
+    // thread would compute it while the others wait).
+    static index_t weight_grad_row_blocks(index_t groups, index_t out_channels) {
+        if (groups >= 4) return 1;
+        return std::clamp<index_t>(16 / groups, 1, std::max<index_t>(out_channels / 64, 1));
+    }
+
     // Samples whose im2col matrices sit side by side in one product in forward, jvp and vjp: enough
     // for 256 columns, so that a layer of few output pixels does not pack the whole weight matrix for
-    // a product a few columns wide, but at most an eighth of the chunk, leaving products for the
+    // a product a few columns wide, but at most a quarter of the chunk, leaving products for the
     // threads. Fixed by the shapes alone: the numbers do not depend on the thread count.
     static index_t samples_per_product(index_t pixels, index_t samples) {
-        return std::clamp<index_t>((256 + pixels - 1) / pixels, 1, std::max<index_t>(samples / 8, 1));
+        return std::clamp<index_t>((256 + pixels - 1) / pixels, 1, std::max<index_t>(samples / 4, 1));
     }
 
     // The fused loop of forward, jvp and vjp over a chunk of nc samples: products of
@@ -386,17 +428,26 @@ SIB_KERNELS:
                 std::copy_n(rows + (oc * count + j) * p, p, samples + (j * o + oc) * p);
     }
 
+    // a / s for a >= 0, s >= 1: the strides networks use without a 64-bit division, which costs
+    // tens of cycles and ran 24 times per plane (a 2x2 plane has only 36 values to copy).
+    SIB_HD static index_t quotient(index_t a, index_t s) { return s == 1 ? a : s == 2 ? a >> 1 : a / s; }
+
     // Output positions [lo, hi) along one axis whose tap `k` lands inside an input of size `in`
     // (ix = o*s - p + k), so the rest are padding.
     SIB_HD static void inside_span(index_t k, index_t s, index_t p, index_t in, index_t out, index_t& lo,
                                    index_t& hi) {
         const index_t first = p - k;  // o*s >= first
-        lo = first <= 0 ? 0 : (first + s - 1) / s;
+        lo = first <= 0 ? 0 : quotient(first + s - 1, s);
         const index_t last = in - 1 + p - k;  // o*s <= last
-        hi = last < 0 ? 0 : last / s + 1;
+        hi = last < 0 ? 0 : quotient(last, s) + 1;
         hi = hi < out ? hi : out;
         lo = lo < hi ? lo : hi;
     }
+
+    // Output planes of at most this many pixels (a ResNet's 4x4 and 2x2 stages) are copied into
+    // im2col rows a cell at a time, not in spans; col2im sums a cell at a time up to 2x2 (measured:
+    // at 4x4 its flat spans are faster).
+    static constexpr index_t tiny_plane = 16, tiny_sum_plane = 4;
 
     // With stride 1 and an output as wide as the input (same padding), a tap maps the flat output
     // index q to the flat input index q + shift: one contiguous span per tap, whose cells that wrap
@@ -411,6 +462,22 @@ SIB_KERNELS:
     SIB_HD static void im2col_plane(const plane_geometry& g, const T* src, T* dst0, index_t row_stride) {
         const window2d& w = g.win;
         const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow, p = oh * ow;
+        if (p <= tiny_plane) {  // a cell at a time: spans of one or two cells cost more than they save
+            for (index_t ki = 0; ki < w.kernel_h; ++ki)
+                for (index_t kj = 0; kj < w.kernel_w; ++kj) {
+                    T* dst = dst0 + (ki * w.kernel_w + kj) * row_stride;
+                    for (index_t oy = 0; oy < oh; ++oy) {
+                        const index_t iy = oy * w.stride_h - w.pad_h + ki;
+                        const bool row_inside = iy >= 0 && iy < h;
+                        const T* s = src + (row_inside ? iy * wd : 0);
+                        for (index_t ox = 0; ox < ow; ++ox) {
+                            const index_t ix = ox * w.stride_w - w.pad_w + kj;
+                            dst[oy * ow + ox] = row_inside && ix >= 0 && ix < wd ? s[ix] : T(0);
+                        }
+                    }
+                }
+            return;
+        }
         const bool flat = flat_taps(g);
         for (index_t ki = 0; ki < w.kernel_h; ++ki) {
             index_t ylo, yhi;
@@ -458,6 +525,21 @@ SIB_KERNELS:
         const index_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
         const bool flat = flat_taps(g);
         for (index_t i = 0; i < h * wd; ++i) dst[i] = T(0);
+        if (oh * ow <= tiny_sum_plane) {
+            for (index_t ki = 0; ki < w.kernel_h; ++ki)
+                for (index_t kj = 0; kj < w.kernel_w; ++kj) {
+                    const T* src = src0 + (ki * w.kernel_w + kj) * row_stride;
+                    for (index_t oy = 0; oy < oh; ++oy) {
+                        const index_t iy = oy * w.stride_h - w.pad_h + ki;
+                        if (iy < 0 || iy >= h) continue;
+                        for (index_t ox = 0; ox < ow; ++ox) {
+                            const index_t ix = ox * w.stride_w - w.pad_w + kj;
+                            if (ix >= 0 && ix < wd) dst[iy * wd + ix] += src[oy * ow + ox];
+                        }
+                    }
+                }
+            return;
+        }
         for (index_t ki = 0; ki < w.kernel_h; ++ki) {
             index_t ylo, yhi;
             inside_span(ki, w.stride_h, w.pad_h, h, oh, ylo, yhi);
