@@ -324,6 +324,71 @@ TEST_CASE("batch_norm2d: five rules by central differences") {
     }
 }
 
+TEST_CASE("batch_norm2d: fused_backward is param_vjp then vjp, bit for bit") {
+    for (bool affine : {true, false}) {
+        for (bool training : {true, false}) {
+            CAPTURE(affine);
+            CAPTURE(training);
+            sib::nn::batch_norm2d<double> fused(3, 1e-5, 0.1, affine), separate(3, 1e-5, 0.1, affine);
+            sib::rng r(31), r2(31);
+            randomize_batch_norm(fused, r);
+            randomize_batch_norm(separate, r2);
+            fused.training = separate.training = training;
+            const sib::shape s{4, 3, 5, 6};
+            sib::rng data(32);
+            const dtensor x = random_tensor(s, data), gy = random_tensor(s, data);
+            dtensor y(s), gx_fused(s), gx_separate(s);
+            fused.forward(x, y);
+            separate.forward(x, y);
+            fused.fused_backward(x, y, gy, gx_fused);
+            separate.param_vjp(x, y, gy);
+            separate.vjp(x, y, gy, gx_separate);
+            CHECK(gx_fused.to_vector() == gx_separate.to_vector());
+            if (affine) {
+                CHECK(fused.weight_grad.to_vector() == separate.weight_grad.to_vector());
+                CHECK(fused.bias_grad.to_vector() == separate.bias_grad.to_vector());
+                CHECK(fused.weight_grad.to_vector() != std::vector<double>(3, 0.0));
+            }
+        }
+    }
+}
+
+TEST_CASE("batch_norm2d: fused_tangent is mixed, curvature and jvp, bit for bit") {
+    for (bool affine : {true, false}) {
+        for (bool training : {true, false}) {
+            for (bool parameters : {true, false}) {
+                for (bool with_curvature : {true, false}) {
+                    CAPTURE(affine);
+                    CAPTURE(training);
+                    CAPTURE(parameters);
+                    CAPTURE(with_curvature);
+                    sib::nn::batch_norm2d<double> fused(3, 1e-5, 0.1, affine), separate(3, 1e-5, 0.1, affine);
+                    sib::rng r(41), r2(41);
+                    randomize_batch_norm(fused, r);
+                    randomize_batch_norm(separate, r2);
+                    fused.training = separate.training = training;
+                    const sib::shape s{4, 3, 5, 6};
+                    sib::rng data(42);
+                    const dtensor x = random_tensor(s, data), tx = random_tensor(s, data), gy = random_tensor(s, data);
+                    dtensor y(s), ty_fused(s), ty_separate(s), ax_fused(s), ax_separate(s);
+                    ax_fused.fill(0.5);
+                    ax_separate.fill(0.5);
+                    fused.forward(x, y);
+                    separate.forward(x, y);
+                    fused.fused_tangent(x, y, tx, gy, ty_fused, with_curvature ? &ax_fused : nullptr, parameters);
+                    if (parameters) separate.mixed(x, y, tx, gy);
+                    if (with_curvature) separate.curvature(x, y, tx, gy, ax_separate);
+                    separate.jvp(x, y, tx, ty_separate);
+                    CHECK(ty_fused.to_vector() == ty_separate.to_vector());
+                    CHECK(ax_fused.to_vector() == ax_separate.to_vector());
+                    CHECK(fused.weight_grad.to_vector() == separate.weight_grad.to_vector());
+                    CHECK((with_curvature && training) == (ax_fused.to_vector() != std::vector<double>(static_cast<std::size_t>(s.numel()), 0.5)));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("batch_norm2d: training outputs do not depend on the running statistics") {
     sib::nn::batch_norm2d<double> bn(3);
     sib::rng r(8);

@@ -148,15 +148,15 @@ public:
 
     void param_vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy) {
         if (!affine_) return;
-        channel_sums(x, gy, gy);
-        const T* sums = sums_.data();
-        T* gw = weight_grad.data();
-        T* gb = bias_grad.data();
-        const index_t c = c_;
-        B::parallel_for(c, [=] SIB_HD(index_t ch) {
-            gw[ch] += sums[sum_a_xhat * c + ch];
-            gb[ch] += sums[sum_a * c + ch];
-        });
+        channel_sums(x, gy);
+        add_parameter_gradients();
+    }
+
+    // param_vjp and vjp from one pass of sums: both need sum(gy) and sum(gy xhat) per channel.
+    void fused_backward(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+        if (affine_ || trained_) channel_sums(x, gy);
+        if (affine_) add_parameter_gradients();
+        jacobian_from_sums(x, gy, gx);
     }
 
     // J is symmetric, so J tx is the vjp's formula applied to tx.
@@ -167,44 +167,28 @@ public:
     void mixed(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
         if (!affine_) return;
         channel_sums(x, tx, gy);
-        const T* sums = sums_.data();
-        const T* istd = istd_.data();
-        T* gw = weight_grad.data();
-        const index_t c = c_;
-        const T m = static_cast<T>(x.size() / c);
-        const bool batch_stats = trained_;
-        B::parallel_for(c, [=] SIB_HD(index_t ch) {
-            const T st = sums[sum_a * c + ch], sg = sums[sum_b * c + ch];
-            const T stg = sums[sum_ab * c + ch];
-            const T stx = sums[sum_a_xhat * c + ch], sgx = sums[sum_b_xhat * c + ch];
-            gw[ch] += batch_stats ? istd[ch] * (stg - (st * sg + stx * sgx) / m) : istd[ch] * stg;
-        });
+        add_mixed(x);
     }
 
     void curvature(const tensor_type& x, const tensor_type&, const tensor_type& tx,
                    const tensor_type& gy, tensor_type& ax) {
         if (!trained_) return;
         channel_sums(x, tx, gy);
-        const T* sums = sums_.data();
-        const T* mean = mean_.data();
-        const T* istd = istd_.data();
-        const T* pw = affine_ ? weight.data() : nullptr;
-        const T* px = x.data();
-        const T* pt = tx.data();
-        const T* pg = gy.data();
-        T* pa = ax.data();
-        const index_t c = c_;
-        const T inv_m = T(1) / static_cast<T>(x.size() / c);
-        for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
-            const T mt = sums[sum_a * c + ch] * inv_m, mg = sums[sum_b * c + ch] * inv_m;
-            const T cov_tg = sums[sum_ab * c + ch] * inv_m - mt * mg;
-            const T at = sums[sum_a_xhat * c + ch] * inv_m, ag = sums[sum_b_xhat * c + ch] * inv_m;
-            const T is = istd[ch];
-            const T xhat = (px[i] - mean[ch]) * is;
-            const T gamma = pw ? pw[ch] : T(1);
-            pa[i] += gamma * is * is *
-                     (xhat * (T(3) * at * ag - cov_tg) - (pt[i] - mt) * ag - (pg[i] - mg) * at);
-        });
+        add_curvature(x, tx, gy, ax);
+    }
+
+    // jvp, mixed and curvature from one pass of the five sums (the first two rows are the ones jvp
+    // needs), instead of two passes of five and one of two.
+    void fused_tangent(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
+                       tensor_type& ty, tensor_type* ax, bool parameters) {
+        const bool mixed_term = parameters && affine_, curvature_term = ax && trained_;
+        if (mixed_term || curvature_term)
+            channel_sums(x, tx, gy);
+        else if (trained_)
+            channel_sums(x, tx);
+        if (mixed_term) add_mixed(x);
+        if (curvature_term) add_curvature(x, tx, gy, *ax);
+        jacobian_from_sums(x, tx, ty);
     }
 
     template <class F>
@@ -277,7 +261,33 @@ SIB_KERNELS:
     static constexpr index_t sum_a = 0, sum_b = 1, sum_ab = 2, sum_a_xhat = 3, sum_b_xhat = 4,
                              num_sums = 5;
 
-    // Per-channel sums over (N,H,W), accumulated in double; xhat from the last forward's mean/istd.
+    // Rows sum_a and sum_a_xhat of sums_ for a alone: all that J a and the affine parameters'
+    // gradients need (vjp, jvp and param_vjp), in the same order as the five sums, so the same bits.
+    void channel_sums(const tensor_type& x, const tensor_type& a) {
+        const index_t c = c_, hw = x.dim(2) * x.dim(3), n = x.dim(0);
+        const T* px = x.data();
+        const T* pa = a.data();
+        const T* mean = mean_.data();
+        const T* istd = istd_.data();
+        T* sums = sums_.data();
+        B::parallel_for(
+            c,
+            [=] SIB_HD(index_t ch) {
+                const double mu = static_cast<double>(mean[ch]), is = static_cast<double>(istd[ch]);
+                double s[2];
+                lane_sums(n, c, ch, hw, s, [=](index_t i, double* acc) {
+                    const double va = static_cast<double>(pa[i]);
+                    acc[0] = va;
+                    acc[1] = va * ((static_cast<double>(px[i]) - mu) * is);
+                });
+                sums[sum_a * c + ch] = static_cast<T>(s[0]);
+                sums[sum_a_xhat * c + ch] = static_cast<T>(s[1]);
+            },
+            4 * n * hw);
+    }
+
+    // All five rows of sums_ (mixed and curvature), over (N,H,W) in double; xhat from the last
+    // forward's mean and istd.
     void channel_sums(const tensor_type& x, const tensor_type& a, const tensor_type& b) {
         const index_t c = c_, hw = x.dim(2) * x.dim(3), n = x.dim(0);
         const T* px = x.data();
@@ -305,9 +315,67 @@ SIB_KERNELS:
             8 * n * hw);
     }
 
+    // weight_grad += the mixed term, from the sums of channel_sums(x, tx, gy).
+    void add_mixed(const tensor_type& x) {
+        const T* sums = sums_.data();
+        const T* istd = istd_.data();
+        T* gw = weight_grad.data();
+        const index_t c = c_;
+        const T m = static_cast<T>(x.size() / c);
+        const bool batch_stats = trained_;
+        B::parallel_for(c, [=] SIB_HD(index_t ch) {
+            const T st = sums[sum_a * c + ch], sg = sums[sum_b * c + ch];
+            const T stg = sums[sum_ab * c + ch];
+            const T stx = sums[sum_a_xhat * c + ch], sgx = sums[sum_b_xhat * c + ch];
+            gw[ch] += batch_stats ? istd[ch] * (stg - (st * sg + stx * sgx) / m) : istd[ch] * stg;
+        });
+    }
+
+    // ax += the curvature term (batch statistics), from the sums of channel_sums(x, tx, gy).
+    void add_curvature(const tensor_type& x, const tensor_type& tx, const tensor_type& gy, tensor_type& ax) {
+        const T* sums = sums_.data();
+        const T* mean = mean_.data();
+        const T* istd = istd_.data();
+        const T* pw = affine_ ? weight.data() : nullptr;
+        const T* px = x.data();
+        const T* pt = tx.data();
+        const T* pg = gy.data();
+        T* pa = ax.data();
+        const index_t c = c_;
+        const T inv_m = T(1) / static_cast<T>(x.size() / c);
+        for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
+            const T mt = sums[sum_a * c + ch] * inv_m, mg = sums[sum_b * c + ch] * inv_m;
+            const T cov_tg = sums[sum_ab * c + ch] * inv_m - mt * mg;
+            const T at = sums[sum_a_xhat * c + ch] * inv_m, ag = sums[sum_b_xhat * c + ch] * inv_m;
+            const T is = istd[ch];
+            const T xhat = (px[i] - mean[ch]) * is;
+            const T gamma = pw ? pw[ch] : T(1);
+            pa[i] += gamma * is * is *
+                     (xhat * (T(3) * at * ag - cov_tg) - (pt[i] - mt) * ag - (pg[i] - mg) * at);
+        });
+    }
+
+    // weight_grad += sum(gy xhat), bias_grad += sum(gy), from the sums of channel_sums(x, gy).
+    void add_parameter_gradients() {
+        const T* sums = sums_.data();
+        T* gw = weight_grad.data();
+        T* gb = bias_grad.data();
+        const index_t c = c_;
+        B::parallel_for(c, [=] SIB_HD(index_t ch) {
+            gw[ch] += sums[sum_a_xhat * c + ch];
+            gb[ch] += sums[sum_a * c + ch];
+        });
+    }
+
     // out = J v: gamma istd (v - mean(v) - xhat mean(v xhat)) with batch statistics, gamma istd v
     // with running ones.
     void apply_jacobian(const tensor_type& x, const tensor_type& v, tensor_type& out) {
+        if (trained_) channel_sums(x, v);
+        jacobian_from_sums(x, v, out);
+    }
+
+    // apply_jacobian once channel_sums(x, v) has run (with batch statistics; running ones need none).
+    void jacobian_from_sums(const tensor_type& x, const tensor_type& v, tensor_type& out) {
         const index_t c = c_;
         const T* mean = mean_.data();
         const T* istd = istd_.data();
@@ -319,7 +387,6 @@ SIB_KERNELS:
             for_each_element(x, [=] SIB_HD(index_t i, index_t ch) { po[i] = (pw ? pw[ch] : T(1)) * istd[ch] * pv[i]; });
             return;
         }
-        channel_sums(x, v, v);
         const T* sums = sums_.data();
         const T inv_m = T(1) / static_cast<T>(x.size() / c);
         for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
