@@ -151,7 +151,7 @@ public:
             autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = false, .parameters = false, .curvature = false});
         } else {
             run_second_order(tx, gy, {.input_gradient = curvature, .parameters = mixed});
-            if (curvature) add_into(ws_.adjoint, *ax);
+            if (curvature) autodiff::detail::add_into<B>(ax->size(), ax->data(), ws_.adjoint.data());
         }
         return l.tangent();  // the tangent sweep's result; the backward sweep leaves it alone
     }
@@ -160,12 +160,6 @@ public:
         lease l(*this);
         autodiff::backward_sweep(seq, ws_, gy, {.input_gradient = true, .parameters = true});
         return l.adjoint();
-    }
-
-    static void add_into(const tensor_type& a, tensor_type& out) {
-        const T* pa = a.data();
-        T* po = out.data();
-        B::parallel_for(out.size(), [=] SIB_HD(index_t i) { po[i] += pa[i]; });
     }
 
     Seq seq;
@@ -415,9 +409,7 @@ SIB_KERNELS:
         B::parallel_for(a.size(), [=] SIB_HD(index_t i) { po[i] = pa[i] + pb[i]; });
     }
     static void add_into(const tensor_type& a, tensor_type& out) {
-        const T* pa = a.data();
-        T* po = out.data();
-        B::parallel_for(out.size(), [=] SIB_HD(index_t i) { po[i] += pa[i]; });
+        autodiff::detail::add_into<B>(out.size(), out.data(), a.data());
     }
 
 private:
