@@ -292,6 +292,12 @@ TEST_CASE("max_pool2d fast path: y and argmax equal the definition with ties, -i
         {window2d::square(2, 1), {2, 2, 5, 6}},     // 2x2 overlapping: the fixed-length loops
         {window2d::square(2, 2, 1), {2, 2, 5, 6}},  // 2x2 with padding: clipped windows
         {window2d::square(3, 2, 1), {2, 2, 7, 8}},  // 3x3
+        // 3x3 with stride 2: the vectorised loop over the windows inside a row, clipped columns on
+        // either side (odd and even widths, with and without padding), and rows too narrow for it.
+        {window2d::square(3, 2, 1), {2, 2, 9, 37}},
+        {window2d::square(3, 2, 1), {1, 2, 6, 40}},
+        {window2d::square(3, 2), {2, 1, 7, 41}},
+        {window2d::square(3, 2, 1), {1, 1, 3, 2}},
         {window2d::square(3, 3), {1, 2, 10, 9}},
         {window2d{2, 3, 1, 2, 1, 1}, {2, 1, 6, 7}},  // the general loops
     };

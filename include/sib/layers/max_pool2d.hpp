@@ -129,7 +129,49 @@ private:
         for (index_t oy = 0; oy < oh; ++oy) {
             const index_t y0 = oy * w.stride_h - w.pad_h;
             const index_t ya = y0 < 0 ? 0 : y0, yb = y0 + w.kernel_h < h ? y0 + w.kernel_h : h;
+            // Windows wholly inside the input, columns [lo, hi): with K = 3 and stride 2 (a ResNet's
+            // stem pool) one loop of selects over the row, which the compiler vectorises; the tap
+            // that wins is kept as its offset in the window, so the selects are 32-bit like the
+            // values.
+            index_t lo = ow, hi = ow;
+            if constexpr (K == 3) {
+                if (w.stride_w == 2 && yb - ya == K) {
+                    lo = (w.pad_w + 1) / 2;
+                    hi = wd >= K - w.pad_w ? (wd - K + w.pad_w) / 2 + 1 : 0;
+                    hi = hi < ow ? hi : ow;
+                    lo = lo < hi ? lo : hi;
+                    const T* r0 = base + ya * wd - w.pad_w;
+                    const T* r1 = r0 + wd;
+                    const T* r2 = r1 + wd;
+                    const int row = static_cast<int>(wd);
+                    T* yo = py + (plane * oh + oy) * ow;
+                    index_t* ao = pa + (plane * oh + oy) * ow;
+                    const index_t at = plane * h * wd + ya * wd - w.pad_w;
+                    for (index_t ox = lo; ox < hi; ++ox) {
+                        const index_t c = 2 * ox;
+                        T best_v = r0[c];
+                        int best = 0;
+                        auto visit = [&](T v, int offset) {
+                            const bool take = v > best_v || v != v;
+                            best_v = take ? v : best_v;
+                            best = take ? offset : best;
+                        };
+                        visit(r0[c + 1], 1);
+                        visit(r0[c + 2], 2);
+                        visit(r1[c], row);
+                        visit(r1[c + 1], row + 1);
+                        visit(r1[c + 2], row + 2);
+                        visit(r2[c], 2 * row);
+                        visit(r2[c + 1], 2 * row + 1);
+                        visit(r2[c + 2], 2 * row + 2);
+                        yo[ox] = best_v;
+                        ao[ox] = at + c + best;
+                    }
+                }
+            }
             for (index_t ox = 0; ox < ow; ++ox) {
+                if (ox == lo) ox = hi;
+                if (ox >= ow) break;
                 const index_t x0 = ox * w.stride_w - w.pad_w;
                 const index_t xa = x0 < 0 ? 0 : x0, xb = x0 + w.kernel_w < wd ? x0 + w.kernel_w : wd;
                 // As PyTorch: start from -inf at the first cell in the input, take strictly larger
