@@ -255,24 +255,26 @@ SIB_KERNELS:
             const index_t o = out_, k = g.k, p = g.p, c = g.c, hw = g.h * g.w, taps = win_.area();
             const plane_geometry pg = plane_geometry_of(g);
             const bool direct = direct_columns();
+            bool whole = true;
             if constexpr (fused) {
                 // Fixed groups of consecutive samples, each one product over its samples' pixels side
                 // by side into its own partial gradient (into dW itself when there is one group), then
-                // the partials summed in group order. Groups and row blocks follow the shapes alone:
-                // the same numbers whatever the thread count.
+                // the partials summed in group order: a group's im2col, gather and product back to
+                // back on one thread, its matrix in that core's cache. Where the partials would be
+                // larger than the chunk's im2col rows (a layer of many weights and few pixels, a
+                // ResNet's last stages), the whole-chunk product below is cheaper. Either way the
+                // choice follows the shapes alone: the same numbers whatever the thread count.
                 const index_t groups = weight_grad_groups(nc, o * k, p), most = (nc + groups - 1) / groups;
-                const index_t blocks = weight_grad_row_blocks(groups, o);
-                const bool single = groups == 1;
-                scratch& ws = work();
-                ws.partial.resize({single ? 0 : groups, o, k});
-                T* pp = single ? pdw : ws.partial.data();
-                const T beta = single ? T(1) : T(0);
-                if (blocks == 1) {
-                    // A group's im2col, gather and product back to back on one thread, its matrix
-                    // in that core's cache.
+                if (groups * o <= nc * p) {
+                    whole = false;
+                    const bool single = groups == 1;
                     const index_t slots = std::min(groups, B::concurrency());
+                    scratch& ws = work();
+                    ws.partial.resize({single ? 0 : groups, o, k});
                     ws.col.resize({slots, k, most * p});
                     ws.rows.resize({most > 1 ? slots : 0, o, most * p});
+                    T* pp = single ? pdw : ws.partial.data();
+                    const T beta = single ? T(1) : T(0);
                     T* pc = ws.col.data();
                     T* pr = ws.rows.data();
                     B::parallel_for(slots, [=](index_t item) {
@@ -289,48 +291,26 @@ SIB_KERNELS:
                             B::gemm(false, true, o, k, cols, T(1), gyi, cols, col, cols, beta, pp + gi * o * k, k);
                         }
                     }, (nc / slots) * o * k * p);
-                } else {
-                    // Few groups (a layer of few pixels): the chunk's im2col rows and gy side by side,
-                    // [K][nc*P] and [O][nc*P], then one product per group and block of output
-                    // channels, so that the threads share even a single group's product.
-                    const index_t cols = nc * p;
-                    ws.col.resize({k, cols});
-                    ws.rows.resize({o, cols});
-                    T* pc = ws.col.data();
-                    T* pr = ws.rows.data();
-                    B::parallel_for(nc * c, [=](index_t plane) {
-                        const index_t j = plane / c, ch = plane % c;
-                        im2col_plane(pg, pa + plane * hw, pc + ch * taps * cols + j * p, cols);
-                    }, taps * p);
-                    B::parallel_for(o * nc, [=](index_t item) {
-                        const index_t oc = item / nc, j = item % nc;
-                        std::copy_n(pgy + (j * o + oc) * p, p, pr + oc * cols + j * p);
-                    }, p);
-                    B::parallel_for(groups * blocks, [=](index_t item) {
-                        const index_t gi = item / blocks, b = item % blocks;
-                        const index_t j0 = gi * nc / groups, count = (gi + 1) * nc / groups - j0;
-                        const index_t r0 = b * o / blocks, r1 = (b + 1) * o / blocks;
-                        B::gemm(false, true, r1 - r0, k, count * p, T(1), pr + r0 * cols + j0 * p, cols, pc + j0 * p,
-                                cols, beta, pp + (gi * o + r0) * k, k);
-                    }, (nc / groups) * (o / blocks) * k * p);
+                    if (!single)
+                        B::parallel_for(o * k, [=] SIB_HD(index_t e) {
+                            T s = pp[e];
+                            for (index_t gi = 1; gi < groups; ++gi) s += pp[gi * o * k + e];
+                            pdw[e] += s;
+                        }, groups);
+                    if (with_bias) {
+                        T* pb = bias_grad.data();
+                        B::parallel_for(o, [=] SIB_HD(index_t oc) {
+                            T s = 0;
+                            for (index_t j = 0; j < nc; ++j) s += row_sum(pgy + (j * o + oc) * p, p);
+                            pb[oc] += s;
+                        }, nc * p);
+                    }
                 }
-                if (!single)
-                    B::parallel_for(o * k, [=] SIB_HD(index_t e) {
-                        T s = pp[e];
-                        for (index_t gi = 1; gi < groups; ++gi) s += pp[gi * o * k + e];
-                        pdw[e] += s;
-                    }, groups);
-                if (with_bias) {
-                    T* pb = bias_grad.data();
-                    B::parallel_for(o, [=] SIB_HD(index_t oc) {
-                        T s = 0;
-                        for (index_t j = 0; j < nc; ++j) s += row_sum(pgy + (j * o + oc) * p, p);
-                        pb[oc] += s;
-                    }, nc * p);
-                }
-            } else {
+            }
+            if (whole) {
                 // One product whose inner dimension runs over samples and pixels: the im2col rows
-                // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P].
+                // of all samples side by side ([K][nc*P]) against gy gathered to [O][nc*P]. On the
+                // host cpu::gemm splits it between the threads by blocks of dW; no partials.
                 scratch& ws = work();
                 ws.col.resize({nc, g.k, g.p});
                 T* pc = ws.col.data();
@@ -365,15 +345,6 @@ SIB_KERNELS:
         const index_t by_memory = std::max<index_t>(workspace_limit_ / std::max<index_t>(weight_size, 1), 1);
         const index_t by_width = samples * pixels / 128;
         return std::max<index_t>(std::min({samples, index_t(16), by_memory, by_width}), 1);
-    }
-
-    // Blocks of output channels that split each group's weight-gradient product: one where there are
-    // 4 groups or more; otherwise enough for 16 products in all, of at least 64 channels each (a
-    // ResNet's 2x2 stage, 512 x 4608 from 4 pixels a sample, is one group: without blocks one
-    // thread would compute it while the others wait).
-    static index_t weight_grad_row_blocks(index_t groups, index_t out_channels) {
-        if (groups >= 4) return 1;
-        return std::clamp<index_t>(16 / groups, 1, std::max<index_t>(out_channels / 64, 1));
     }
 
     // Samples whose im2col matrices sit side by side in one product in forward, jvp and vjp: enough
