@@ -68,9 +68,18 @@ std::vector<double> all_gradients(L& l) {
 std::vector<double> values(const dtensor& t) { return {t.begin(), t.end()}; }
 
 // The fused rules, which the sweeps call, against the separate ones, which check_layer_rules proves
-// by central differences: the same bits, for each combination the sweeps ask for.
+// by central differences: the same bits, for each combination the sweeps ask for. With blocks inside
+// the branches (`nested`), fused_tangent's inner sweeps hand the inner blocks' curvature to one
+// backward sweep (the kept-curvature rules), where the separate curvature rule adds it after the
+// inner block's own: the same sums in another order, compared to 1e-12.
 template <class L>
-void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed) {
+void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed, bool nested = false) {
+    const auto same = [&](const std::vector<double>& got, const std::vector<double>& want, const char* what) {
+        if (nested)
+            expect_close(got, want, 1e-12, 1e-14, what);
+        else
+            CHECK_MESSAGE(got == want, what);
+    };
     sib::rng r(seed);
     const dtensor x = random_tensor(in, r);
     dtensor y(block.output_shape(in));
@@ -91,9 +100,9 @@ void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed) {
             dtensor fused_ax(in), fused_ty(y.shape());
             fused_ax.zero();
             block.fused_tangent(x, y, tx, gy, fused_ty, curvature ? &fused_ax : nullptr, parameters);
-            CHECK(all_gradients(block) == separate_grads);
+            same(all_gradients(block), separate_grads, "parameter gradients");
             CHECK(values(fused_ty) == values(ty));
-            CHECK(values(fused_ax) == values(ax));
+            same(values(fused_ax), values(ax), "curvature");
         }
     zero_gradients(block);
     dtensor gx(in), fused_gx(in);
@@ -106,7 +115,64 @@ void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed) {
     CHECK(values(fused_gx) == values(gx));
 }
 
+// The kept-curvature pair, which a step's sweeps call, against fused_tangent (with ax and
+// parameters) + fused_backward + (gx += ax): the same sums, carried by one inner backward sweep
+// instead of two, so equal up to the order of the additions. Also with the block as a chain's first
+// layer (no input gradient) and for a second step on the same block, which must not see the first
+// step's kept terms.
+template <class L>
+void check_kept_curvature_rules(L& block, const sib::shape& in, std::uint64_t seed) {
+    static_assert(sib::has_kept_curvature_rule<L>);
+    sib::rng r(seed);
+    const dtensor x = random_tensor(in, r);
+    dtensor y(block.output_shape(in));
+    block.forward(x, y);
+    for (int round = 0; round < 2; ++round) {
+        CAPTURE(round);
+        const dtensor tx = random_tensor(in, r), gy = random_tensor(y.shape(), r), ay = random_tensor(y.shape(), r);
+        zero_gradients(block);
+        dtensor ax(in), ty(y.shape()), gx(in);
+        ax.zero();
+        block.fused_tangent(x, y, tx, gy, ty, &ax, true);
+        block.fused_backward(x, y, ay, gx);
+        for (sib::index_t i = 0; i < gx.size(); ++i) gx[i] += ax[i];
+        const auto fused_grads = all_gradients(block);
+        zero_gradients(block);
+        dtensor kept_ty(y.shape()), kept_gx(in);
+        block.tangent_keeping_curvature(x, y, tx, gy, kept_ty);
+        block.backward_with_kept_curvature(x, y, ay, &kept_gx, true);
+        CHECK(values(kept_ty) == values(ty));
+        expect_close(values(kept_gx), values(gx), 1e-12, 1e-14, "input gradient");
+        expect_close(all_gradients(block), fused_grads, 1e-12, 1e-14, "parameter gradients");
+        // As a chain's first layer: no input gradient, the same parameter gradients.
+        zero_gradients(block);
+        block.tangent_keeping_curvature(x, y, tx, gy, kept_ty);
+        block.backward_with_kept_curvature(x, y, ay, nullptr, true);
+        expect_close(all_gradients(block), fused_grads, 1e-12, 1e-14, "parameter gradients without the input's");
+    }
+}
+
 }  // namespace
+
+TEST_CASE("branch_sum: the kept-curvature rules give fused_tangent + fused_backward + ax") {
+    auto block = projection_block();
+    sib::rng r(17);
+    randomize_parameters(block, r);
+    block.set_training(true);
+    check_kept_curvature_rules(block, {2, 3, 5, 7}, 18);
+    block.set_training(false);
+    randomize_running_stats(block, r);
+    check_kept_curvature_rules(block, {1, 3, 4, 4}, 19);
+    auto plain = residual(conv2d<double>(3, 3, 3, 1, 1), sib::nn::tanh<double>{}, conv2d<double>(3, 3, 1));
+    randomize_parameters(plain, r);
+    check_kept_curvature_rules(plain, {2, 3, 3, 5}, 20);
+    branch_sum nested(sequential(conv2d<double>(2, 3, 3, 1, 1), residual(conv2d<double>(3, 3, 3, 1, 1), sib::nn::tanh<double>{}),
+                                 batch_norm2d<double>(3)),
+                      sequential(conv2d<double>(2, 3, 1), residual(sib::nn::tanh<double>{}, conv2d<double>(3, 3, 1))));
+    randomize_parameters(nested, r);
+    nested.set_training(true);
+    check_kept_curvature_rules(nested, {2, 2, 3, 4}, 21);
+}
 
 TEST_CASE("branch_sum: the fused tangent and backward rules give the separate rules' bits") {
     static_assert(sib::has_fused_tangent_rule<decltype(projection_block())> && sib::has_fused_backward_rule<decltype(projection_block())>);
@@ -134,7 +200,7 @@ TEST_CASE("branch_sum: blocks inside both branches of a block (nested leases of 
     randomize_parameters(block, r);
     block.set_training(true);
     check_layer_rules(block, {2, 2, 4, 5}, 9);
-    check_fused_rules(block, {2, 2, 3, 4}, 10);
+    check_fused_rules(block, {2, 2, 3, 4}, 10, true);
 }
 
 TEST_CASE("branch_sum: five rules by central differences, strided projection shortcut, BatchNorm training") {

@@ -29,7 +29,10 @@ struct sweep_workspace {
     std::vector<tensor<T, B>> activations;  // a_0 = x, ..., a_L = z
     std::vector<tensor<T, B>> decoded;      // g_0 = R, ..., g_L = s
     std::vector<tensor<T, B>> curvature;    // curvature[l]: d/da_l of layer l+1's <t, J^T g>
-    std::vector<char> has_curvature;        // which curvature[l] hold a contribution this step
+    // Which curvature[l] hold a contribution this step: held_here, or kept_by_layer where layer l+1
+    // keeps its own for its backward rule (core/concepts.hpp, has_kept_curvature_rule).
+    std::vector<char> has_curvature;
+    static constexpr char held_here = 1, kept_by_layer = 2;
     tensor<T, B> tangent, tangent_next;     // t_{l-1}, t_l
     tensor<T, B> adjoint, adjoint_next;     // abar_l, abar_{l-1}
 
@@ -91,14 +94,24 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
         const auto& x = ws.activations[k];
         const auto& y = ws.activations[k + 1];
         const auto& gy = ws.decoded[k + 1];
+        ws.tangent_next.resize(y.shape());
+        if constexpr (has_kept_curvature_rule<L>) {
+            // The backward sweep that follows runs with the same options (a step's does); its call of
+            // backward_with_kept_curvature carries the curvature on, layer 0's included.
+            if (L::has_curvature && opt.curvature && opt.parameters) {
+                layer.tangent_keeping_curvature(x, y, ws.tangent, gy, ws.tangent_next);
+                ws.has_curvature[k] = ws.kept_by_layer;
+                std::swap(ws.tangent, ws.tangent_next);
+                return;
+            }
+        }
         // Layer 0's curvature would flow into the input, which has no parameters.
         const bool keep_curvature = L::has_curvature && opt.curvature && (i > 0 || opt.input_gradient);
         if (keep_curvature) {
             ws.curvature[k].resize(x.shape());
             ws.curvature[k].zero();
-            ws.has_curvature[k] = 1;
+            ws.has_curvature[k] = ws.held_here;
         }
-        ws.tangent_next.resize(y.shape());
         if constexpr (has_fused_tangent_rule<L>) {
             layer.fused_tangent(x, y, ws.tangent, gy, ws.tangent_next, keep_curvature ? &ws.curvature[k] : nullptr,
                                 L::has_mixed && opt.parameters);
@@ -136,11 +149,21 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
         const auto& y = ws.activations[k + 1];
         using L = std::decay_t<decltype(layer)>;
         const bool input_gradient = i > 0 || opt.input_gradient;
+        const char curvature = ws.has_curvature[k];
+        ws.has_curvature[k] = 0;
+        if (input_gradient) ws.adjoint_next.resize(x.shape());
+        if constexpr (has_kept_curvature_rule<L>) {
+            if (curvature == ws.kept_by_layer) {
+                layer.backward_with_kept_curvature(x, y, ws.adjoint, input_gradient ? &ws.adjoint_next : nullptr,
+                                                   opt.parameters);
+                if (input_gradient) std::swap(ws.adjoint, ws.adjoint_next);
+                return;
+            }
+        }
         if (!input_gradient) {
             if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
             return;
         }
-        ws.adjoint_next.resize(x.shape());
         if constexpr (has_fused_backward_rule<L>) {
             if (opt.parameters) layer.fused_backward(x, y, ws.adjoint, ws.adjoint_next);
             else layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
@@ -148,10 +171,7 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
             if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
             layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
         }
-        if (ws.has_curvature[k]) {
-            detail::add_into<B>(x.size(), ws.adjoint_next.data(), ws.curvature[k].data());
-            ws.has_curvature[k] = 0;
-        }
+        if (curvature == ws.held_here) detail::add_into<B>(x.size(), ws.adjoint_next.data(), ws.curvature[k].data());
         std::swap(ws.adjoint, ws.adjoint_next);
     });
 }

@@ -134,6 +134,23 @@ concept has_fused_backward_rule = requires(L& l, const typename L::tensor_type& 
     l.fused_backward(x, y, gy, gx);
 };
 
+// Optional: a layer that carries its own curvature term to its backward rule (a block, whose
+// curvature is what its inner backward sweep makes of its inner layers' terms, and whose parameters
+// take their share of them from the same sweep). The sweeps of a step that runs both the tangent and
+// the backward sweep with parameters call tangent_keeping_curvature (ty = J tx, dtheta += the inner
+// layers' own mixed terms; the inner curvature terms stay inside the layer) and later
+// backward_with_kept_curvature (gx = J^T gy + the curvature term at x, when gx is non-null; with
+// `parameters`, dtheta += (df/dtheta)^T gy + the inner curvature terms carried to the parameters).
+// Together: fused_tangent with ax and parameters, then fused_backward, then gx += ax; one inner
+// backward sweep where those run two.
+template <class L>
+concept has_kept_curvature_rule =
+    requires(L& l, const typename L::tensor_type& x, const typename L::tensor_type& y, const typename L::tensor_type& tx,
+             const typename L::tensor_type& gy, typename L::tensor_type& ty, typename L::tensor_type* gx, bool parameters) {
+        l.tangent_keeping_curvature(x, y, tx, gy, ty);
+        l.backward_with_kept_curvature(x, y, gy, gx, parameters);
+    };
+
 // f(name, value, grad-or-null) for every parameter and buffer, in PyTorch state-dict order.
 template <class L>
 concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };

@@ -113,6 +113,16 @@ void radix_argsort(const T* row, index_t len, index_t* perm) {
         std::memcpy(perm, ia, static_cast<std::size_t>(len) * sizeof(index_t));
 }
 
+#if defined(SIB_GEMM_TRACE)
+// A program compiled with SIB_GEMM_TRACE defines this: every sequential product reports its shape
+// before it runs, on the thread that runs it (benchmarks/gemm_floor.cpp records one training step's
+// products and times them alone). Never defined in the library or its tests.
+void gemm_trace(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, std::size_t element_size);
+#define SIB_GEMM_TRACE_CALL(T) gemm_trace(trans_a, trans_b, m, n, k, sizeof(T))
+#else
+#define SIB_GEMM_TRACE_CALL(T) (void)0
+#endif
+
 #if defined(SIB_USE_CBLAS)
 // The BLAS runs one thread per call: sib splits products between its own threads (cpu::gemm), and
 // a threaded BLAS inside them would oversubscribe the cores. OpenBLAS starts with all cores, so it
@@ -127,12 +137,14 @@ inline void blas_single_threaded() {
 // Row-major C += alpha * op(A) * op(B) on the calling thread: one sequential BLAS call.
 inline void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha, const float* a,
                        index_t lda, const float* b, index_t ldb, float* c, index_t ldc) {
+    SIB_GEMM_TRACE_CALL(float);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
                 static_cast<int>(ldb), 1.0f, c, static_cast<int>(ldc));
 }
 inline void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha, const double* a,
                        index_t lda, const double* b, index_t ldb, double* c, index_t ldc) {
+    SIB_GEMM_TRACE_CALL(double);
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
                 static_cast<int>(ldb), 1.0, c, static_cast<int>(ldc));
@@ -167,6 +179,7 @@ void gemm_kept(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda
 template <class T>
 void gemm_block(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
                 index_t lda, const T* b, index_t ldb, T* c, index_t ldc) {
+    SIB_GEMM_TRACE_CALL(T);
     if (m == 1 || n == 1 || m + n + k < 20) {
         using mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
         using cmap = Eigen::Map<const mat, Eigen::Unaligned, Eigen::OuterStride<>>;
