@@ -117,9 +117,10 @@ void check_fused_rules(L& block, const sib::shape& in, std::uint64_t seed, bool 
 
 // The kept-curvature pair, which a step's sweeps call, against fused_tangent (with ax and
 // parameters) + fused_backward + (gx += ax): the same sums, carried by one inner backward sweep
-// instead of two, so equal up to the order of the additions. Also with the block as a chain's first
-// layer (no input gradient) and for a second step on the same block, which must not see the first
-// step's kept terms.
+// instead of two, so equal up to the order of the additions: after a vjp from the same gy (whose
+// inner products' gradients the tangent rule reuses: the same bits as decoding again) and from
+// another, as a chain's first layer (no input
+// gradient), and for a second round on the same block, which must not see the first one's terms.
 template <class L>
 void check_kept_curvature_rules(L& block, const sib::shape& in, std::uint64_t seed) {
     static_assert(sib::has_kept_curvature_rule<L>);
@@ -137,15 +138,28 @@ void check_kept_curvature_rules(L& block, const sib::shape& in, std::uint64_t se
         block.fused_backward(x, y, ay, gx);
         for (sib::index_t i = 0; i < gx.size(); ++i) gx[i] += ax[i];
         const auto fused_grads = all_gradients(block);
-        zero_gradients(block);
-        dtensor kept_ty(y.shape()), kept_gx(in);
-        block.tangent_keeping_curvature(x, y, tx, gy, kept_ty);
-        block.backward_with_kept_curvature(x, y, ay, &kept_gx, true);
-        CHECK(values(kept_ty) == values(ty));
-        expect_close(values(kept_gx), values(gx), 1e-12, 1e-14, "input gradient");
-        expect_close(all_gradients(block), fused_grads, 1e-12, 1e-14, "parameter gradients");
+        // As in a step: vjp from gy first (the decoder sweep), whose inner gradients the tangent
+        // rule then reads instead of decoding again; then without that vjp (gy a copy: decoded anew).
+        dtensor unused(in);
+        block.vjp(x, y, gy, unused);
+        const dtensor gy_copy = gy;
+        std::vector<std::vector<double>> results[2];
+        for (int copy = 0; copy < 2; ++copy) {
+            CAPTURE(copy);
+            zero_gradients(block);
+            dtensor kept_ty(y.shape()), kept_gx(in);
+            block.tangent_keeping_curvature(x, y, tx, copy ? gy_copy : gy, kept_ty);
+            block.backward_with_kept_curvature(x, y, ay, &kept_gx, true);
+            CHECK(values(kept_ty) == values(ty));
+            expect_close(values(kept_gx), values(gx), 1e-12, 1e-14, "input gradient");
+            expect_close(all_gradients(block), fused_grads, 1e-12, 1e-14, "parameter gradients");
+            results[copy] = {values(kept_gx), all_gradients(block)};
+        }
+        // The kept gradients are what decoding again gives: the same bits.
+        CHECK(results[0] == results[1]);
         // As a chain's first layer: no input gradient, the same parameter gradients.
         zero_gradients(block);
+        dtensor kept_ty(y.shape());
         block.tangent_keeping_curvature(x, y, tx, gy, kept_ty);
         block.backward_with_kept_curvature(x, y, ay, nullptr, true);
         expect_close(all_gradients(block), fused_grads, 1e-12, 1e-14, "parameter gradients without the input's");

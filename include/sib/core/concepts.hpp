@@ -151,6 +151,12 @@ concept has_kept_curvature_rule =
         l.backward_with_kept_curvature(x, y, gy, gx, parameters);
     };
 
+// Whether a layer's vjp is a matrix product (convolution, linear, a block's inner sweeps), as opposed
+// to a pass over the elements: a block keeps the gradients such a layer's vjp gives in its decoder
+// sweep, to run only the cheap vjps again in its tangent rule (layers/branch_sum.hpp).
+template <class L>
+inline constexpr bool vjp_is_product = requires { requires L::vjp_is_product; };
+
 // f(name, value, grad-or-null) for every parameter and buffer, in PyTorch state-dict order.
 template <class L>
 concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };

@@ -121,12 +121,17 @@ public:
     }
 
     sib::shape output_shape(const sib::shape& in) const { return seq.output_shape(in); }
-    const tensor_type& forward(const tensor_type& x) { return autodiff::forward_sweep(seq, ws_, x); }
+    const tensor_type& forward(const tensor_type& x) {
+        kept_for_ = nullptr;
+        return autodiff::forward_sweep(seq, ws_, x);
+    }
 
-    // g_0 of the chain for a seed gy at its output (the activations are the last forward's).
+    // g_0 of the chain for a seed gy at its output (the activations are the last forward's). The
+    // inner gradients the tangent rule reads are kept for it (keep_decoded).
     const tensor_type& vjp(const tensor_type& gy) {
         lease l(*this);
         decode(gy);
+        keep_decoded(gy);
         return l.decoded_input();
     }
     void param_vjp(const tensor_type& gy) {
@@ -174,10 +179,15 @@ public:
         lease l(*this);
         if (!mixed && !curvature) {
             autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = false, .parameters = false, .curvature = false});
-        } else {
-            decode(gy);
-            autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = true, .parameters = mixed});
+            return l.tangent();
         }
+        const bool kept = kept_for_ != nullptr && kept_for_ == gy.data();
+        if (kept)
+            redecode_from_kept(gy);
+        else
+            decode(gy);
+        autodiff::tangent_sweep(seq, ws_, tx, {.input_gradient = true, .parameters = mixed});
+        if (kept) swap_kept_decoded();  // back, before the lease hands the leased ones on
         return l.tangent();
     }
     // The backward sweep from gy, which adds the kept curvature terms on its way: the parameters'
@@ -252,8 +262,61 @@ private:
         autodiff::backward_sweep(seq, ws_, zero_, opt);
     }
 
+    // The inner gradients a vjp that is a product gives (core/concepts.hpp, vjp_is_product): g at the
+    // input of each such inner layer but the first (the tangent sweep reads g_1 .. g_L, not g_0).
+    template <class F>
+    void for_each_product_gradient(F&& f) {
+        seq.for_each_layer([&](auto& layer, int k) {
+            using L = std::decay_t<decltype(layer)>;
+            if constexpr (vjp_is_product<L>)
+                if (k > 0) f(static_cast<std::size_t>(k));
+        });
+    }
+    // After the decoder sweep of vjp: copies, out of the leased buffers, of the gradients the inner
+    // products gave, for the gy they came from (identified by its storage). A step's tangent sweep
+    // hands the block the same gy its decoder sweep did (ws.decoded[k + 1], unchanged between the
+    // two), and the tangent rule then runs only the elementwise vjps again (redecode_from_kept): no
+    // product. Any other gy, or a forward in between, and the tangent rule decodes in full. Only the
+    // products' gradients are kept, not every layer's (a ResNet block's convolution outputs and
+    // BatchNorm outputs), which would hold two to five times the memory for two cheap passes.
+    void keep_decoded(const tensor_type& gy) {
+        kept_for_ = nullptr;
+        if (!has_mixed_terms()) return;
+        if (kept_decoded_.size() < ws_.decoded.size()) kept_decoded_.resize(ws_.decoded.size());
+        for_each_product_gradient([&](std::size_t j) {
+            const auto& d = ws_.decoded[j];
+            kept_decoded_[j].resize(d.shape());
+            B::copy(d.size(), d.data(), kept_decoded_[j].data());
+        });
+        kept_for_ = gy.data();
+    }
+    // The decoder sweep from gy down to g_1, each product's gradient taken from the kept ones (left
+    // swapped into the workspace: swap_kept_decoded puts them back). The same operations on the same
+    // values as decode, so the same bits.
+    void redecode_from_kept(const tensor_type& gy) {
+        auto& seed = ws_.seed();
+        seed.resize(gy.shape());
+        B::copy(gy.size(), gy.data(), seed.data());
+        seq.for_each_layer_reverse([&](auto& layer, int i) {
+            if (i == 0) return;
+            using L = std::decay_t<decltype(layer)>;
+            const auto k = static_cast<std::size_t>(i);
+            if constexpr (vjp_is_product<L>) {
+                std::swap(ws_.decoded[k], kept_decoded_[k]);
+            } else {
+                ws_.decoded[k].resize(ws_.activations[k].shape());
+                layer.vjp(ws_.activations[k], ws_.activations[k + 1], ws_.decoded[k + 1], ws_.decoded[k]);
+            }
+        });
+    }
+    void swap_kept_decoded() {
+        for_each_product_gradient([&](std::size_t j) { std::swap(ws_.decoded[j], kept_decoded_[j]); });
+    }
+
     autodiff::sweep_workspace<T, B> ws_;
     tensor_type zero_;
+    std::vector<tensor_type> kept_decoded_;
+    const T* kept_for_ = nullptr;  // gy.data() of the vjp whose gradients are kept; null: none
 };
 
 // g(x) = x: every contribution is its argument, and it has no parameters or second-order terms.
@@ -302,6 +365,7 @@ public:
     using B = typename Main::backend;
     using tensor_type = tensor<T, B>;
     static constexpr bool has_mixed = main_branch::has_mixed || shortcut_branch::has_mixed;
+    static constexpr bool vjp_is_product = true;  // its inner sweeps (core/concepts.hpp)
     static constexpr bool has_curvature = main_branch::has_curvature || shortcut_branch::has_curvature;
 
     explicit branch_sum(Main main, branch_names names = {})

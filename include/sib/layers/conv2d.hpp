@@ -21,6 +21,7 @@ class conv2d : public layer_base<T, B>, public no_curvature {
 public:
     using tensor_type = tensor<T, B>;
     static constexpr bool has_mixed = true;
+    static constexpr bool vjp_is_product = true;  // core/concepts.hpp
     // Default bound of the im2col buffer (elements); 16 Mi elements is 64 MiB in float32.
     static constexpr index_t default_workspace_limit = index_t(1) << 24;
 

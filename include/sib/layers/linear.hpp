@@ -11,6 +11,7 @@ class linear : public layer_base<T, B>, public no_curvature {
 public:
     using tensor_type = tensor<T, B>;
     static constexpr bool has_mixed = true;
+    static constexpr bool vjp_is_product = true;  // core/concepts.hpp
 
     tensor_type weight, bias, weight_grad, bias_grad;
 
