@@ -11,6 +11,7 @@
 #include <sib/autodiff/step.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <type_traits>
 
@@ -85,6 +86,26 @@ struct sib_trainer : model_trainer<T, sib::models::spec_model<T>> {
     explicit sib_trainer(const reference_model& r)
         : model_trainer<T, sib::models::spec_model<T>>(sib::shape{batch_size, r.channels, r.height, r.width}, r.spec) {}
 };
+
+// The value after `name` on the command line, or `fallback`.
+inline std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (name == argv[i]) return argv[i + 1];
+    return fallback;
+}
+// The same, as a whole number (one line naming the flag otherwise).
+inline int int_flag(int argc, char** argv, const std::string& name, int fallback) {
+    const std::string text = flag(argc, argv, name, std::to_string(fallback));
+    std::size_t used = 0;
+    int value = 0;
+    try {
+        value = std::stoi(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    sib::require(used == text.size() && !text.empty(), name, " must be a whole number, got '", text, "'");
+    return value;
+}
 
 // Worker threads of both sides: --threads N, else $SIB_BENCH_THREADS, else 2.
 inline int threads_from(int argc, char** argv) {

@@ -145,12 +145,6 @@ int measure(const std::string& model, Trainer& t, objective_kind o, int steps, i
     return 0;
 }
 
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-    for (int i = 1; i + 1 < argc; ++i)
-        if (name == argv[i]) return argv[i + 1];
-    return fallback;
-}
-
 constexpr const char* usage =
     "usage: sib_gemm_floor [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]\n"
     "                      [--repeats N] [--threads N]\n"
@@ -170,8 +164,8 @@ int main(int argc, char** argv) {
     try {
         const std::string model = flag(argc, argv, "--model", "three_conv");
         const std::string objective = flag(argc, argv, "--objective", "sib");
-        const int steps = std::stoi(flag(argc, argv, "--steps", "5"));
-        const int repeats = std::stoi(flag(argc, argv, "--repeats", "5"));
+        const int steps = int_flag(argc, argv, "--steps", 5);
+        const int repeats = int_flag(argc, argv, "--repeats", 5);
         sib::set_num_threads(threads_from(argc, argv));
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && repeats >= 1, "--steps and --repeats must be >= 1");

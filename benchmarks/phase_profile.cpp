@@ -116,12 +116,6 @@ std::vector<T> gradients(sib::models::spec_model<T>& m) {
     return out;
 }
 
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-    for (int i = 1; i + 1 < argc; ++i)
-        if (name == argv[i]) return argv[i + 1];
-    return fallback;
-}
-
 template <class E>
 int profile(const reference_model& r, E& expression, objective_kind o, int steps, int warmup) {
     // The copy against the library: one step each from the same state, before any update.
@@ -177,8 +171,8 @@ int main(int argc, char** argv) {
     try {
         const std::string model = flag(argc, argv, "--model", "three_conv");
         const std::string objective = flag(argc, argv, "--objective", "sib");
-        const int steps = std::stoi(flag(argc, argv, "--steps", "20"));
-        const int warmup = std::stoi(flag(argc, argv, "--warmup", "3"));
+        const int steps = int_flag(argc, argv, "--steps", 20);
+        const int warmup = int_flag(argc, argv, "--warmup", 3);
         sib::set_num_threads(threads_from(argc, argv));
         const reference_model* r = nullptr;
         for (const auto& m : reference_models)
