@@ -21,17 +21,20 @@
 // tangent_keeping_curvature and backward_with_kept_curvature: the inner curvature terms wait in the
 // branch for the backward sweep from gy, which carries them to the parameters and to the block's
 // input with gy itself (the sweeps are linear in what they carry), where fused_tangent ran a
-// backward sweep of its own from a zero adjoint. On a ResNet block that is 7 products per
-// convolution in an S-IB step (forward, decoder, decoder again in the tangent rule, jvp, mixed,
-// weight gradient, input gradient), against 9 with fused_tangent and 14 with the separate rules.
+// backward sweep of its own from a zero adjoint. The tangent rule reads the gradients the decoder
+// sweep's inner products gave (kept by vjp) and runs only the elementwise vjps again. On a ResNet
+// block that is 6 products per convolution in an S-IB step, as in a flat chain (forward, decoder,
+// jvp, mixed, weight gradient, input gradient), against 9 with fused_tangent and 14 with the
+// separate rules.
 //
-// Memory: a branch keeps its forward activations from forward to the step's end, and its curvature
-// terms from the tangent rule to the backward rule, but what its other sweeps write (decoded
-// gradients, tangents, adjoints) is dead once a rule has returned and its result has been read. On
-// host threads those buffers are leased, for the length of one rule, from a per-thread pool shared
-// by every branch, so a network holds about one block's worth of them (one per nesting level)
-// instead of one per block. The block therefore reads each branch's result before it calls the
-// other branch. A device backend keeps them per branch.
+// Memory: a branch keeps its forward activations from forward to the step's end, its curvature
+// terms from the tangent rule to the backward rule and its products' decoded gradients from vjp to
+// the tangent rule, but what its other sweeps write (decoded gradients, tangents, adjoints) is dead
+// once a rule has returned and its result has been read. On host threads those buffers are leased,
+// for the length of one rule, from a per-thread pool shared by every branch, so a network holds
+// about one block's worth of them (one per nesting level) instead of one per block. The block
+// therefore reads each branch's result before it calls the other branch. A device backend keeps
+// them per branch.
 //
 // Parameter names: the main branch's as its sequential names them, prefixed by names.main when that
 // is not empty; then the shortcut's, prefixed by names.shortcut ("downsample" gives torchvision's
