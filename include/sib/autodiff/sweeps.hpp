@@ -35,6 +35,10 @@ struct sweep_workspace {
     static constexpr char held_here = 1, kept_by_layer = 2;
     tensor<T, B> tangent, tangent_next;     // t_{l-1}, t_l
     tensor<T, B> adjoint, adjoint_next;     // abar_l, abar_{l-1}
+    // a_0 where it is not stored here (then activations[0] stays empty): a block's branches read the
+    // block's input from the tensor the block's rules are given (the outer chain's stored one)
+    // instead of a copy of it (layers/branch_sum.hpp). Set before every sweep that reads it.
+    const tensor<T, B>* borrowed_input = nullptr;
 
     void prepare(int layers) {
         activations.resize(static_cast<std::size_t>(layers) + 1);
@@ -42,24 +46,34 @@ struct sweep_workspace {
         curvature.resize(static_cast<std::size_t>(layers));
         has_curvature.assign(static_cast<std::size_t>(layers), 0);
     }
-    const tensor<T, B>& input() const { return activations.front(); }
+    // a_k, which the sweeps read through here (a_0 may be borrowed).
+    const tensor<T, B>& activation(std::size_t k) const {
+        return k == 0 && borrowed_input ? *borrowed_input : activations[k];
+    }
+    const tensor<T, B>& input() const { return activation(0); }
     const tensor<T, B>& logits() const { return activations.back(); }
     // decoded may be longer than the layers when a branch leases it (layers/branch_sum.hpp).
     tensor<T, B>& seed() { return decoded[activations.size() - 1]; }
     const tensor<T, B>& explanation() const { return decoded.front(); }
 };
 
-// a_l = f_l(a_{l-1}); returns the logits.
+// a_l = f_l(a_{l-1}); returns the logits. With borrow_input, a_0 is x itself (ws.borrowed_input),
+// which must then outlive the sweeps that read it, else a copy.
 template <model M>
 const tensor<typename M::value_type, typename M::backend>& forward_sweep(
     M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
-    const tensor<typename M::value_type, typename M::backend>& x) {
+    const tensor<typename M::value_type, typename M::backend>& x, bool borrow_input = false) {
     using B = typename M::backend;
     ws.prepare(m.num_layers());
-    ws.activations[0].resize(x.shape());
-    B::copy(x.size(), x.data(), ws.activations[0].data());
+    if (borrow_input) {
+        ws.borrowed_input = &x;
+    } else {
+        ws.borrowed_input = nullptr;
+        ws.activations[0].resize(x.shape());
+        B::copy(x.size(), x.data(), ws.activations[0].data());
+    }
     m.for_each_layer([&](auto& layer, int i) {
-        auto& in = ws.activations[static_cast<std::size_t>(i)];
+        const auto& in = ws.activation(static_cast<std::size_t>(i));
         auto& out = ws.activations[static_cast<std::size_t>(i) + 1];
         out.resize(layer.output_shape(in.shape()));
         layer.forward(in, out);
@@ -73,8 +87,8 @@ const tensor<typename M::value_type, typename M::backend>& decoder_sweep(
     M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws) {
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
-        ws.decoded[k].resize(ws.activations[k].shape());
-        layer.vjp(ws.activations[k], ws.activations[k + 1], ws.decoded[k + 1], ws.decoded[k]);
+        ws.decoded[k].resize(ws.activation(k).shape());
+        layer.vjp(ws.activation(k), ws.activations[k + 1], ws.decoded[k + 1], ws.decoded[k]);
     });
     return ws.explanation();
 }
@@ -91,7 +105,7 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
     m.for_each_layer([&](auto& layer, int i) {
         using L = std::decay_t<decltype(layer)>;
         const auto k = static_cast<std::size_t>(i);
-        const auto& x = ws.activations[k];
+        const auto& x = ws.activation(k);
         const auto& y = ws.activations[k + 1];
         const auto& gy = ws.decoded[k + 1];
         ws.tangent_next.resize(y.shape());
@@ -145,7 +159,7 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
     B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
-        const auto& x = ws.activations[k];
+        const auto& x = ws.activation(k);
         const auto& y = ws.activations[k + 1];
         using L = std::decay_t<decltype(layer)>;
         const bool input_gradient = i > 0 || opt.input_gradient;

@@ -124,10 +124,14 @@ public:
     }
 
     sib::shape output_shape(const sib::shape& in) const { return seq.output_shape(in); }
+    // The chain reads its input from x itself, here and in every later rule (use_input), not from a
+    // copy: the block's input is stored where the block's rules are given it.
     const tensor_type& forward(const tensor_type& x) {
         kept_for_ = nullptr;
-        return autodiff::forward_sweep(seq, ws_, x);
+        return autodiff::forward_sweep(seq, ws_, x, true);
     }
+    // The input of the last forward, as the block's rule that runs next was given it.
+    void use_input(const tensor_type& x) { ws_.borrowed_input = &x; }
 
     // g_0 of the chain for a seed gy at its output (the activations are the last forward's). The
     // inner gradients the tangent rule reads are kept for it (keep_decoded).
@@ -307,8 +311,8 @@ private:
             if constexpr (vjp_is_product<L>) {
                 std::swap(ws_.decoded[k], kept_decoded_[k]);
             } else {
-                ws_.decoded[k].resize(ws_.activations[k].shape());
-                layer.vjp(ws_.activations[k], ws_.activations[k + 1], ws_.decoded[k + 1], ws_.decoded[k]);
+                ws_.decoded[k].resize(ws_.activation(k).shape());
+                layer.vjp(ws_.activation(k), ws_.activations[k + 1], ws_.decoded[k + 1], ws_.decoded[k]);
             }
         });
     }
@@ -334,6 +338,7 @@ struct identity_branch {
 
     sib::shape output_shape(const sib::shape& in) const { return in; }
     const tensor_type& forward(const tensor_type& x) { return x; }
+    void use_input(const tensor_type&) {}
     const tensor_type& vjp(const tensor_type& gy) { return gy; }
     void param_vjp(const tensor_type&) {}
     const tensor_type& jvp(const tensor_type& tx) { return tx; }
@@ -407,22 +412,26 @@ public:
         add(f, shortcut_.forward(x), y);
     }
 
-    void vjp(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+    void vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+        use_input(x);
         sum_of([&]() -> const tensor_type& { return main_.vjp(gy); },
                [&]() -> const tensor_type& { return shortcut_.vjp(gy); }, gx);
     }
 
-    void param_vjp(const tensor_type&, const tensor_type&, const tensor_type& gy) {
+    void param_vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy) {
+        use_input(x);
         main_.param_vjp(gy);
         shortcut_.param_vjp(gy);
     }
 
-    void jvp(const tensor_type&, const tensor_type&, const tensor_type& tx, tensor_type& ty) {
+    void jvp(const tensor_type& x, const tensor_type&, const tensor_type& tx, tensor_type& ty) {
+        use_input(x);
         sum_of([&]() -> const tensor_type& { return main_.jvp(tx); },
                [&]() -> const tensor_type& { return shortcut_.jvp(tx); }, ty);
     }
 
-    void mixed(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
+    void mixed(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy) {
+        use_input(x);
         if constexpr (main_branch::has_mixed)
             if (main_.has_mixed_terms()) main_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
         if constexpr (shortcut_branch::has_mixed)
@@ -430,8 +439,9 @@ public:
                 shortcut_.second_order(tx, gy, {.input_gradient = false, .parameters = true});
     }
 
-    void curvature(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
+    void curvature(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                    tensor_type& ax) {
+        use_input(x);
         if constexpr (main_branch::has_curvature)
             if (main_.has_curvature_terms())
                 add_into(main_.second_order(tx, gy, {.input_gradient = true, .parameters = false}), ax);
@@ -441,29 +451,33 @@ public:
     }
 
     // jvp, mixed (with parameters) and curvature (into *ax, where ax is not null) in one call.
-    void fused_tangent(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
+    void fused_tangent(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                        tensor_type& ty, tensor_type* ax, bool parameters) {
+        use_input(x);
         sum_of([&]() -> const tensor_type& { return main_.fused_tangent(tx, gy, ax, parameters); },
                [&]() -> const tensor_type& { return shortcut_.fused_tangent(tx, gy, ax, parameters); }, ty);
     }
 
     // param_vjp and vjp in one call.
-    void fused_backward(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+    void fused_backward(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
+        use_input(x);
         sum_of([&]() -> const tensor_type& { return main_.fused_backward(gy); },
                [&]() -> const tensor_type& { return shortcut_.fused_backward(gy); }, gx);
     }
 
     // jvp and the inner layers' own mixed terms, the inner curvature terms kept in the branches for
     // backward_with_kept_curvature (core/concepts.hpp, has_kept_curvature_rule; the sweeps call both).
-    void tangent_keeping_curvature(const tensor_type&, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
+    void tangent_keeping_curvature(const tensor_type& x, const tensor_type&, const tensor_type& tx, const tensor_type& gy,
                                    tensor_type& ty) {
+        use_input(x);
         sum_of([&]() -> const tensor_type& { return main_.tangent_keeping_curvature(tx, gy); },
                [&]() -> const tensor_type& { return shortcut_.tangent_keeping_curvature(tx, gy); }, ty);
     }
     // param_vjp (with parameters) and *gx = J^T gy (where gx is not null), each with the kept
     // curvature terms carried on.
-    void backward_with_kept_curvature(const tensor_type&, const tensor_type&, const tensor_type& gy, tensor_type* gx,
+    void backward_with_kept_curvature(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type* gx,
                                       bool parameters) {
+        use_input(x);
         if (gx) {
             sum_of([&]() -> const tensor_type& { return main_.backward_with_kept_curvature(gy, true, parameters); },
                    [&]() -> const tensor_type& { return shortcut_.backward_with_kept_curvature(gy, true, parameters); },
@@ -504,6 +518,11 @@ public:
     }
 
 SIB_KERNELS:
+    // Every rule is given the block's input x as the last forward was: the branches read it there.
+    void use_input(const tensor_type& x) {
+        main_.use_input(x);
+        shortcut_.use_input(x);
+    }
     // out = main() + shortcut(), each the result of one branch's rule. A branch's result lasts until
     // the next branch rule runs (sweep_branch), so with two sweeping branches the main branch's is
     // copied into out before the shortcut's rule runs.
