@@ -22,6 +22,10 @@ struct sweep_options {
     bool input_gradient = false;
     bool parameters = true;
     bool curvature = true;
+    // Whether layers that can keep their curvature for their own backward rule (blocks) do, where
+    // parameters and curvature are on (has_kept_curvature_rule). A block's separate and fused rules
+    // turn it off on their inner sweeps, so that they give the same bits as each other.
+    bool kept_by_layers = true;
 };
 
 template <class T, class B = cpu>
@@ -112,7 +116,7 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
         if constexpr (has_kept_curvature_rule<L>) {
             // The backward sweep that follows runs with the same options (a step's does); its call of
             // backward_with_kept_curvature carries the curvature on, layer 0's included.
-            if (L::has_curvature && opt.curvature && opt.parameters) {
+            if (L::has_curvature && opt.curvature && opt.parameters && opt.kept_by_layers) {
                 layer.tangent_keeping_curvature(x, y, ws.tangent, gy, ws.tangent_next);
                 ws.has_curvature[k] = ws.kept_by_layer;
                 std::swap(ws.tangent, ws.tangent_next);

@@ -253,15 +253,21 @@ private:
         std::unique_ptr<transient_buffers<T, B>> set_;
     };
 
-    const tensor_type& decode(const tensor_type& gy) {
+    void set_seed(const tensor_type& gy) {
         auto& seed = ws_.seed();
         seed.resize(gy.shape());
         B::copy(gy.size(), gy.data(), seed.data());
+    }
+    const tensor_type& decode(const tensor_type& gy) {
+        set_seed(gy);
         return autodiff::decoder_sweep(seq, ws_);
     }
     // The backward sweep carries the curvature terms alone; without any it would add zeros.
+    // Inner blocks run their fused rules here, not the kept pair (sweep_options::kept_by_layers), so
+    // that the separate and fused rules add the same terms in the same order.
     void run_second_order(const tensor_type& tx, const tensor_type& gy, autodiff::sweep_options opt) {
         decode(gy);
+        opt.kept_by_layers = false;
         autodiff::tangent_sweep(seq, ws_, tx, opt);
         if (!has_curvature_terms()) return;
         zero_.resize(gy.shape());
@@ -301,9 +307,7 @@ private:
     // swapped into the workspace: swap_kept_decoded puts them back). The same operations on the same
     // values as decode, so the same bits.
     void redecode_from_kept(const tensor_type& gy) {
-        auto& seed = ws_.seed();
-        seed.resize(gy.shape());
-        B::copy(gy.size(), gy.data(), seed.data());
+        set_seed(gy);
         seq.for_each_layer_reverse([&](auto& layer, int i) {
             if (i == 0) return;
             using L = std::decay_t<decltype(layer)>;
