@@ -47,6 +47,7 @@ inline const char* objective_name(objective_kind o) { return o == objective_kind
 // copies them). The model is built from model_args.
 template <class T, class Model>
 struct model_trainer {
+    using value_type = T;
     Model model;
     sib::optim::adamw<T> opt;
     sib::masks::density_mask<T> mask;

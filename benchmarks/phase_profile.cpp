@@ -3,8 +3,8 @@
 // proves that this copy still is that body: one step of each gives bitwise the same loss and
 // gradients, else it stops (the copy must then follow step.hpp again).
 //
-//   sib_phase_profile [--model small|three_conv] [--objective sib|ce] [--steps N] [--warmup N]
-//                     [--threads N]
+//   sib_phase_profile [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]
+//                     [--warmup N] [--threads N]
 //
 // Prints a table and, last, one JSON line {"phase": ms per step, ...}.
 //
@@ -12,6 +12,7 @@
 // the environment, sampling is switched on for the timed steps only (not the set-up, the check or
 // the warm-up, whose first touches of fresh memory would otherwise show as page faults).
 #include "bench_models.hpp"
+#include <sib/models/resnet.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -44,8 +45,9 @@ struct phase_clock {
 };
 
 // sib::objective_step's body with laps; Expression is sib's S-IB objective or CE alone.
-template <class T, class E>
-sib::autodiff::step_values<T> timed_step(sib_trainer<T>& t, E& expression, phase_clock& c) {
+template <class Trainer, class E>
+auto timed_step(Trainer& t, E& expression, phase_clock& c) {
+    using T = typename Trainer::value_type;
     auto& sw = t.ws.sweeps;
     auto& ctx = t.ws.context;
     const sib::decoders::softmax_energy decoder{};
@@ -109,18 +111,23 @@ void perf_control(const char* command) {
     close(afd);
 }
 
-template <class T>
-std::vector<T> gradients(sib::models::spec_model<T>& m) {
-    std::vector<T> out;
-    m.for_each_parameter([&](std::string_view, auto&, auto* g) { out.insert(out.end(), g->begin(), g->end()); });
+template <class Model>
+std::vector<float> gradients(Model& m) {
+    std::vector<float> out;
+    m.for_each_parameter([&](std::string_view, auto&, auto* g) {
+        if (g) out.insert(out.end(), g->begin(), g->end());  // running statistics have no gradient
+    });
     return out;
 }
 
-template <class E>
-int profile(const reference_model& r, E& expression, objective_kind o, int steps, int warmup) {
+// make_trainer() builds a fresh trainer of the model (the same initial state every time).
+template <class MakeTrainer, class E>
+int profile(const std::string& name, MakeTrainer make_trainer, E& expression, objective_kind o, int steps,
+            int warmup) {
     // The copy against the library: one step each from the same state, before any update.
     {
-        sib_trainer<float> lib(r), copy(r);
+        auto lib = make_trainer();
+        auto copy = make_trainer();
         const auto a = lib.objective(o);
         lib.opt.step(lib.model);
         phase_clock unused;
@@ -134,7 +141,7 @@ int profile(const reference_model& r, E& expression, objective_kind o, int steps
             return 1;
         }
     }
-    sib_trainer<float> t(r);
+    auto t = make_trainer();
     phase_clock c;
     for (int i = 0; i < warmup; ++i) timed_step(t, expression, c);
     c = phase_clock{};
@@ -145,10 +152,10 @@ int profile(const reference_model& r, E& expression, objective_kind o, int steps
     perf_control("disable");
     double sum = 0;
     for (double v : c.ms) sum += v / steps;
-    std::cout << r.name << " " << objective_name(o) << ", batch " << batch_size << ", " << sib::num_threads()
+    std::cout << name << " " << objective_name(o) << ", batch " << t.x.shape()[0] << ", " << sib::num_threads()
               << " threads, " << steps << " steps: " << std::fixed << std::setprecision(2) << wall
               << " ms per step\n";
-    std::cout << "json {\"model\":\"" << r.name << "\",\"objective\":\"" << objective_name(o)
+    std::cout << "json {\"model\":\"" << name << "\",\"objective\":\"" << objective_name(o)
               << "\",\"threads\":" << sib::num_threads() << ",\"steps\":" << steps << ",\"ms_per_step\":" << wall;
     std::ostringstream table;
     for (int p = 0; p < phase_count; ++p) {
@@ -163,29 +170,45 @@ int profile(const reference_model& r, E& expression, objective_kind o, int steps
     return 0;
 }
 
+constexpr const char* usage =
+    "usage: sib_phase_profile [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]\n"
+    "                         [--warmup N] [--threads N]\n"
+    "Times sib's training step phase by phase (forward, decoder, mask, terms, tangent, backward, optimizer)\n"
+    "after checking that its copy of the step gives the library's bits.\n";
+
 }  // namespace
 }  // namespace sib_bench
 
 int main(int argc, char** argv) {
     using namespace sib_bench;
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            std::cout << usage;
+            return 0;
+        }
     try {
         const std::string model = flag(argc, argv, "--model", "three_conv");
         const std::string objective = flag(argc, argv, "--objective", "sib");
         const int steps = int_flag(argc, argv, "--steps", 20);
         const int warmup = int_flag(argc, argv, "--warmup", 3);
         sib::set_num_threads(threads_from(argc, argv));
-        const reference_model* r = nullptr;
-        for (const auto& m : reference_models)
-            if (model == m.name) r = &m;
-        sib::require(r != nullptr, "--model must be small or three_conv, got '", model, "'");
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
-        if (objective == "sib") {
-            auto e = sib::loss::sib_objective<float>();
-            return profile(*r, e, objective_kind::sib, steps, warmup);
-        }
-        auto e = sib::loss::ce();
-        return profile(*r, e, objective_kind::ce, steps, warmup);
+        const auto o = objective == "sib" ? objective_kind::sib : objective_kind::ce;
+        auto sib_expression = sib::loss::sib_objective<float>();
+        auto ce_expression = sib::loss::ce();
+        const auto run = [&](auto make_trainer) {
+            if (o == objective_kind::sib) return profile(model, make_trainer, sib_expression, o, steps, warmup);
+            return profile(model, make_trainer, ce_expression, o, steps, warmup);
+        };
+        const sib::models::resnet_options resnet{.num_classes = classes};
+        if (model == "resnet18")
+            return run([&] { return model_trainer<float, sib::models::resnet18<float>>(sib::shape{32, 3, 64, 64}, resnet); });
+        if (model == "resnet50")
+            return run([&] { return model_trainer<float, sib::models::resnet50<float>>(sib::shape{8, 3, 224, 224}, resnet); });
+        for (const auto& r : reference_models)
+            if (model == r.name) return run([&] { return sib_trainer<float>(r); });
+        sib::fail("--model must be small, three_conv, resnet18 or resnet50, got '", model, "'");
     } catch (const std::exception& e) {
         std::cerr << "sib_phase_profile: " << e.what() << "\n";
         return 1;
