@@ -10,7 +10,8 @@
 //
 // Under `perf record -D -1 --control fifo:CTL,ACK` with SIB_PERF_CTL=CTL and SIB_PERF_ACK=ACK in
 // the environment, sampling is switched on for the timed steps only (not the set-up, the check or
-// the warm-up, whose first touches of fresh memory would otherwise show as page faults).
+// the warm-up, whose first touches of fresh memory would otherwise show as page faults); with
+// SIB_PERF_PHASE=<phase name> as well, for that phase of them alone.
 #include "bench_models.hpp"
 #include <sib/models/resnet.hpp>
 #include <chrono>
@@ -33,14 +34,24 @@ const char* const phase_names[] = {"zero_grad", "forward", "decoder_sweep", "mas
                                    "mask_vjp",  "tangent_sweep", "decoder_hvp", "backward_sweep", "optimizer"};
 constexpr int phase_count = sizeof(phase_names) / sizeof(phase_names[0]);
 
+void perf_control(const char* command);
+
+// Laps the phases. With `sampled` set to a phase, perf samples that phase alone (the laps around it
+// then include perf's hand-shake, so read the times of a run without it).
 struct phase_clock {
     std::vector<double> ms = std::vector<double>(phase_count, 0.0);
     clock_type::time_point last = clock_type::now();
-    void start() { last = clock_type::now(); }
+    int sampled = -1;
+    void start() {
+        if (sampled == 0) perf_control("enable");
+        last = clock_type::now();
+    }
     void lap(int phase) {
         const auto now = clock_type::now();
         ms[static_cast<std::size_t>(phase)] += std::chrono::duration<double, std::milli>(now - last).count();
-        last = now;
+        if (phase == sampled) perf_control("disable");
+        if (sampled >= 0 && phase + 1 == sampled) perf_control("enable");
+        last = clock_type::now();
     }
 };
 
@@ -145,11 +156,14 @@ int profile(const std::string& name, MakeTrainer make_trainer, E& expression, ob
     phase_clock c;
     for (int i = 0; i < warmup; ++i) timed_step(t, expression, c);
     c = phase_clock{};
-    perf_control("enable");
+    if (const char* p = std::getenv("SIB_PERF_PHASE"))
+        for (int i = 0; i < phase_count; ++i)
+            if (std::string(p) == phase_names[i]) c.sampled = i;
+    if (c.sampled < 0) perf_control("enable");
     const auto t0 = clock_type::now();
     for (int i = 0; i < steps; ++i) timed_step(t, expression, c);
     const double wall = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
-    perf_control("disable");
+    if (c.sampled < 0) perf_control("disable");
     double sum = 0;
     for (double v : c.ms) sum += v / steps;
     std::cout << name << " " << objective_name(o) << ", batch " << t.x.shape()[0] << ", " << sib::num_threads()

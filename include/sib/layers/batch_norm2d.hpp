@@ -136,10 +136,15 @@ public:
         const T* pw = affine_ ? weight.data() : nullptr;
         const T* pb = affine_ ? bias.data() : nullptr;
         T* py = y.data();
-        for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
-            const T xhat = (px[i] - mean[ch]) * istd[ch];
-            py[i] = pw ? pw[ch] * xhat + pb[ch] : xhat;
-        });
+        for_each_element(
+            x,
+            [=] SIB_HD(index_t ch) {
+                return forward_constants{mean[ch], istd[ch], pw ? pw[ch] : T(1), pw ? pb[ch] : T(0)};
+            },
+            [=] SIB_HD(index_t i, const forward_constants& k) {
+                const T xhat = (px[i] - k.mean) * k.istd;
+                py[i] = pw ? k.weight * xhat + k.bias : xhat;
+            });
     }
 
     void vjp(const tensor_type& x, const tensor_type&, const tensor_type& gy, tensor_type& gx) {
@@ -211,21 +216,36 @@ SIB_KERNELS:
     // Whether B's parallel_for items run on host threads (sib::cpu), as in conv2d.
     static constexpr bool host_items = requires { requires B::nested_primitives; };
 
-    // f(i, ch) for every element i of x ([N,C,H,W]), ch its channel. On host threads one item is
-    // one plane, whose channel is known without dividing each index (a 64-bit division per element
-    // was most of these loops' time); elsewhere one item is one element.
-    template <class F>
-    static void for_each_element(const tensor_type& x, F f) {
+    // f(i, k) for every element i of x ([N,C,H,W]), with k = per_channel(ch) of its channel ch (the
+    // channel's constants: statistics, sums, weights). On host threads one item is one plane: its
+    // channel is known without dividing each index (a 64-bit division per element was most of
+    // these loops' time), and its constants are values the compiler keeps in registers, so the
+    // plane's loop vectorises (read through pointers, they could alias the output and were loaded
+    // again for every element). Elsewhere one item is one element.
+    template <class PerChannel, class F>
+    static void for_each_element(const tensor_type& x, PerChannel per_channel, F f) {
         const index_t c = x.dim(1), hw = x.dim(2) * x.dim(3);
         if constexpr (host_items) {
             B::parallel_for(x.dim(0) * c, [=](index_t plane) {
-                const index_t ch = plane % c;
-                for (index_t i = plane * hw; i < (plane + 1) * hw; ++i) f(i, ch);
+                const auto k = per_channel(plane % c);
+                for (index_t i = plane * hw; i < (plane + 1) * hw; ++i) f(i, k);
             }, hw);
         } else {
-            B::parallel_for(x.size(), [=] SIB_HD(index_t i) { f(i, (i / hw) % c); });
+            B::parallel_for(x.size(), [=] SIB_HD(index_t i) { f(i, per_channel((i / hw) % c)); });
         }
     }
+
+    // Per-channel constants of the elementwise passes (class types: nvcc's extended lambdas take no
+    // local ones).
+    struct forward_constants {
+        T mean, istd, weight, bias;
+    };
+    struct curvature_constants {
+        T mean, istd, scale, mt, mg, at, ag, xhat_coefficient;
+    };
+    struct jacobian_constants {
+        T mean, istd, scale, mv, av;
+    };
 
     // (The terms are plain lambdas: nvcc allows no extended __host__ __device__ lambda inside
     // another, and a lambda inside one takes its execution space.)
@@ -241,11 +261,17 @@ SIB_KERNELS:
         for (index_t b = 0; b < n; ++b) {
             const index_t base = (b * c + ch) * hw;
             index_t j = 0;
-            for (; j + lanes <= hw; j += lanes)
+            for (; j + lanes <= hw; j += lanes) {
+                // All lanes' terms first, then the sums: lane l's values lie side by side, so the
+                // terms and the additions vectorise across the lanes.
+                double w[S][lanes];
                 for (int l = 0; l < lanes; ++l) {
                     term(base + j + l, v);
-                    for (int k = 0; k < S; ++k) part[k][l] += v[k];
+                    for (int k = 0; k < S; ++k) w[k][l] = v[k];
                 }
+                for (int k = 0; k < S; ++k)
+                    for (int l = 0; l < lanes; ++l) part[k][l] += w[k][l];
+            }
             for (; j < hw; ++j) {
                 term(base + j, v);
                 for (int k = 0; k < S; ++k) part[k][j % lanes] += v[k];
@@ -343,16 +369,20 @@ SIB_KERNELS:
         T* pa = ax.data();
         const index_t c = c_;
         const T inv_m = T(1) / static_cast<T>(x.size() / c);
-        for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
-            const T mt = sums[sum_a * c + ch] * inv_m, mg = sums[sum_b * c + ch] * inv_m;
-            const T cov_tg = sums[sum_ab * c + ch] * inv_m - mt * mg;
-            const T at = sums[sum_a_xhat * c + ch] * inv_m, ag = sums[sum_b_xhat * c + ch] * inv_m;
-            const T is = istd[ch];
-            const T xhat = (px[i] - mean[ch]) * is;
-            const T gamma = pw ? pw[ch] : T(1);
-            pa[i] += gamma * is * is *
-                     (xhat * (T(3) * at * ag - cov_tg) - (pt[i] - mt) * ag - (pg[i] - mg) * at);
-        });
+        for_each_element(
+            x,
+            [=] SIB_HD(index_t ch) {
+                const T mt = sums[sum_a * c + ch] * inv_m, mg = sums[sum_b * c + ch] * inv_m;
+                const T cov_tg = sums[sum_ab * c + ch] * inv_m - mt * mg;
+                const T at = sums[sum_a_xhat * c + ch] * inv_m, ag = sums[sum_b_xhat * c + ch] * inv_m;
+                const T is = istd[ch];
+                const T gamma = pw ? pw[ch] : T(1);
+                return curvature_constants{mean[ch], is, gamma * is * is, mt, mg, at, ag, T(3) * at * ag - cov_tg};
+            },
+            [=] SIB_HD(index_t i, const curvature_constants& k) {
+                const T xhat = (px[i] - k.mean) * k.istd;
+                pa[i] += k.scale * (xhat * k.xhat_coefficient - (pt[i] - k.mt) * k.ag - (pg[i] - k.mg) * k.at);
+            });
     }
 
     // weight_grad += sum(gy xhat), bias_grad += sum(gy), from the sums of channel_sums(x, gy).
@@ -384,16 +414,23 @@ SIB_KERNELS:
         const T* pv = v.data();
         T* po = out.data();
         if (!trained_) {
-            for_each_element(x, [=] SIB_HD(index_t i, index_t ch) { po[i] = (pw ? pw[ch] : T(1)) * istd[ch] * pv[i]; });
+            for_each_element(
+                x, [=] SIB_HD(index_t ch) { return (pw ? pw[ch] : T(1)) * istd[ch]; },
+                [=] SIB_HD(index_t i, T scale) { po[i] = scale * pv[i]; });
             return;
         }
         const T* sums = sums_.data();
         const T inv_m = T(1) / static_cast<T>(x.size() / c);
-        for_each_element(x, [=] SIB_HD(index_t i, index_t ch) {
-            const T xhat = (px[i] - mean[ch]) * istd[ch];
-            const T mv = sums[sum_a * c + ch] * inv_m, av = sums[sum_a_xhat * c + ch] * inv_m;
-            po[i] = (pw ? pw[ch] : T(1)) * istd[ch] * (pv[i] - mv - xhat * av);
-        });
+        for_each_element(
+            x,
+            [=] SIB_HD(index_t ch) {
+                return jacobian_constants{mean[ch], istd[ch], (pw ? pw[ch] : T(1)) * istd[ch], sums[sum_a * c + ch] * inv_m,
+                                 sums[sum_a_xhat * c + ch] * inv_m};
+            },
+            [=] SIB_HD(index_t i, const jacobian_constants& k) {
+                const T xhat = (px[i] - k.mean) * k.istd;
+                po[i] = k.scale * (pv[i] - k.mv - xhat * k.av);
+            });
     }
 
 private:
