@@ -76,6 +76,8 @@ const std::vector<gemm_case> gemm_cases = {
     {false, false, 200, 150, 90, 1, 1.0, 0.0},   // large enough to be split between threads
     {true, true, 150, 200, 90, 0, 0.5, 1.0},
     {false, true, 64, 300, 80, 0, 1.0, 1.0},     // split along the columns
+    {false, false, 200, 150, 90, 2, 1.0, -0.25}, // split: each block scales its own rows of C
+    {false, true, 64, 300, 80, 1, 0.5, 0.0},     // split: each block clears its own columns of C
     {true, false, 7, 9, 0, 0, 1.0, 0.5},         // k = 0: only the scaling by beta
 };
 
@@ -97,6 +99,23 @@ static_assert(!sib::backend<cpu_without_concurrency>);
 static_assert(sib::layer<sib::nn::relu<float>>);
 static_assert(!sib::layer<sib::nn::relu<float, cpu_without_reduce_sum>>);
 
+TEST_CASE("cpu copy and fill: spans shared among threads cover every element once") {
+    thread_count_guard guard;
+    // Three whole spans and a partial one, with a sentinel after the end.
+    const index_t n = 3 * sib::cpu::copy_span + 17;
+    std::vector<float> src(static_cast<std::size_t>(n)), dst(static_cast<std::size_t>(n) + 1, -1.0f);
+    for (index_t i = 0; i < n; ++i) src[static_cast<std::size_t>(i)] = static_cast<float>(i % 1009);
+    for (int threads : {1, 2}) {
+        sib::set_num_threads(threads);
+        sib::cpu::copy(n, src.data(), dst.data());
+        CHECK(std::equal(src.begin(), src.end(), dst.begin()));
+        CHECK(dst.back() == -1.0f);
+        sib::cpu::fill(n, dst.data(), 2.5f);
+        CHECK(std::all_of(dst.begin(), dst.end() - 1, [](float v) { return v == 2.5f; }));
+        CHECK(dst.back() == -1.0f);
+    }
+}
+
 TEST_CASE("cpu gemm: every transpose combination and path against direct loops") {
     thread_count_guard guard;
     sib::rng r(1);
@@ -109,7 +128,8 @@ TEST_CASE("cpu gemm: every transpose combination and path against direct loops")
             const auto b = random_values<double>(static_cast<std::size_t>((g.tb ? g.n : g.k) * ldb), r);
             auto c = random_values<double>(static_cast<std::size_t>(g.m * ldc), r);
             // beta = 0 must clear C, NaN included (as BLAS does).
-            if (g.beta == 0) c[0] = std::numeric_limits<double>::quiet_NaN();
+            if (g.beta == 0 && g.m * g.n > 0)
+                c[0] = c[static_cast<std::size_t>((g.m - 1) * ldc + g.n - 1)] = std::numeric_limits<double>::quiet_NaN();
             const auto want = naive_gemm(g, a, lda, b, ldb, c, ldc);
             const auto got = run_gemm(g, a, lda, b, ldb, c, ldc);
             sibtest::expect_close(std::vector<double>(got.begin(), got.end()), want, 1e-12, 1e-12, "gemm double");

@@ -297,15 +297,22 @@ struct cpu {
 #if defined(SIB_USE_CBLAS)
         cpu_detail::blas_single_threaded();
 #endif
-        if (beta != T(1))
-            for (index_t i = 0; i < m; ++i) {
-                T* row = c + i * ldc;
+        // C's rows (or columns) [lo, lo + len) times beta, by the block that computes them.
+        const auto scale = [=](index_t lo, index_t len, bool rows) {
+            if (beta == T(1)) return;
+            for (index_t i = rows ? lo : 0; i < (rows ? lo + len : m); ++i) {
+                T* row = c + i * ldc + (rows ? 0 : lo);
+                const index_t width = rows ? n : len;
                 if (beta == T(0))
-                    std::fill(row, row + n, T(0));  // not 0 * c: C may hold NaN, as BLAS's beta = 0
+                    std::fill(row, row + width, T(0));  // not 0 * c: C may hold NaN, as BLAS's beta = 0
                 else
-                    for (index_t j = 0; j < n; ++j) row[j] *= beta;
+                    for (index_t j = 0; j < width; ++j) row[j] *= beta;
             }
-        if (k == 0) return;
+        };
+        if (k == 0) {
+            scale(0, m, true);
+            return;
+        }
         // Up to gemm_max_parts blocks of the longer side, each at least parallel_grain work items,
         // in whole multiples of 16 rows or columns (Eigen's panels).
         const index_t work = m * n * k / gemm_split_unit;
@@ -318,6 +325,7 @@ struct cpu {
             parts,
             [=](index_t part) {
                 const index_t lo = part * step, len = std::min(step, side - lo);
+                scale(lo, len, by_rows);
                 if (by_rows)
                     cpu_detail::gemm_block(trans_a, trans_b, len, n, k, alpha,
                                            a + (trans_a ? lo : lo * lda), lda, b, ldb, c + lo * ldc, ldc);
@@ -364,13 +372,23 @@ struct cpu {
             len * 8);
     }
 
+    // Copies and fills of activations (tens of MiB on ResNet-50) split into spans among the threads:
+    // one thread alone left the others waiting at the next parallel region.
+    static constexpr index_t copy_span = 1 << 16;
     template <class T>
     static void copy(index_t n, const T* src, T* dst) {
-        if (n > 0 && src != dst) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
+        if (n <= 0 || src == dst) return;
+        parallel_for((n + copy_span - 1) / copy_span, [=](index_t s) {
+            const index_t lo = s * copy_span;
+            std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(std::min(copy_span, n - lo)) * sizeof(T));
+        }, copy_span / 4);
     }
     template <class T>
     static void fill(index_t n, T* dst, T value) {
-        std::fill(dst, dst + n, value);
+        parallel_for((n + copy_span - 1) / copy_span, [=](index_t s) {
+            const index_t lo = s * copy_span;
+            std::fill(dst + lo, dst + std::min(lo + copy_span, n), value);
+        }, copy_span / 4);
     }
 
     // Host transfers: plain copies here (the memory is the host's); the Thrust backends count theirs.
