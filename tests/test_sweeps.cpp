@@ -126,3 +126,31 @@ TEST_CASE("objective step: CE + R terms, every decoder, by central differences")
         check_step_gradient(m, {5, 1, 3, 4}, ce(), sib::decoders::softmax_energy{});
     }
 }
+
+// The tangent and backward sweeps read their seed where it is, not from a copy: a seed that is the
+// workspace buffer the first layer writes must still give the same numbers (it is copied first).
+TEST_CASE("sweeps: a seed in the buffer the first layer writes gives what a separate seed gives") {
+    using namespace sib::nn;
+    sequential m(linear<double>(12, 7), relu<double>{}, linear<double>(7, 4));
+    sib::rng r(13);
+    m.for_each_parameter([&](std::string_view, dtensor& v, dtensor* g) {
+        if (g) for (auto& e : v) e = r.normal() * 0.7;
+    });
+    const dtensor x = random_tensor({3, 12}, r), rbar = random_tensor({3, 12}, r),
+                  zbar = random_tensor({3, 4}, r), seed = random_tensor({3, 4}, r);
+    sib::autodiff::sweep_workspace<double> ws;
+    sib::autodiff::forward_sweep(m, ws, x);
+    ws.seed() = seed;
+    sib::autodiff::decoder_sweep(m, ws);
+    const dtensor t_separate = sib::autodiff::tangent_sweep(m, ws, rbar);
+    ws.tangent_next = rbar;
+    const dtensor t_in_place = sib::autodiff::tangent_sweep(m, ws, ws.tangent_next);
+    CHECK(t_in_place.to_vector() == t_separate.to_vector());
+    const sib::autodiff::sweep_options opt{.input_gradient = true};
+    sib::autodiff::backward_sweep(m, ws, zbar, opt);
+    const dtensor a_separate = ws.adjoint;
+    ws.adjoint_next = zbar;
+    sib::autodiff::backward_sweep(m, ws, ws.adjoint_next, opt);
+    CHECK(ws.adjoint.to_vector() == a_separate.to_vector());
+    CHECK(a_separate.shape() == x.shape());
+}

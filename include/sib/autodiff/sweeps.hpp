@@ -43,6 +43,10 @@ struct sweep_workspace {
     // block's input from the tensor the block's rules are given (the outer chain's stored one)
     // instead of a copy of it (layers/branch_sum.hpp). Set before every sweep that reads it.
     const tensor<T, B>* borrowed_input = nullptr;
+    // g_L where it is not stored in seed(): a block's branches read the seed of their decoder sweep
+    // from the gradient the block's rule is given instead of a copy of it. Set by the rule that
+    // borrows it and cleared when that rule ends.
+    const tensor<T, B>* borrowed_seed = nullptr;
 
     void prepare(int layers) {
         activations.resize(static_cast<std::size_t>(layers) + 1);
@@ -58,6 +62,10 @@ struct sweep_workspace {
     const tensor<T, B>& logits() const { return activations.back(); }
     // decoded may be longer than the layers when a branch leases it (layers/branch_sum.hpp).
     tensor<T, B>& seed() { return decoded[activations.size() - 1]; }
+    // g_k, which the sweeps read through here (g_L may be borrowed).
+    const tensor<T, B>& gradient(std::size_t k) const {
+        return borrowed_seed && k + 1 == activations.size() ? *borrowed_seed : decoded[k];
+    }
     const tensor<T, B>& explanation() const { return decoded.front(); }
 };
 
@@ -92,7 +100,7 @@ const tensor<typename M::value_type, typename M::backend>& decoder_sweep(
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
         ws.decoded[k].resize(ws.activation(k).shape());
-        layer.vjp(ws.activation(k), ws.activations[k + 1], ws.decoded[k + 1], ws.decoded[k]);
+        layer.vjp(ws.activation(k), ws.activations[k + 1], ws.gradient(k + 1), ws.decoded[k]);
     });
     return ws.explanation();
 }
@@ -104,20 +112,28 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
     M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
     const tensor<typename M::value_type, typename M::backend>& rbar, sweep_options opt = {}) {
     using B = typename M::backend;
-    ws.tangent.resize(rbar.shape());
-    B::copy(rbar.size(), rbar.data(), ws.tangent.data());
+    // The first layer reads rbar where it is (t points at the tangent at the layer's input), unless
+    // rbar is the buffer that layer writes.
+    const tensor<typename M::value_type, B>* t = &rbar;
+    if (&rbar == &ws.tangent_next || m.num_layers() == 0) {
+        ws.tangent.resize(rbar.shape());
+        B::copy(rbar.size(), rbar.data(), ws.tangent.data());
+        t = &ws.tangent;
+    }
     m.for_each_layer([&](auto& layer, int i) {
         using L = std::decay_t<decltype(layer)>;
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activation(k);
         const auto& y = ws.activations[k + 1];
-        const auto& gy = ws.decoded[k + 1];
+        const auto& gy = ws.gradient(k + 1);
+        const auto& tx = *t;
+        t = &ws.tangent;  // after this layer, its output (swapped into ws.tangent)
         ws.tangent_next.resize(y.shape());
         if constexpr (has_kept_curvature_rule<L>) {
             // The backward sweep that follows runs with the same options (a step's does); its call of
             // backward_with_kept_curvature carries the curvature on, layer 0's included.
             if (L::has_curvature && opt.curvature && opt.parameters && opt.kept_by_layers) {
-                layer.tangent_keeping_curvature(x, y, ws.tangent, gy, ws.tangent_next);
+                layer.tangent_keeping_curvature(x, y, tx, gy, ws.tangent_next);
                 ws.has_curvature[k] = ws.kept_by_layer;
                 std::swap(ws.tangent, ws.tangent_next);
                 return;
@@ -131,14 +147,14 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
             ws.has_curvature[k] = ws.held_here;
         }
         if constexpr (has_fused_tangent_rule<L>) {
-            layer.fused_tangent(x, y, ws.tangent, gy, ws.tangent_next, keep_curvature ? &ws.curvature[k] : nullptr,
+            layer.fused_tangent(x, y, tx, gy, ws.tangent_next, keep_curvature ? &ws.curvature[k] : nullptr,
                                 L::has_mixed && opt.parameters);
         } else {
             if constexpr (L::has_mixed)
-                if (opt.parameters) layer.mixed(x, y, ws.tangent, gy);
+                if (opt.parameters) layer.mixed(x, y, tx, gy);
             if constexpr (L::has_curvature)
-                if (keep_curvature) layer.curvature(x, y, ws.tangent, gy, ws.curvature[k]);
-            layer.jvp(x, y, ws.tangent, ws.tangent_next);
+                if (keep_curvature) layer.curvature(x, y, tx, gy, ws.curvature[k]);
+            layer.jvp(x, y, tx, ws.tangent_next);
         }
         std::swap(ws.tangent, ws.tangent_next);
     });
@@ -159,39 +175,53 @@ template <model M>
 void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::backend>& ws,
                     const tensor<typename M::value_type, typename M::backend>& zbar, sweep_options opt = {}) {
     using B = typename M::backend;
-    ws.adjoint.resize(zbar.shape());
-    B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
+    // The last layer reads zbar where it is (a points at the adjoint at the layer's output), unless
+    // zbar is the buffer that layer writes; ws.adjoint holds zbar itself only if no layer wrote it.
+    const tensor<typename M::value_type, B>* a = &zbar;
+    if (&zbar == &ws.adjoint_next) {
+        ws.adjoint.resize(zbar.shape());
+        B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
+        a = &ws.adjoint;
+    }
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activation(k);
         const auto& y = ws.activations[k + 1];
+        const auto& gy = *a;
         using L = std::decay_t<decltype(layer)>;
         const bool input_gradient = i > 0 || opt.input_gradient;
         const char curvature = ws.has_curvature[k];
         ws.has_curvature[k] = 0;
-        if (input_gradient) ws.adjoint_next.resize(x.shape());
+        if (input_gradient) {
+            ws.adjoint_next.resize(x.shape());
+            a = &ws.adjoint;  // after this layer, its input gradient (swapped into ws.adjoint)
+        }
         if constexpr (has_kept_curvature_rule<L>) {
             if (curvature == ws.kept_by_layer) {
-                layer.backward_with_kept_curvature(x, y, ws.adjoint, input_gradient ? &ws.adjoint_next : nullptr,
+                layer.backward_with_kept_curvature(x, y, gy, input_gradient ? &ws.adjoint_next : nullptr,
                                                    opt.parameters);
                 if (input_gradient) std::swap(ws.adjoint, ws.adjoint_next);
                 return;
             }
         }
         if (!input_gradient) {
-            if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
+            if (opt.parameters) layer.param_vjp(x, y, gy);
             return;
         }
         if constexpr (has_fused_backward_rule<L>) {
-            if (opt.parameters) layer.fused_backward(x, y, ws.adjoint, ws.adjoint_next);
-            else layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+            if (opt.parameters) layer.fused_backward(x, y, gy, ws.adjoint_next);
+            else layer.vjp(x, y, gy, ws.adjoint_next);
         } else {
-            if (opt.parameters) layer.param_vjp(x, y, ws.adjoint);
-            layer.vjp(x, y, ws.adjoint, ws.adjoint_next);
+            if (opt.parameters) layer.param_vjp(x, y, gy);
+            layer.vjp(x, y, gy, ws.adjoint_next);
         }
         if (curvature == ws.held_here) detail::add_into<B>(x.size(), ws.adjoint_next.data(), ws.curvature[k].data());
         std::swap(ws.adjoint, ws.adjoint_next);
     });
+    if (a == &zbar) {  // no layer wrote an input gradient: ws.adjoint is zbar, as before any layer
+        ws.adjoint.resize(zbar.shape());
+        B::copy(zbar.size(), zbar.data(), ws.adjoint.data());
+    }
 }
 
 }  // namespace autodiff

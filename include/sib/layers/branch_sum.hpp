@@ -232,6 +232,7 @@ private:
             }
         }
         ~lease() {
+            b_.ws_.borrowed_seed = nullptr;
             if constexpr (pooled) {
                 set_->swap_with(b_.ws_, b_.zero_);
                 transient_pool<T, B>().push_back(std::move(set_));
@@ -253,7 +254,14 @@ private:
         std::unique_ptr<transient_buffers<T, B>> set_;
     };
 
+    // The decoder sweep reads its seed from gy itself, which outlives the rule (the outer sweep's
+    // gradient), not from a copy; the lease that ends the rule clears it. A chain without layers
+    // returns its seed as g_0 (decoded[0]): that one is copied.
     void set_seed(const tensor_type& gy) {
+        if (seq.num_layers() > 0) {
+            ws_.borrowed_seed = &gy;
+            return;
+        }
         auto& seed = ws_.seed();
         seed.resize(gy.shape());
         B::copy(gy.size(), gy.data(), seed.data());
@@ -316,7 +324,7 @@ private:
                 std::swap(ws_.decoded[k], kept_decoded_[k]);
             } else {
                 ws_.decoded[k].resize(ws_.activation(k).shape());
-                layer.vjp(ws_.activation(k), ws_.activations[k + 1], ws_.decoded[k + 1], ws_.decoded[k]);
+                layer.vjp(ws_.activation(k), ws_.activations[k + 1], ws_.gradient(k + 1), ws_.decoded[k]);
             }
         });
     }
