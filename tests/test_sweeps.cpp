@@ -6,6 +6,8 @@
 #include <sib/decoders/sum_log_prob.hpp>
 #include <sib/decoders/target_logit.hpp>
 #include <sib/loss/right_reasons.hpp>
+#include <sib/layers/batch_norm2d.hpp>
+#include <sib/layers/conv2d.hpp>
 #include <sib/layers/flatten.hpp>
 #include <sib/layers/linear.hpp>
 #include <sib/layers/relu.hpp>
@@ -153,4 +155,56 @@ TEST_CASE("sweeps: a seed in the buffer the first layer writes gives what a sepa
     sib::autodiff::backward_sweep(m, ws, ws.adjoint_next, opt);
     CHECK(ws.adjoint.to_vector() == a_separate.to_vector());
     CHECK(a_separate.shape() == x.shape());
+}
+
+// A ReLU after a BatchNorm may run in place (sweep_workspace::relu_in_place): the BatchNorm's output
+// slot then stays empty, and every sweep gives the same bits as with the ReLU's own output stored.
+TEST_CASE("sweeps: a ReLU in place after a BatchNorm gives the same bits and stores one activation") {
+    using namespace sib::nn;
+    auto make = [] {
+        sequential m(conv2d<double>(2, 3, 3, 1, 1), batch_norm2d<double>(3), relu<double>{}, conv2d<double>(3, 3, 3, 2, 1),
+                     batch_norm2d<double>(3), relu<double>{}, relu<double>{}, flatten<double>{}, linear<double>(12, 4));
+        sib::rng r(17);
+        m.for_each_parameter([&](std::string_view, dtensor& v, dtensor* g) {
+            if (g) for (auto& e : v) e = r.normal() * 0.7;
+        });
+        return m;
+    };
+    auto m_stored = make(), m_in_place = make();
+    sib::rng r(19);
+    const dtensor x = random_tensor({2, 2, 4, 4}, r), rbar = random_tensor({2, 2, 4, 4}, r),
+                  zbar = random_tensor({2, 4}, r), seed = random_tensor({2, 4}, r);
+    struct result {
+        std::vector<double> logits, explanation, tangent, adjoint, gradients;
+    };
+    auto run = [&](auto& m, bool in_place, sib::autodiff::sweep_workspace<double>& ws) {
+        ws.relu_in_place = in_place;
+        m.for_each_parameter([](std::string_view, dtensor&, dtensor* g) { if (g) g->zero(); });
+        result out;
+        out.logits = sib::autodiff::forward_sweep(m, ws, x).to_vector();
+        ws.seed() = seed;
+        out.explanation = sib::autodiff::decoder_sweep(m, ws).to_vector();
+        out.tangent = sib::autodiff::tangent_sweep(m, ws, rbar).to_vector();
+        sib::autodiff::backward_sweep(m, ws, zbar, {.input_gradient = true});
+        out.adjoint = ws.adjoint.to_vector();
+        m.for_each_parameter([&](std::string_view, dtensor&, dtensor* g) {
+            if (g) out.gradients.insert(out.gradients.end(), g->begin(), g->end());
+        });
+        return out;
+    };
+    sib::autodiff::sweep_workspace<double> ws_stored, ws_in_place;
+    for (int round = 0; round < 2; ++round) {  // the second round reuses the buffers
+        const result a = run(m_stored, false, ws_stored), b = run(m_in_place, true, ws_in_place);
+        CHECK(a.logits == b.logits);
+        CHECK(a.explanation == b.explanation);
+        CHECK(a.tangent == b.tangent);
+        CHECK(a.adjoint == b.adjoint);
+        CHECK(a.gradients == b.gradients);
+    }
+    // The ReLUs after the BatchNorms (layers 2 and 5) ran in place, the one after a ReLU did not.
+    CHECK(ws_in_place.activations[3].size() == 0);
+    CHECK(ws_in_place.activations[6].size() == 0);
+    CHECK(ws_in_place.activations[7].size() != 0);
+    CHECK(ws_in_place.activation(3).to_vector() == ws_stored.activations[3].to_vector());
+    CHECK(ws_stored.activations[2].to_vector() != ws_stored.activations[3].to_vector());
 }

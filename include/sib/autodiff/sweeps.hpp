@@ -47,19 +47,28 @@ struct sweep_workspace {
     // from the gradient the block's rule is given instead of a copy of it. Set by the rule that
     // borrows it and cleared when that rule ends.
     const tensor<T, B>* borrowed_seed = nullptr;
+    // Whether a ReLU after a layer whose rules do not read its output (BatchNorm) runs in place
+    // (core/concepts.hpp, may_overwrite_input): a_{k+1} then lives in a_k's buffer, a_k's own value
+    // is gone, and activations[k + 1] stays empty; the sweeps read a_k through activation(). Off by
+    // default, as explanations read a layer's output by index; a block's branches, whose
+    // activations only their own sweeps read, turn it on.
+    bool relu_in_place = false;
+    std::vector<char> in_place;  // in_place[k]: a_k is stored in a_{k-1}'s buffer
 
     void prepare(int layers) {
         activations.resize(static_cast<std::size_t>(layers) + 1);
         decoded.resize(static_cast<std::size_t>(layers) + 1);
         curvature.resize(static_cast<std::size_t>(layers));
         has_curvature.assign(static_cast<std::size_t>(layers), 0);
+        in_place.assign(static_cast<std::size_t>(layers) + 1, 0);
     }
-    // a_k, which the sweeps read through here (a_0 may be borrowed).
+    // a_k, which the sweeps read through here (a_0 may be borrowed, a_k may be in a_{k-1}'s buffer).
     const tensor<T, B>& activation(std::size_t k) const {
+        if (k < in_place.size() && in_place[k]) --k;
         return k == 0 && borrowed_input ? *borrowed_input : activations[k];
     }
     const tensor<T, B>& input() const { return activation(0); }
-    const tensor<T, B>& logits() const { return activations.back(); }
+    const tensor<T, B>& logits() const { return activation(activations.size() - 1); }
     // decoded may be longer than the layers when a branch leases it (layers/branch_sum.hpp).
     tensor<T, B>& seed() { return decoded[activations.size() - 1]; }
     // g_k, which the sweeps read through here (g_L may be borrowed).
@@ -84,9 +93,21 @@ const tensor<typename M::value_type, typename M::backend>& forward_sweep(
         ws.activations[0].resize(x.shape());
         B::copy(x.size(), x.data(), ws.activations[0].data());
     }
+    bool previous_ignores_output = false;  // whether the previous layer's rules ignore its output
     m.for_each_layer([&](auto& layer, int i) {
-        const auto& in = ws.activation(static_cast<std::size_t>(i));
-        auto& out = ws.activations[static_cast<std::size_t>(i) + 1];
+        using L = std::decay_t<decltype(layer)>;
+        const auto k = static_cast<std::size_t>(i);
+        const bool in_place = may_overwrite_input<L> && ws.relu_in_place && previous_ignores_output;
+        previous_ignores_output = rules_ignore_output<L>;
+        ws.in_place[k + 1] = in_place;
+        if (in_place) {  // a_k is the previous layer's own buffer (that layer is never in place)
+            auto& a = ws.activations[k];
+            layer.forward(a, a);
+            if (ws.activations[k + 1].size() != 0) ws.activations[k + 1] = tensor<typename M::value_type, B>();
+            return;
+        }
+        const auto& in = ws.activation(k);
+        auto& out = ws.activations[k + 1];
         out.resize(layer.output_shape(in.shape()));
         layer.forward(in, out);
     });
@@ -100,7 +121,7 @@ const tensor<typename M::value_type, typename M::backend>& decoder_sweep(
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
         ws.decoded[k].resize(ws.activation(k).shape());
-        layer.vjp(ws.activation(k), ws.activations[k + 1], ws.gradient(k + 1), ws.decoded[k]);
+        layer.vjp(ws.activation(k), ws.activation(k + 1), ws.gradient(k + 1), ws.decoded[k]);
     });
     return ws.explanation();
 }
@@ -124,7 +145,7 @@ const tensor<typename M::value_type, typename M::backend>& tangent_sweep(
         using L = std::decay_t<decltype(layer)>;
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activation(k);
-        const auto& y = ws.activations[k + 1];
+        const auto& y = ws.activation(k + 1);
         const auto& gy = ws.gradient(k + 1);
         const auto& tx = *t;
         t = &ws.tangent;  // after this layer, its output (swapped into ws.tangent)
@@ -186,7 +207,7 @@ void backward_sweep(M& m, sweep_workspace<typename M::value_type, typename M::ba
     m.for_each_layer_reverse([&](auto& layer, int i) {
         const auto k = static_cast<std::size_t>(i);
         const auto& x = ws.activation(k);
-        const auto& y = ws.activations[k + 1];
+        const auto& y = ws.activation(k + 1);
         const auto& gy = *a;
         using L = std::decay_t<decltype(layer)>;
         const bool input_gradient = i > 0 || opt.input_gradient;

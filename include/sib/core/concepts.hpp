@@ -157,6 +157,15 @@ concept has_kept_curvature_rule =
 template <class L>
 inline constexpr bool vjp_is_product = requires { requires L::vjp_is_product; };
 
+// A layer whose forward may write its output over its input, and whose rules read the same from
+// either (ReLU: y > 0 exactly where x > 0); and a layer none of whose rules read its output
+// (BatchNorm's read x and gy). Where the first follows the second, the sweeps may run it in place
+// (autodiff/sweeps.hpp, sweep_workspace::relu_in_place): one stored activation instead of two.
+template <class L>
+inline constexpr bool may_overwrite_input = requires { requires L::may_overwrite_input; };
+template <class L>
+inline constexpr bool rules_ignore_output = requires { requires L::rules_ignore_output; };
+
 // f(name, value, grad-or-null) for every parameter and buffer, in PyTorch state-dict order.
 template <class L>
 concept has_parameters = requires(L& l) { l.for_each_parameter(detail::parameter_visitor{}); };

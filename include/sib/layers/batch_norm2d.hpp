@@ -32,6 +32,7 @@ template <class T, class B = cpu>
 class batch_norm2d : public layer_base<T, B> {
 public:
     using tensor_type = tensor<T, B>;
+    static constexpr bool rules_ignore_output = true;  // they read x, gy and tx (core/concepts.hpp)
     static constexpr bool has_mixed = true;
     static constexpr bool has_curvature = true;
 

@@ -106,7 +106,8 @@ public:
     static constexpr bool has_mixed = Seq::any_mixed || Seq::any_curvature;
     static constexpr bool has_curvature = Seq::any_curvature;
 
-    explicit sweep_branch(Seq s) : seq(std::move(s)) {}
+    // Only this branch's sweeps read its activations: a ReLU after a BatchNorm runs in place.
+    explicit sweep_branch(Seq s) : seq(std::move(s)) { ws_.relu_in_place = true; }
 
     // Whether the chain has mixed (or curvature, which the mixed rule carries to the parameters) and
     // curvature terms: the compile-time flags, or the run-time chain's answer.
@@ -324,7 +325,7 @@ private:
                 std::swap(ws_.decoded[k], kept_decoded_[k]);
             } else {
                 ws_.decoded[k].resize(ws_.activation(k).shape());
-                layer.vjp(ws_.activation(k), ws_.activations[k + 1], ws_.gradient(k + 1), ws_.decoded[k]);
+                layer.vjp(ws_.activation(k), ws_.activation(k + 1), ws_.gradient(k + 1), ws_.decoded[k]);
             }
         });
     }

@@ -8,6 +8,8 @@ namespace nn {
 template <class T, class B = cpu>
 struct relu : layer_base<T, B>, no_parameters, no_curvature, same_shape {
     using tensor_type = tensor<T, B>;
+    // x and y may be one tensor: the rules gate on x > 0, which is y > 0 (core/concepts.hpp).
+    static constexpr bool may_overwrite_input = true;
 
     void forward(const tensor_type& x, tensor_type& y) {
         const T* px = x.data();
