@@ -60,6 +60,7 @@ template <class Trainer, class E>
 auto timed_step(Trainer& t, E& expression, phase_clock& c) {
     using T = typename Trainer::value_type;
     auto& sw = t.ws.sweeps;
+    sw.relu_in_place = true;  // as objective_step
     auto& ctx = t.ws.context;
     const sib::decoders::softmax_energy decoder{};
     c.start();

@@ -27,6 +27,9 @@ struct step_workspace {
 // term reads it), the term VJPs, the tangent sweep and the decoder's Hessian-vector product; then
 // the backward sweep. `annotation` (the data's foreground masks) is for terms that read ground
 // truth, such as RRR. `mask` is not touched by expressions that do not read it (masks::none).
+// A ReLU after a layer whose rules ignore its output (BatchNorm, a residual block) writes over
+// that output (sweep_workspace::relu_in_place): ws.sweeps holds the activations the rules need,
+// not every layer's output; an explanation runs its own forward.
 template <model M, loss::loss_term E, class Mask, class D = decoders::softmax_energy>
 step_values<typename M::value_type> objective_step(
     M& m, step_workspace<typename M::value_type, typename M::backend>& ws,
@@ -37,6 +40,7 @@ step_values<typename M::value_type> objective_step(
     using T = typename M::value_type;
     auto& sw = ws.sweeps;
     auto& ctx = ws.context;
+    sw.relu_in_place = true;  // only the step's own sweeps read its activations
     const auto& z = forward_sweep(m, sw, x);
     if (z.rank() != 2) fail("objective: the model must output logits [N,K], got ", z.shape().str());
     require(y.size() == z.dim(0), "objective: ", y.size(), " labels for a batch of ", z.dim(0));

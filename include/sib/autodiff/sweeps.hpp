@@ -50,8 +50,9 @@ struct sweep_workspace {
     // Whether a ReLU after a layer whose rules do not read its output (BatchNorm) runs in place
     // (core/concepts.hpp, may_overwrite_input): a_{k+1} then lives in a_k's buffer, a_k's own value
     // is gone, and activations[k + 1] stays empty; the sweeps read a_k through activation(). Off by
-    // default, as explanations read a layer's output by index; a block's branches, whose
-    // activations only their own sweeps read, turn it on.
+    // default, as explanations read a layer's output by index; a training step
+    // (objective_step) and a block's branches, whose activations only their own sweeps read, turn
+    // it on.
     bool relu_in_place = false;
     std::vector<char> in_place;  // in_place[k]: a_k is stored in a_{k-1}'s buffer
 

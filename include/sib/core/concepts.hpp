@@ -159,7 +159,7 @@ inline constexpr bool vjp_is_product = requires { requires L::vjp_is_product; };
 
 // A layer whose forward may write its output over its input, and whose rules read the same from
 // either (ReLU: y > 0 exactly where x > 0); and a layer none of whose rules read its output
-// (BatchNorm's read x and gy). Where the first follows the second, the sweeps may run it in place
+// (BatchNorm's and a residual block's read x and gy). Where the first follows the second, the sweeps may run it in place
 // (autodiff/sweeps.hpp, sweep_workspace::relu_in_place): one stored activation instead of two.
 template <class L>
 inline constexpr bool may_overwrite_input = requires { requires L::may_overwrite_input; };

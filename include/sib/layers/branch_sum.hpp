@@ -387,6 +387,7 @@ public:
     using tensor_type = tensor<T, B>;
     static constexpr bool has_mixed = main_branch::has_mixed || shortcut_branch::has_mixed;
     static constexpr bool vjp_is_product = true;  // its inner sweeps (core/concepts.hpp)
+    static constexpr bool rules_ignore_output = true;  // they read x (the branches' input) and gy
     static constexpr bool has_curvature = main_branch::has_curvature || shortcut_branch::has_curvature;
 
     explicit branch_sum(Main main, branch_names names = {})
