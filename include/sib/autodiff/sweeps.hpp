@@ -47,10 +47,10 @@ struct sweep_workspace {
     // from the gradient the block's rule is given instead of a copy of it. Set by the rule that
     // borrows it and cleared when that rule ends.
     const tensor<T, B>* borrowed_seed = nullptr;
-    // Whether a ReLU after a layer whose rules do not read its output (BatchNorm) runs in place
-    // (core/concepts.hpp, may_overwrite_input): a_{k+1} then lives in a_k's buffer, a_k's own value
-    // is gone, and activations[k + 1] stays empty; the sweeps read a_k through activation(). Off by
-    // default, as explanations read a layer's output by index; a training step
+    // Whether a ReLU after a layer whose rules do not read its output (BatchNorm, a residual block)
+    // runs in place (core/concepts.hpp, may_overwrite_input): a_{k+1} then lives in a_k's buffer,
+    // a_k's own value is gone, and activations[k + 1] stays empty; the sweeps read a_k through
+    // activation(). Off by default, as explanations read a layer's output by index; a training step
     // (objective_step) and a block's branches, whose activations only their own sweeps read, turn
     // it on.
     bool relu_in_place = false;
