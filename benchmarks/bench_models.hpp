@@ -3,6 +3,7 @@
 #pragma once
 #include <sib/core/rng.hpp>
 #include <sib/backend/cpu/threading.hpp>
+#include <sib/models/resnet.hpp>
 #include <sib/models/spec_model.hpp>
 #include <sib/loss/objective.hpp>
 #include <sib/masks/density_mask.hpp>
@@ -88,6 +89,20 @@ struct sib_trainer : model_trainer<T, sib::models::spec_model<T>> {
         : model_trainer<T, sib::models::spec_model<T>>(sib::shape{batch_size, r.channels, r.height, r.width}, r.spec) {}
 };
 
+// f(make), where make() builds a fresh trainer of the named model (small, three_conv, resnet18 at
+// 32x3x64x64 or resnet50 at 8x3x224x224), each time from the same seed; one line for another name.
+template <class F>
+int with_model(const std::string& name, F f) {
+    const sib::models::resnet_options resnet{.num_classes = classes};
+    if (name == "resnet18")
+        return f([&] { return model_trainer<float, sib::models::resnet18<float>>(sib::shape{32, 3, 64, 64}, resnet); });
+    if (name == "resnet50")
+        return f([&] { return model_trainer<float, sib::models::resnet50<float>>(sib::shape{8, 3, 224, 224}, resnet); });
+    for (const auto& r : reference_models)
+        if (name == r.name) return f([&] { return sib_trainer<float>(r); });
+    sib::fail("--model must be small, three_conv, resnet18 or resnet50, got '", name, "'");
+}
+
 // The value after `name` on the command line, or `fallback`.
 inline std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
     for (int i = 1; i + 1 < argc; ++i)
@@ -106,6 +121,13 @@ inline int int_flag(int argc, char** argv, const std::string& name, int fallback
     }
     sib::require(used == text.size() && !text.empty(), name, " must be a whole number, got '", text, "'");
     return value;
+}
+
+// Whether --help or -h is on the command line.
+inline bool asks_for_help(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+    return false;
 }
 
 // Worker threads of both sides: --threads N, else $SIB_BENCH_THREADS, else 2.

@@ -12,7 +12,6 @@
 // The models and batches are sib_bench's (small and three_conv at batch 64, ResNet-18 at 32x3x64x64,
 // ResNet-50 at 8x3x224x224). Prints a summary and, last, one JSON line.
 #include "bench_models.hpp"
-#include <sib/models/resnet.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -156,11 +155,10 @@ constexpr const char* usage =
 
 int main(int argc, char** argv) {
     using namespace sib_bench;
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            std::cout << usage;
-            return 0;
-        }
+    if (asks_for_help(argc, argv)) {
+        std::cout << usage;
+        return 0;
+    }
     try {
         const std::string model = flag(argc, argv, "--model", "three_conv");
         const std::string objective = flag(argc, argv, "--objective", "sib");
@@ -170,21 +168,10 @@ int main(int argc, char** argv) {
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && repeats >= 1, "--steps and --repeats must be >= 1");
         const objective_kind o = objective == "sib" ? objective_kind::sib : objective_kind::ce;
-        const sib::models::resnet_options resnet{.num_classes = classes};
-        if (model == "resnet18") {
-            model_trainer<float, sib::models::resnet18<float>> t(sib::shape{32, 3, 64, 64}, resnet);
+        return with_model(model, [&](auto make_trainer) {
+            auto t = make_trainer();
             return measure(model, t, o, steps, repeats);
-        }
-        if (model == "resnet50") {
-            model_trainer<float, sib::models::resnet50<float>> t(sib::shape{8, 3, 224, 224}, resnet);
-            return measure(model, t, o, steps, repeats);
-        }
-        for (const auto& r : reference_models)
-            if (model == r.name) {
-                sib_trainer<float> t(r);
-                return measure(model, t, o, steps, repeats);
-            }
-        sib::fail("--model must be small, three_conv, resnet18 or resnet50, got '", model, "'");
+        });
     } catch (const std::exception& e) {
         std::cerr << "sib_gemm_floor: " << e.what() << "\n";
         return 1;

@@ -13,7 +13,6 @@
 // the warm-up, whose first touches of fresh memory would otherwise show as page faults); with
 // SIB_PERF_PHASE=<phase name> as well, for that phase of them alone.
 #include "bench_models.hpp"
-#include <sib/models/resnet.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -196,11 +195,10 @@ constexpr const char* usage =
 
 int main(int argc, char** argv) {
     using namespace sib_bench;
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            std::cout << usage;
-            return 0;
-        }
+    if (asks_for_help(argc, argv)) {
+        std::cout << usage;
+        return 0;
+    }
     try {
         const std::string model = flag(argc, argv, "--model", "three_conv");
         const std::string objective = flag(argc, argv, "--objective", "sib");
@@ -216,14 +214,7 @@ int main(int argc, char** argv) {
             if (o == objective_kind::sib) return profile(model, make_trainer, sib_expression, o, steps, warmup);
             return profile(model, make_trainer, ce_expression, o, steps, warmup);
         };
-        const sib::models::resnet_options resnet{.num_classes = classes};
-        if (model == "resnet18")
-            return run([&] { return model_trainer<float, sib::models::resnet18<float>>(sib::shape{32, 3, 64, 64}, resnet); });
-        if (model == "resnet50")
-            return run([&] { return model_trainer<float, sib::models::resnet50<float>>(sib::shape{8, 3, 224, 224}, resnet); });
-        for (const auto& r : reference_models)
-            if (model == r.name) return run([&] { return sib_trainer<float>(r); });
-        sib::fail("--model must be small, three_conv, resnet18 or resnet50, got '", model, "'");
+        return with_model(model, run);
     } catch (const std::exception& e) {
         std::cerr << "sib_phase_profile: " << e.what() << "\n";
         return 1;
