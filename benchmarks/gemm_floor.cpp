@@ -7,7 +7,7 @@
 // and its floor is what the rest costs.
 //
 //   sib_gemm_floor [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]
-//                  [--repeats N] [--threads N]
+//                  [--repeats N] [--threads N] [--by-shape]
 //
 // The models and batches are sib_bench's (small and three_conv at batch 64, ResNet-18 at 32x3x64x64,
 // ResNet-50 at 8x3x224x224). Prints a summary and, last, one JSON line.
@@ -109,8 +109,53 @@ double replay(int threads, int repeats) {
     return median(walls);
 }
 
+// --by-shape: every distinct product shape of the traced step, timed alone on one thread (the
+// fastest of `repeats` passes over that shape's products), the slowest in total first. A shape far
+// below the others' GFLOP/s is one whose operands BLAS cannot feed its kernel fast enough.
+void by_shape(int threads, int repeats) {
+    struct row {
+        product p;
+        std::size_t count = 0;
+        double ms = 0;
+    };
+    std::vector<row> rows;
+    for (int i = 0; i < threads; ++i)
+        for (const auto& p : traced[i]) {
+            auto it = std::find_if(rows.begin(), rows.end(), [&](const row& r) {
+                return r.p.trans_a == p.trans_a && r.p.trans_b == p.trans_b && r.p.m == p.m && r.p.n == p.n &&
+                       r.p.k == p.k;
+            });
+            if (it == rows.end()) it = rows.insert(rows.end(), row{p});
+            ++it->count;
+        }
+    for (auto& r : rows) {
+        const auto& p = r.p;
+        std::vector<float> a(static_cast<std::size_t>(p.m * p.k), 1e-3f), b(static_cast<std::size_t>(p.k * p.n), 1e-3f),
+            c(static_cast<std::size_t>(p.m * p.n), 0.0f);
+        std::vector<double> walls;
+        for (int rep = 0; rep < repeats; ++rep) {
+            const auto t0 = clock_type::now();
+            for (std::size_t i = 0; i < r.count; ++i)
+                sib::cpu_detail::gemm_block(p.trans_a, p.trans_b, p.m, p.n, p.k, 1.0f, a.data(), p.trans_a ? p.m : p.k,
+                                            b.data(), p.trans_b ? p.k : p.n, c.data(), p.n);
+            walls.push_back(ms_since(t0));
+        }
+        r.ms = *std::min_element(walls.begin(), walls.end());
+    }
+    std::sort(rows.begin(), rows.end(), [](const row& x, const row& y) { return x.ms > y.ms; });
+    std::cout << "  op      m      n      k  count  ms (1 thread)  GFLOP/s\n";
+    for (const auto& r : rows) {
+        const double flop = 2.0 * static_cast<double>(r.p.m) * static_cast<double>(r.p.n) *
+                            static_cast<double>(r.p.k) * static_cast<double>(r.count);
+        std::cout << "  " << (r.p.trans_a ? 't' : 'n') << (r.p.trans_b ? 't' : 'n') << std::setw(7) << r.p.m
+                  << std::setw(7) << r.p.n << std::setw(7) << r.p.k << std::setw(7) << r.count << std::setw(15)
+                  << std::setprecision(2) << r.ms << std::setw(9) << std::setprecision(1) << flop * 1e-6 / r.ms
+                  << "\n";
+    }
+}
+
 template <class Trainer>
-int measure(const std::string& model, Trainer& t, objective_kind o, int steps, int repeats) {
+int measure(const std::string& model, Trainer& t, objective_kind o, int steps, int repeats, bool shapes) {
     const int threads = sib::num_threads();
     sib::require(threads <= max_threads, "--threads must be at most ", max_threads);
     t.step(o);  // sizes every workspace
@@ -141,14 +186,16 @@ int measure(const std::string& model, Trainer& t, objective_kind o, int steps, i
     std::cout << "json {\"model\":\"" << model << "\",\"objective\":\"" << objective_name(o)
               << "\",\"threads\":" << threads << ",\"step_ms\":" << step << ",\"floor_ms\":" << floor
               << ",\"products\":" << count << ",\"gflop\":" << flop * 1e-9 << "}\n";
+    if (shapes) by_shape(threads, repeats);
     return 0;
 }
 
 constexpr const char* usage =
     "usage: sib_gemm_floor [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]\n"
-    "                      [--repeats N] [--threads N]\n"
+    "                      [--repeats N] [--threads N] [--by-shape]\n"
     "Times one training step of sib and the step's own BLAS products alone (same shapes, threads and\n"
-    "order, nothing between them): the fastest any step built on those products could be.\n";
+    "order, nothing between them): the fastest any step built on those products could be.\n"
+    "--by-shape: then each distinct product shape alone on one thread, the slowest in total first.\n";
 
 }  // namespace
 }  // namespace sib_bench
@@ -164,13 +211,16 @@ int main(int argc, char** argv) {
         const std::string objective = flag(argc, argv, "--objective", "sib");
         const int steps = int_flag(argc, argv, "--steps", 5);
         const int repeats = int_flag(argc, argv, "--repeats", 5);
+        const bool shapes = std::find_if(argv + 1, argv + argc, [](const char* a) {
+                                return std::string(a) == "--by-shape";
+                            }) != argv + argc;
         sib::set_num_threads(threads_from(argc, argv));
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && repeats >= 1, "--steps and --repeats must be >= 1");
         const objective_kind o = objective == "sib" ? objective_kind::sib : objective_kind::ce;
         return with_model(model, [&](auto make_trainer) {
             auto t = make_trainer();
-            return measure(model, t, o, steps, repeats);
+            return measure(model, t, o, steps, repeats, shapes);
         });
     } catch (const std::exception& e) {
         std::cerr << "sib_gemm_floor: " << e.what() << "\n";

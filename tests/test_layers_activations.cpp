@@ -402,6 +402,51 @@ TEST_CASE("batch_norm2d: training outputs do not depend on the running statistic
     CHECK(bn.num_batches_tracked == 2);
 }
 
+// The batch statistics are the naive two-pass ones (mean, then squared deviations, over all of
+// N,H,W in double), whatever order the layer sums in: here float32 data far from zero with a small
+// spread (a single pass of sum and sum of squares would lose most digits of the variance), planes
+// of different means, and odd sizes.
+TEST_CASE("batch_norm2d: batch statistics of data far from zero keep their digits") {
+    const sib::shape shapes[] = {{5, 3, 7, 9}, {1, 2, 13, 1}, {3, 1, 1, 1}, {8, 2, 33, 17}};
+    for (const auto& s : shapes) {
+        CAPTURE(s.str());
+        sib::rng r(47);
+        sib::tensor<float> x(s);
+        for (sib::index_t i = 0; i < x.size(); ++i) {
+            const auto plane = i / (s[2] * s[3]);
+            x[i] = static_cast<float>(1000.0 + 0.25 * static_cast<double>(plane % 4) + 0.01 * r.normal());
+        }
+        sib::nn::batch_norm2d<float> bn(s[1], 1e-5, 1.0);  // momentum 1: running stats = batch stats
+        sib::tensor<float> y(s);
+        bn.forward(x, y);
+        const sib::index_t hw = s[2] * s[3], m = s[0] * hw;
+        for (sib::index_t ch = 0; ch < s[1]; ++ch) {
+            double mu = 0, sq = 0;
+            for (sib::index_t b = 0; b < s[0]; ++b)
+                for (sib::index_t i = 0; i < hw; ++i) mu += static_cast<double>(x[(b * s[1] + ch) * hw + i]);
+            mu /= static_cast<double>(m);
+            for (sib::index_t b = 0; b < s[0]; ++b)
+                for (sib::index_t i = 0; i < hw; ++i) {
+                    const double d = static_cast<double>(x[(b * s[1] + ch) * hw + i]) - mu;
+                    sq += d * d;
+                }
+            CHECK(bn.running_mean[ch] == static_cast<float>(mu));
+            if (m > 1) {
+                const double unbiased = sq / static_cast<double>(m - 1);
+                CHECK(static_cast<double>(bn.running_var[ch]) == doctest::Approx(unbiased).epsilon(1e-6));
+            }
+            const double istd = 1.0 / std::sqrt(sq / static_cast<double>(m) + 1e-5);
+            for (sib::index_t b = 0; b < s[0]; ++b)
+                for (sib::index_t i = 0; i < hw; ++i) {
+                    const auto at = (b * s[1] + ch) * hw + i;
+                    // x - mean is exact in float32 here (Sterbenz), with the mean as float32 holds it.
+                    const double want = static_cast<double>(x[at] - static_cast<float>(mu)) * istd;
+                    CHECK(static_cast<double>(y[at]) == doctest::Approx(want).epsilon(1e-6).scale(1e-6));
+                }
+        }
+    }
+}
+
 namespace {
 
 template <class BN>

@@ -43,6 +43,17 @@ public:
         const T* pg = gy.data();
         T* px = gx.data();
         const index_t h = gx.dim(2), w = gx.dim(3), oh = out_h_, ow = out_w_;
+        if (oh == 1 && ow == 1) {
+            // The global pool (most CNNs' last): one item per plane spreads its one value, the same
+            // sum as the general gather's (0 + g / area), without its divisions per element.
+            const index_t hw = h * w;
+            B::parallel_for(gx.dim(0) * gx.dim(1), [=] SIB_HD(index_t plane) {
+                T s = 0;
+                s += pg[plane] / static_cast<T>(hw);
+                for (index_t i = plane * hw; i < (plane + 1) * hw; ++i) px[i] = s;
+            }, hw);
+            return;
+        }
         B::parallel_for(gx.size(), [=] SIB_HD(index_t i) {
             const index_t plane = i / (h * w), r = (i / w) % h, c = i % w;
             const index_t r0 = r * oh / h, r1 = ((r + 1) * oh + h - 1) / h;

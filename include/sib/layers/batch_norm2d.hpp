@@ -103,24 +103,37 @@ public:
             const T* px = x.data();
             T* rm = running_mean.data();
             T* rv = running_var.data();
-            // Two passes in double: the variance of data far from zero keeps its digits.
+            // In double, two passes over each plane while it is in cache (its sum, then its squared
+            // deviations from its own mean), the planes merged as they come (Chan, Golub and LeVeque:
+            // the spread of a plane's mean from the running mean adds to the squared deviations).
+            // The variance of data far from zero keeps its digits, and x is read from memory once.
             B::parallel_for(
                 c,
                 [=] SIB_HD(index_t ch) {
-                    double sum[1];
-                    lane_sums(n, c, ch, hw, sum, [=](index_t i, double* acc) {
-                        acc[0] = static_cast<double>(px[i]);
-                    });
-                    const double mu = sum[0] / static_cast<double>(m);
-                    double sq[1];
-                    lane_sums(n, c, ch, hw, sq, [=](index_t i, double* acc) {
-                        const double d = static_cast<double>(px[i]) - mu;
-                        acc[0] = d * d;
-                    });
-                    const double var = sq[0] / static_cast<double>(m);
+                    double total = 0, running_mean = 0, squared = 0;
+                    for (index_t b = 0; b < n; ++b) {
+                        const T* plane = px + (b * c + ch) * hw;
+                        double sum[1];
+                        lane_sums(1, 1, 0, hw, sum, [=](index_t i, double* acc) {
+                            acc[0] = static_cast<double>(plane[i]);
+                        });
+                        const double plane_mean = sum[0] / static_cast<double>(hw);
+                        double sq[1];
+                        lane_sums(1, 1, 0, hw, sq, [=](index_t i, double* acc) {
+                            const double d = static_cast<double>(plane[i]) - plane_mean;
+                            acc[0] = d * d;
+                        });
+                        const double seen = static_cast<double>(b * hw), count = static_cast<double>((b + 1) * hw);
+                        const double delta = plane_mean - running_mean;
+                        running_mean += delta * static_cast<double>(hw) / count;
+                        squared += sq[0] + delta * delta * seen * static_cast<double>(hw) / count;
+                        total += sum[0];
+                    }
+                    const double mu = total / static_cast<double>(m);
+                    const double var = squared / static_cast<double>(m);
                     mean[ch] = static_cast<T>(mu);
                     istd[ch] = static_cast<T>(1.0 / std::sqrt(var + eps));
-                    const double unbiased = sq[0] / static_cast<double>(m - 1);
+                    const double unbiased = squared / static_cast<double>(m - 1);
                     rm[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rm[ch]) + factor * mu);
                     rv[ch] = static_cast<T>((1.0 - factor) * static_cast<double>(rv[ch]) + factor * unbiased);
                 },
