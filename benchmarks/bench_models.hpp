@@ -103,6 +103,16 @@ int with_model(const std::string& name, F f) {
     sib::fail("--model must be small, three_conv, resnet18 or resnet50, got '", name, "'");
 }
 
+// Turns Winograd's F(2x2,3x3) on or off in every Conv2d of a model, the ones inside blocks too
+// (so that one binary can time both in turns).
+template <class L>
+void set_winograd(L& l, bool on) {
+    if constexpr (requires { l.set_winograd(on); })
+        l.set_winograd(on);
+    else if constexpr (requires { l.for_each_layer(sib::detail::layer_visitor{}); })
+        l.for_each_layer([on](auto& inner, int) { set_winograd(inner, on); });
+}
+
 // The value after `name` on the command line, or `fallback`.
 inline std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
     for (int i = 1; i + 1 < argc; ++i)
@@ -121,6 +131,19 @@ inline int int_flag(int argc, char** argv, const std::string& name, int fallback
     }
     sib::require(used == text.size() && !text.empty(), name, " must be a whole number, got '", text, "'");
     return value;
+}
+
+// Removes "--name value" from argv and returns value (or fallback), so that what is left can go to
+// Google Benchmark.
+inline std::string take_flag(int& argc, char** argv, const std::string& name, const std::string& fallback) {
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (name != argv[i]) continue;
+        std::string v = argv[i + 1];
+        for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+        argc -= 2;
+        return v;
+    }
+    return fallback;
 }
 
 // Whether --help or -h is on the command line.

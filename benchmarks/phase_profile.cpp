@@ -4,7 +4,7 @@
 // gradients, else it stops (the copy must then follow step.hpp again).
 //
 //   sib_phase_profile [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]
-//                     [--warmup N] [--threads N]
+//                     [--warmup N] [--threads N] [--winograd on|off]
 //
 // Prints a table and, last, one JSON line {"phase": ms per step, ...}.
 //
@@ -141,11 +141,13 @@ std::vector<float> gradients(Model& m) {
 // make_trainer() builds a fresh trainer of the model (the same initial state every time).
 template <class MakeTrainer, class E>
 int profile(const std::string& name, MakeTrainer make_trainer, E& expression, objective_kind o, int steps,
-            int warmup) {
+            int warmup, bool winograd) {
     // The copy against the library: one step each from the same state, before any update.
     {
         auto lib = make_trainer();
         auto copy = make_trainer();
+        set_winograd(lib.model, winograd);
+        set_winograd(copy.model, winograd);
         const auto a = lib.objective(o);
         lib.opt.step(lib.model);
         phase_clock unused;
@@ -160,6 +162,7 @@ int profile(const std::string& name, MakeTrainer make_trainer, E& expression, ob
         }
     }
     auto t = make_trainer();
+    set_winograd(t.model, winograd);
     phase_clock c;
     for (int i = 0; i < warmup; ++i) timed_step(t, expression, c);
     c = phase_clock{};
@@ -193,7 +196,7 @@ int profile(const std::string& name, MakeTrainer make_trainer, E& expression, ob
 
 constexpr const char* usage =
     "usage: sib_phase_profile [--model small|three_conv|resnet18|resnet50] [--objective sib|ce] [--steps N]\n"
-    "                         [--warmup N] [--threads N]\n"
+    "                         [--warmup N] [--threads N] [--winograd on|off]\n"
     "Times sib's training step phase by phase (forward, decoder, mask, terms, tangent, backward, optimizer)\n"
     "after checking that its copy of the step gives the library's bits.\n";
 
@@ -211,15 +214,17 @@ int main(int argc, char** argv) {
         const std::string objective = flag(argc, argv, "--objective", "sib");
         const int steps = int_flag(argc, argv, "--steps", 20);
         const int warmup = int_flag(argc, argv, "--warmup", 3);
+        const std::string winograd = flag(argc, argv, "--winograd", "on");
+        sib::require(winograd == "on" || winograd == "off", "--winograd must be on or off, got '", winograd, "'");
         sib::set_num_threads(threads_from(argc, argv));
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
         const auto o = objective == "sib" ? objective_kind::sib : objective_kind::ce;
         auto sib_expression = sib::loss::sib_objective<float>();
         auto ce_expression = sib::loss::ce();
-        const auto run = [&](auto make_trainer) {
-            if (o == objective_kind::sib) return profile(model, make_trainer, sib_expression, o, steps, warmup);
-            return profile(model, make_trainer, ce_expression, o, steps, warmup);
+        const auto run = [&, winograd = winograd == "on"](auto make_trainer) {
+            if (o == objective_kind::sib) return profile(model, make_trainer, sib_expression, o, steps, warmup, winograd);
+            return profile(model, make_trainer, ce_expression, o, steps, warmup, winograd);
         };
         return with_model(model, run);
     } catch (const std::exception& e) {

@@ -472,18 +472,6 @@ std::string one_blas_thread_per_caller() {
     return out;
 }
 
-// Removes "--name value" from argv and returns value (or fallback).
-std::string take_flag(int& argc, char** argv, const std::string& name, const std::string& fallback) {
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (name != argv[i]) continue;
-        std::string v = argv[i + 1];
-        for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
-        argc -= 2;
-        return v;
-    }
-    return fallback;
-}
-
 }  // namespace
 }  // namespace sib_bench
 

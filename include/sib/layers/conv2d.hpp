@@ -4,10 +4,14 @@
 // sample ([O,K] x [K,P]), which reads and writes NCHW directly; im2col and col2im copy shifted spans
 // of input rows (no per-element index arithmetic). A 1x1 convolution with stride 1 and no padding
 // (a ResNet bottleneck's) needs no im2col at all: a sample's [C, H*W] planes are its im2col matrix.
+// On host threads, forward, jvp and vjp of a 3x3 convolution with stride 1 and padding 1 (most of a
+// ResNet's or a VGG's) use Winograd's F(2x2,3x3) instead (sib/layers/winograd.hpp): 16 products of
+// 4 multiplications per output pixel where im2col takes 9.
 #pragma once
 #include <sib/backend/gemm_batched.hpp>
 #include <sib/layers/layer.hpp>
 #include <sib/layers/window2d.hpp>
+#include <sib/layers/winograd.hpp>
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -71,6 +75,11 @@ public:
     // Bounds the im2col buffer; the batch is processed in chunks of whole samples within it.
     void set_workspace_limit(index_t elements) { workspace_limit_ = elements; }
 
+    // Whether forward, jvp and vjp may use Winograd's F(2x2,3x3) where it applies (on by default;
+    // off, every rule is an im2col product, as on the device backends).
+    void set_winograd(bool on) { winograd_ = on; }
+    bool winograd() const { return winograd_; }
+
     // PyTorch's default: kaiming_uniform(a=sqrt(5)) for the weight, which is U(-b, b) with
     // b = 1/sqrt(fan_in), and the same bound for the bias.
     void reset_parameters(rng& r) {
@@ -94,6 +103,7 @@ public:
             const plane_geometry pg = plane_geometry_of(g);
             const bool direct = direct_columns();
             if constexpr (fused) {
+                if (winograd_products(pgy, o, c, true, nullptr, pgx, nc, g.h, g.w)) continue;
                 for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
                     const index_t cols = count * p;
                     const T* gyi = pgy + j0 * o * p;
@@ -156,7 +166,7 @@ SIB_KERNELS:
 
     // A rule's im2col matrices, gathered rows and partial weight gradients, dead once it returns.
     struct scratch {
-        tensor_type col, rows, partial;
+        tensor_type col, rows, partial, transformed;
     };
 
     // On host threads one scratch per calling thread and element type, shared by every Conv2d:
@@ -217,6 +227,7 @@ SIB_KERNELS:
             const T beta = b ? T(1) : T(0);
             const bool direct = direct_columns();
             if constexpr (fused) {
+                if (winograd_products(px, c, o, false, b, py, nc, g.h, g.w)) continue;
                 for_each_product(nc, k, p, [=](T* slot, T* rows, index_t j0, index_t count) {
                     const index_t cols = count * p;
                     const T* col = columns(pg, px, slot, c, j0, count, direct);
@@ -375,6 +386,90 @@ SIB_KERNELS:
                 body(pc + item * k * per * p, pr + item * o * per * p, i * per, std::min(per, nc - i * per));
         }, (nc / slots) * o * k * p);
     }
+
+    // Winograd's F(2x2,3x3) for nc samples in [nc][cin][h][w] (x, or gy for the vjp) to out
+    // [nc][cout][h][w], plus bias where there is one: the weights' transforms U [16][cout][cin] (for
+    // the vjp, cin = O and cout = C: the transposed convolution's), then per product its
+    // input transforms V [16][cin][tiles], the 16 products U V and their output transforms, back to
+    // back on one thread. A product is a block of tile rows of one sample, or whole samples side
+    // by side where a sample has few tiles, as many tiles as keep V and U V within a core's cache
+    // (fixed by the shapes: the numbers do not depend on the thread count). False, doing nothing,
+    // where it does not apply: a window other than 3x3 with stride 1 and padding 1, other backends,
+    // few channels (products a few rows deep), or products under 64 tiles wide.
+    bool winograd_products(const T* in, index_t cin, index_t cout, bool adjoint, const T* bias, T* out,
+                           index_t nc, index_t h, index_t w) {
+        if constexpr (!fused) {
+            return false;
+        } else {
+            const window2d& wn = win_;
+            if (!(winograd_ && wn.kernel_h == 3 && wn.kernel_w == 3 && wn.stride_h == 1 && wn.stride_w == 1 &&
+                  wn.pad_h == 1 && wn.pad_w == 1 && in_ >= min_winograd_channels && out_ >= min_winograd_channels))
+                return false;
+            const index_t th = winograd::tiles_along(h), tw = winograd::tiles_along(w), tiles = th * tw;
+            // Tiles per product: up to winograd_tiles, fewer where V or U V would pass
+            // winograd_block_bytes (measured on ResNet shapes: 128 tiles were faster than 64, 256
+            // or 512, with 32 to 256 channels, on 2 threads).
+            const index_t room = std::clamp<index_t>(
+                static_cast<index_t>(winograd_block_bytes / sizeof(T)) / (winograd::positions * std::max(cin, cout)), 1,
+                winograd_tiles);
+            index_t per = 1, rows = th;  // samples per product, tile rows per product
+            if (tiles <= room)
+                per = std::max<index_t>(std::min(room / tiles, nc), 1);
+            else
+                rows = std::max<index_t>(room / tw, 1);
+            const index_t width = per > 1 ? per * tiles : rows * tw;
+            if (width < min_winograd_tiles) return false;
+            const index_t blocks = (th + rows - 1) / rows;  // per sample, when per == 1
+            const index_t products = per > 1 ? (nc + per - 1) / per : nc * blocks;
+            constexpr index_t xi = winograd::positions;
+            // Each position's matrix a cache line past a multiple of the previous one's size: the 16
+            // positions an input transform writes at once would otherwise often lie a multiple of
+            // 4 KiB apart, in the same sets of the L1 cache.
+            constexpr index_t skew = 64 / sizeof(T);
+            const index_t slots = std::min(products, B::concurrency()), hw = h * w;
+            scratch& ws = work();
+            ws.transformed.resize({xi, cout, cin});
+            {
+                const T* pw = weight.data();
+                T* pu = ws.transformed.data();
+                const index_t o = out_, c = in_;
+                B::parallel_for(cout, [=](index_t row) { winograd::transform_kernels(pw, o, c, row, adjoint, pu); },
+                                cin * 9);
+            }
+            const index_t staging = winograd::staging_size(per > 1 ? th : rows, w);
+            ws.col.resize({slots, xi * (cin * width + skew) + staging});
+            ws.rows.resize({slots, xi, cout * width + skew});
+            const T* pu = ws.transformed.data();
+            T* pv = ws.col.data();
+            T* pm = ws.rows.data();
+            B::parallel_for(slots, [=](index_t item) {
+                T* v = pv + item * (xi * (cin * width + skew) + staging);
+                T* room_for_rows = v + xi * (cin * width + skew);
+                T* m = pm + item * xi * (cout * width + skew);
+                for (index_t i = item * products / slots; i < (item + 1) * products / slots; ++i) {
+                    // Samples j0 .. j0 + count - 1, tile rows ty0 .. ty1 - 1 of each.
+                    const index_t j0 = per > 1 ? i * per : i / blocks, count = per > 1 ? std::min(per, nc - j0) : 1;
+                    const index_t ty0 = per > 1 ? 0 : (i % blocks) * rows, ty1 = per > 1 ? th : std::min(th, ty0 + rows);
+                    const index_t each = (ty1 - ty0) * tw, t = count * each;
+                    const index_t vs = cin * t + skew, ms = cout * t + skew;  // between positions
+                    for (index_t j = 0; j < count; ++j)
+                        for (index_t ch = 0; ch < cin; ++ch)
+                            winograd::transform_plane(in + ((j0 + j) * cin + ch) * hw, h, w, ty0, ty1, v + ch * t, vs,
+                                                      j * each, room_for_rows);
+                    for (index_t x = 0; x < xi; ++x)
+                        B::gemm(false, false, cout, t, cin, T(1), pu + x * cout * cin, cin, v + x * vs, t, T(0),
+                                m + x * ms, t);
+                    for (index_t j = 0; j < count; ++j)
+                        for (index_t oc = 0; oc < cout; ++oc)
+                            winograd::untransform_plane(m + oc * t, ms, j * each, bias ? bias[oc] : T(0),
+                                                        out + ((j0 + j) * cout + oc) * hw, h, w, ty0, ty1);
+                }
+            }, (nc / slots) * xi * cout * cin * tiles);
+            return true;
+        }
+    }
+    static constexpr index_t min_winograd_channels = 16, min_winograd_tiles = 64, winograd_tiles = 128;
+    static constexpr std::size_t winograd_block_bytes = std::size_t(2) << 20;
 
     // The im2col matrix [K, count*P] of samples j0 .. j0 + count - 1 of x ([N, C, H, W]) side by side,
     // built in slot; for a single sample of a direct convolution, that sample itself.
@@ -568,6 +663,7 @@ private:
     window2d win_;
     bool with_bias_;
     index_t workspace_limit_ = default_workspace_limit;
+    bool winograd_ = true;
     scratch own_;  // used where the rules' items are not host threads
 };
 
