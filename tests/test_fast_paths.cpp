@@ -171,7 +171,7 @@ const std::vector<conv_case> wide_conv_cases = {
     {2, 128, window2d::square(1), true, {3, 2, 4, 4}},
 };
 
-// 3x3, stride 1, padding 1, 16 channels or more and 64 tiles (2x2 output cells) or more per
+// 3x3, stride 1, padding 1, 16 to 128 channels and 64 tiles (2x2 output cells) or more per
 // product: forward, jvp and vjp take Winograd's F(2x2,3x3) (the weight gradients stay im2col
 // products). A batch of one, odd sizes (tiles half outside the plane), planes one row high, and
 // several samples per product with a last product of fewer; planes of more tiles than a product

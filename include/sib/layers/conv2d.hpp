@@ -395,7 +395,7 @@ SIB_KERNELS:
     // by side where a sample has few tiles, as many tiles as keep V and U V within a core's cache
     // (fixed by the shapes: the numbers do not depend on the thread count). False, doing nothing,
     // where it does not apply: a window other than 3x3 with stride 1 and padding 1, other backends,
-    // few channels (products a few rows deep), or products under 64 tiles wide.
+    // under 16 channels (products a few rows deep) or over 128, or products under 64 tiles wide.
     bool winograd_products(const T* in, index_t cin, index_t cout, bool adjoint, const T* bias, T* out,
                            index_t nc, index_t h, index_t w) {
         if constexpr (!fused) {
@@ -403,7 +403,8 @@ SIB_KERNELS:
         } else {
             const window2d& wn = win_;
             if (!(winograd_ && wn.kernel_h == 3 && wn.kernel_w == 3 && wn.stride_h == 1 && wn.stride_w == 1 &&
-                  wn.pad_h == 1 && wn.pad_w == 1 && in_ >= min_winograd_channels && out_ >= min_winograd_channels))
+                  wn.pad_h == 1 && wn.pad_w == 1 && std::min(in_, out_) >= min_winograd_channels &&
+                  std::max(in_, out_) <= max_winograd_channels))
                 return false;
             const index_t th = winograd::tiles_along(h), tw = winograd::tiles_along(w), tiles = th * tw;
             // Tiles per product: up to winograd_tiles, fewer where V or U V would pass
@@ -468,7 +469,10 @@ SIB_KERNELS:
             return true;
         }
     }
-    static constexpr index_t min_winograd_channels = 16, min_winograd_tiles = 64, winograd_tiles = 128;
+    // Measured (sib_conv_paths, 2 threads): with 256 channels (ResNet-50's 14x14 stage) the 16
+    // products, 256 deep and about 100 tiles wide, were 3-13% slower than im2col's.
+    static constexpr index_t min_winograd_channels = 16, max_winograd_channels = 128, min_winograd_tiles = 64,
+                             winograd_tiles = 128;
     static constexpr std::size_t winograd_block_bytes = std::size_t(2) << 20;
 
     // The im2col matrix [K, count*P] of samples j0 .. j0 + count - 1 of x ([N, C, H, W]) side by side,
