@@ -104,13 +104,14 @@ public:
             T* rm = running_mean.data();
             T* rv = running_var.data();
             // In double, two passes over each plane while it is in cache (its sum, then its squared
-            // deviations from its own mean), the planes merged as they come (Chan, Golub and LeVeque:
-            // the spread of a plane's mean from the running mean adds to the squared deviations).
-            // The variance of data far from zero keeps its digits, and x is read from memory once.
+            // deviations from its own mean), the planes merged as they come (Chan, Golub and
+            // LeVeque: the spread of a plane's mean from the mean of the planes before it adds to
+            // the squared deviations). The variance of data far from zero keeps its digits, and x
+            // is read from memory once.
             B::parallel_for(
                 c,
                 [=] SIB_HD(index_t ch) {
-                    double total = 0, running_mean = 0, squared = 0;
+                    double total = 0, merged_mean = 0, squared = 0;
                     for (index_t b = 0; b < n; ++b) {
                         const T* plane = px + (b * c + ch) * hw;
                         double sum[1];
@@ -124,8 +125,8 @@ public:
                             acc[0] = d * d;
                         });
                         const double seen = static_cast<double>(b * hw), count = static_cast<double>((b + 1) * hw);
-                        const double delta = plane_mean - running_mean;
-                        running_mean += delta * static_cast<double>(hw) / count;
+                        const double delta = plane_mean - merged_mean;
+                        merged_mean += delta * static_cast<double>(hw) / count;
                         squared += sq[0] + delta * delta * seen * static_cast<double>(hw) / count;
                         total += sum[0];
                     }
