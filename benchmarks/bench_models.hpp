@@ -146,12 +146,15 @@ inline std::string take_flag(int& argc, char** argv, const std::string& name, co
     return fallback;
 }
 
-// Whether --help or -h is on the command line.
-inline bool asks_for_help(int argc, char** argv) {
+// Whether `name` (a flag without a value) is on the command line.
+inline bool has_flag(int argc, char** argv, const std::string& name) {
     for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+        if (name == argv[i]) return true;
     return false;
 }
+
+// Whether --help or -h is on the command line.
+inline bool asks_for_help(int argc, char** argv) { return has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h"); }
 
 // Worker threads of both sides: --threads N, else $SIB_BENCH_THREADS, else 2.
 inline int threads_from(int argc, char** argv) {

@@ -211,9 +211,7 @@ int main(int argc, char** argv) {
         const std::string objective = flag(argc, argv, "--objective", "sib");
         const int steps = int_flag(argc, argv, "--steps", 5);
         const int repeats = int_flag(argc, argv, "--repeats", 5);
-        const bool shapes = std::find_if(argv + 1, argv + argc, [](const char* a) {
-                                return std::string(a) == "--by-shape";
-                            }) != argv + argc;
+        const bool shapes = has_flag(argc, argv, "--by-shape");
         sib::set_num_threads(threads_from(argc, argv));
         sib::require(objective == "sib" || objective == "ce", "--objective must be sib or ce, got '", objective, "'");
         sib::require(steps >= 1 && repeats >= 1, "--steps and --repeats must be >= 1");

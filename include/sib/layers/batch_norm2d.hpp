@@ -111,7 +111,7 @@ public:
             B::parallel_for(
                 c,
                 [=] SIB_HD(index_t ch) {
-                    double total = 0, merged_mean = 0, squared = 0;
+                    double total = 0, squared = 0;
                     for (index_t b = 0; b < n; ++b) {
                         const T* plane = px + (b * c + ch) * hw;
                         double sum[1];
@@ -125,8 +125,7 @@ public:
                             acc[0] = d * d;
                         });
                         const double seen = static_cast<double>(b * hw), count = static_cast<double>((b + 1) * hw);
-                        const double delta = plane_mean - merged_mean;
-                        merged_mean += delta * static_cast<double>(hw) / count;
+                        const double delta = b > 0 ? plane_mean - total / seen : 0.0;  // from the planes before
                         squared += sq[0] + delta * delta * seen * static_cast<double>(hw) / count;
                         total += sum[0];
                     }
